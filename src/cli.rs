@@ -1,0 +1,371 @@
+//! The `raiiaf` command: inspect, verify, extract and convert files.
+//! Installed with the Python package (`raiiaf_rs.cli:main` calls [`main`])
+//! and built as a plain binary (`cargo run --bin raiiaf`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
+use crate::tensor::{DType, Tensor};
+
+#[derive(Parser)]
+#[command(
+    name = "raiiaf",
+    version,
+    about = "Inspect, verify, extract and convert .raiiaf files (AI image + exact initial noise + settings)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summarise a file: latents, image, prompt, settings, environment.
+    Inspect {
+        file: PathBuf,
+        /// Print the header and the full manifest as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode every chunk and check every SHA-256; exit 1 if any file fails.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Write the latents (.npy), the image, the metadata and the environment to a directory.
+    Extract {
+        file: PathBuf,
+        /// Output directory (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replace files that already exist in the output directory.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Re-encode a file with another codec; contents and hashes are unchanged.
+    Convert {
+        file: PathBuf,
+        /// raw (reference-compatible), compact (smallest, format 1.1) or zfp (reference's compressed mode).
+        #[arg(long)]
+        codec: String,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+/// Runs the command line `args` (program name first); returns the exit code.
+pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Inspect { file, json } => inspect(&file, json).map(|text| print!("{text}")),
+        Command::Verify { files } => return verify(&files),
+        Command::Extract {
+            file,
+            output,
+            overwrite,
+        } => extract(&file, &output, overwrite).map(|lines| println!("{lines}")),
+        Command::Convert {
+            file,
+            codec,
+            output,
+            overwrite,
+        } => convert(&file, &codec, &output, overwrite).map(|line| println!("{line}")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("raiiaf: {e}");
+            1
+        }
+    }
+}
+
+fn codec_label(rec: &format::ChunkRecord) -> &str {
+    match (rec.codec.as_deref(), rec.compressed) {
+        (Some(c), _) => c,
+        (None, false) => "raw",
+        (None, true) => "zfp",
+    }
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(img: &[u8]) -> Option<(u32, u32)> {
+    if img.len() >= 24 && img.starts_with(b"\x89PNG\r\n\x1a\n") && &img[12..16] == b"IHDR" {
+        let w = u32::from_be_bytes(img[16..20].try_into().ok()?);
+        let h = u32::from_be_bytes(img[20..24].try_into().ok()?);
+        return Some((w, h));
+    }
+    None
+}
+
+fn inspect(path: &Path, json: bool) -> Result<String> {
+    let bytes = format::read_bytes(path)?;
+    let archive = Archive::parse(&bytes, ReadOptions::default())?;
+    let h = &archive.header;
+    if json {
+        let doc = serde_json::json!({
+            "header": {
+                "magic": h.flavor.magic_str(),
+                "version_major": h.version_major,
+                "version_minor": h.version_minor,
+                "flags": h.flags,
+                "chunk_table_offset": h.meta_offset,
+                "chunk_table_size": h.meta_size,
+                "chunk_count": h.chunk_count,
+                "file_size": h.file_size,
+            },
+            "manifest": archive.manifest.json,
+        });
+        return Ok(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n");
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} format {}.{}, {} bytes, {} chunks",
+        path.display(),
+        h.flavor.magic_str(),
+        h.version_major,
+        h.version_minor,
+        bytes.len(),
+        h.chunk_count
+    );
+    for rec in archive.latent_records() {
+        let dtype = rec.dtype().map(DType::name).unwrap_or("?");
+        let shape = rec.shape().map(|s| format!("{s:?}")).unwrap_or_else(|_| "?".into());
+        let ratio = rec.uncompressed_size as f64 / rec.compressed_size.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "  latent {:<16} {dtype:<8} {shape:<20} {:<12} {} -> {} bytes ({ratio:.3}x)",
+            rec.latent_name(),
+            codec_label(rec),
+            rec.uncompressed_size,
+            rec.compressed_size
+        );
+    }
+    for rec in &archive.manifest.chunks {
+        if rec.kind == format::manifest::DATA {
+            let size = archive
+                .image()
+                .ok()
+                .flatten()
+                .and_then(|img| png_size(&img))
+                .map(|(w, h)| format!(" ({w}x{h} PNG)"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  image  {} bytes{size}", rec.uncompressed_size);
+        }
+    }
+    let metadata = archive.manifest.metadata();
+    for key in ["model_name", "prompt", "negative_prompt", "date"] {
+        if let Some(Value::String(s)) = metadata.get(key) {
+            if !s.is_empty() {
+                let _ = writeln!(out, "  {key}: {}", ellipsize(s, 160));
+            }
+        }
+    }
+    if let Some(Value::Object(g)) = metadata.get("generation_settings") {
+        let parts: Vec<String> = g.iter().map(|(k, v)| format!("{k}={}", scalar(v))).collect();
+        let _ = writeln!(out, "  generation_settings: {}", parts.join(", "));
+    }
+    let others: Vec<&String> = metadata
+        .keys()
+        .filter(|k| {
+            ![
+                "model_name",
+                "model_version",
+                "prompt",
+                "negative_prompt",
+                "date",
+                "tags",
+                "generation_settings",
+                "hardware_info",
+            ]
+            .contains(&k.as_str())
+        })
+        .collect();
+    if !others.is_empty() {
+        let names: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
+        let _ = writeln!(out, "  other metadata: {}", names.join(", "));
+    }
+    match archive.environment() {
+        Ok(Some(env)) => {
+            let comps = env["components"].as_array().cloned().unwrap_or_default();
+            let _ = writeln!(out, "  environment ({} components):", comps.len());
+            for c in comps {
+                let _ = writeln!(
+                    out,
+                    "    {:<10} {}",
+                    c["component_id"].as_str().unwrap_or("?"),
+                    c["cononical_str"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = writeln!(out, "  environment: unreadable ({e})");
+        }
+    }
+    Ok(out)
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => ellipsize(s, 40),
+        other => ellipsize(&other.to_string(), 40),
+    }
+}
+
+fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+fn verify(files: &[PathBuf]) -> i32 {
+    let mut failed = 0;
+    for path in files {
+        let result = format::read_bytes(path).and_then(|bytes| {
+            let archive = Archive::parse(&bytes, ReadOptions::default())?;
+            archive.verify_all()?;
+            Ok(archive.manifest.chunks.len())
+        });
+        match result {
+            Ok(n) => println!("OK    {} ({n} chunks, all hashes match)", path.display()),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL  {}: {e}", path.display());
+            }
+        }
+    }
+    i32::from(failed > 0)
+}
+
+/// A `.npy` (format 1.0) file for a tensor. bfloat16, which numpy lacks,
+/// is widened to float32, which represents every bfloat16 value exactly.
+pub fn npy_bytes(t: &Tensor) -> Vec<u8> {
+    let (descr, data): (&str, std::borrow::Cow<'_, [u8]>) = match t.dtype {
+        DType::F32 => ("<f4", t.data.as_slice().into()),
+        DType::F16 => ("<f2", t.data.as_slice().into()),
+        DType::BF16 => (
+            "<f4",
+            t.data
+                .chunks_exact(2)
+                .flat_map(|b| ((u16::from_le_bytes([b[0], b[1]]) as u32) << 16).to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
+    };
+    let dims: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n' is padded to 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect();
+    match cleaned.trim_start_matches('.') {
+        "" => "latent".into(),
+        s => s.to_owned(),
+    }
+}
+
+fn extract(path: &Path, dir: &Path, overwrite: bool) -> Result<String> {
+    let bytes = format::read_bytes(path)?;
+    let artifact = Archive::parse(&bytes, ReadOptions::default())?.read_all()?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for (name, t) in &artifact.latents {
+        files.push((format!("{}.npy", safe_file_name(name)), npy_bytes(t)));
+    }
+    if let Some(img) = &artifact.image {
+        let ext = if png_size(img).is_some() { "png" } else { "bin" };
+        files.push((format!("image.{ext}"), img.clone()));
+    }
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default().into_bytes();
+    files.push(("metadata.json".into(), pretty(&Value::Object(artifact.manifest.metadata()))));
+    files.push(("manifest.json".into(), pretty(&artifact.manifest.json)));
+    if let Some(env) = &artifact.environment {
+        files.push(("environment.json".into(), pretty(env)));
+    }
+    let mut written = Vec::new();
+    for (name, data) in files {
+        let target = dir.join(&name);
+        if target.exists() && !overwrite {
+            return Err(Error::AlreadyExists(target));
+        }
+        std::fs::write(&target, data).map_err(|e| Error::io(&target, e))?;
+        written.push(target.display().to_string());
+    }
+    Ok(written.join("\n"))
+}
+
+fn convert(path: &Path, codec: &str, output: &Path, overwrite: bool) -> Result<String> {
+    let codec = Codec::from_name(codec)?;
+    let bytes = format::read_bytes(path)?;
+    let artifact = Archive::parse(&bytes, ReadOptions::default())?.read_all()?;
+    let image_extra = artifact
+        .manifest
+        .chunks
+        .iter()
+        .find(|r| r.kind == format::manifest::DATA)
+        .map(|r| r.extra.clone())
+        .unwrap_or_default();
+    let contents = Contents {
+        latents: artifact
+            .latents
+            .iter()
+            .map(|(name, t)| (name.clone(), t.as_ref()))
+            .collect(),
+        image: artifact.image.as_deref(),
+        image_extra,
+        metadata: artifact.manifest.metadata(),
+        environment: artifact.environment.clone(),
+    };
+    let size = format::write_file(
+        output,
+        &contents,
+        WriteOptions {
+            codec,
+            overwrite,
+            fsync: false,
+        },
+    )?;
+    Ok(format!(
+        "{} -> {} ({} codec): {} -> {size} bytes",
+        path.display(),
+        output.display(),
+        codec.name(),
+        bytes.len()
+    ))
+}

@@ -1,0 +1,93 @@
+//! The one error type of the crate. Every variant says what is wrong and,
+//! where it helps, what to do; the Python bindings map each variant to an
+//! exception class (see `python/raiiaf_rs/errors.py`).
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system error while reading or writing `path`.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The file ends before a structure the header or manifest announced.
+    #[error("truncated file: {what} needs bytes {start}..{end} but the file has {file_len} bytes")]
+    Truncated {
+        what: String,
+        start: u64,
+        end: u64,
+        file_len: u64,
+    },
+
+    /// The first bytes are neither `raiiaf` nor the legacy `GEN5`.
+    #[error("not a .raiiaf file: the file starts with {found:?}, expected \"raiiaf\" (or legacy \"GEN5\")")]
+    BadMagic { found: String },
+
+    /// A major version this reader does not know; minor versions are compatible.
+    #[error("unsupported format version {major}.{minor}: this reader handles major version 1; upgrade raiiaf-rs")]
+    UnsupportedVersion { major: u8, minor: u8 },
+
+    /// The manifest (the META chunk's JSON) is unreadable or breaks the format's rules.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+
+    /// A chunk's bytes do not decode as its record says.
+    #[error("corrupt chunk {chunk}: {reason}")]
+    CorruptChunk { chunk: String, reason: String },
+
+    /// A chunk decoded, but its SHA-256 differs from the one stored in the manifest.
+    #[error("hash mismatch in chunk {chunk}: manifest says {expected}, content hashes to {actual}; the file was altered or damaged")]
+    HashMismatch {
+        chunk: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A size declared by the file is larger than its bytes can justify
+    /// (decompression bombs, forged shapes).
+    #[error("{what} declares {declared} bytes, more than the limit of {limit} bytes that this file can justify")]
+    LimitExceeded { what: String, declared: u64, limit: u64 },
+
+    /// The caller asked for something impossible or lossy without permission.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// A valid request that this format or build cannot serve.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// The target file exists and overwriting was not requested.
+    #[error("{0} already exists; pass overwrite=True (CLI: --overwrite) to replace it")]
+    AlreadyExists(PathBuf),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(chunk: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::CorruptChunk {
+            chunk: chunk.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn manifest(msg: impl Into<String>) -> Self {
+        Error::Manifest(msg.into())
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+}

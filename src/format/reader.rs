@@ -1,0 +1,426 @@
+//! Reading: every structure is bounds-checked before use, every size is
+//! checked before anything is allocated, every payload's SHA-256 is verified.
+
+use serde_json::Value;
+
+use super::header::{Flavor, Header};
+use super::manifest::{ChunkRecord, LatentEncoding, Manifest, DATA, ENVC, LATN};
+use super::{inflate_limit, inner_header, sha256_hex, INNER_HEADER_LEN};
+use crate::codec::{shuffle, zfp, zstd_frame};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Verify each chunk's SHA-256 (on by default). Turning it off is meant
+    /// for forensics on damaged files only.
+    pub verify_hashes: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { verify_hashes: true }
+    }
+}
+
+/// A parsed file: header and manifest validated, payloads decoded on demand.
+#[derive(Debug)]
+pub struct Archive<'a> {
+    bytes: &'a [u8],
+    pub header: Header,
+    pub manifest: Manifest,
+    options: ReadOptions,
+}
+
+/// Everything a file holds, decoded.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub header: Header,
+    pub manifest: Manifest,
+    /// Latents by name, in file order.
+    pub latents: Vec<(String, Tensor)>,
+    /// The embedded image file (PNG), as stored.
+    pub image: Option<Vec<u8>>,
+    /// The ENVC document (`env_version`, `components`).
+    pub environment: Option<Value>,
+}
+
+impl<'a> Archive<'a> {
+    /// Parses and validates the header, the manifest and the chunk layout.
+    pub fn parse(bytes: &'a [u8], options: ReadOptions) -> Result<Archive<'a>> {
+        let header = Header::parse(bytes)?;
+        let file_len = bytes.len() as u64;
+        let meta_end = header.meta_offset.checked_add(header.meta_size).unwrap_or(u64::MAX);
+        if header.meta_offset < header.flavor.header_len() as u64 || meta_end > file_len {
+            return Err(Error::Truncated {
+                what: "the META chunk (manifest)".into(),
+                start: header.meta_offset,
+                end: meta_end,
+                file_len,
+            });
+        }
+        let meta = &bytes[header.meta_offset as usize..meta_end as usize];
+        let manifest_json = decode_meta(meta)?;
+        let manifest = Manifest::parse(&manifest_json, header.flavor)?;
+        if manifest.chunks.len() as u64 != header.chunk_count {
+            return Err(Error::manifest(format!(
+                "the header announces {} chunks but the manifest lists {}",
+                header.chunk_count,
+                manifest.chunks.len()
+            )));
+        }
+        let archive = Archive {
+            bytes,
+            header,
+            manifest,
+            options,
+        };
+        archive.check_layout()?;
+        Ok(archive)
+    }
+
+    /// Chunks must lie between the header and META, must not overlap, and
+    /// names and singletons must be unique: a file is never ambiguous.
+    fn check_layout(&self) -> Result<()> {
+        let start = self.header.flavor.header_len() as u64;
+        let mut spans: Vec<(u64, u64, String)> = Vec::with_capacity(self.manifest.chunks.len());
+        let mut names = std::collections::HashSet::new();
+        let (mut images, mut envs) = (0, 0);
+        for rec in &self.manifest.chunks {
+            let end = rec.end().unwrap_or(u64::MAX);
+            if rec.offset < start || end > self.header.meta_offset {
+                return Err(Error::Truncated {
+                    what: format!("chunk {}", rec.label()),
+                    start: rec.offset,
+                    end,
+                    file_len: self.bytes.len() as u64,
+                });
+            }
+            match rec.kind.as_str() {
+                LATN => {
+                    if !names.insert(rec.latent_name()) {
+                        return Err(Error::manifest(format!(
+                            "two latents are named {:?}",
+                            rec.latent_name()
+                        )));
+                    }
+                }
+                DATA => images += 1,
+                ENVC => envs += 1,
+                _ => {}
+            }
+            spans.push((rec.offset, end, rec.label()));
+        }
+        if images > 1 || envs > 1 {
+            return Err(Error::manifest(format!(
+                "the manifest lists {images} image and {envs} environment chunks; at most one of each is allowed"
+            )));
+        }
+        spans.sort();
+        for pair in spans.windows(2) {
+            if pair[1].0 < pair[0].1 {
+                return Err(Error::manifest(format!(
+                    "chunks {} and {} overlap",
+                    pair[0].2, pair[1].2
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flavor(&self) -> Flavor {
+        self.header.flavor
+    }
+
+    fn chunk_bytes(&self, rec: &ChunkRecord) -> &'a [u8] {
+        // Bounds were checked in `check_layout`.
+        &self.bytes[rec.offset as usize..(rec.offset + rec.compressed_size) as usize]
+    }
+
+    /// The LATN records in file order.
+    pub fn latent_records(&self) -> impl Iterator<Item = &ChunkRecord> {
+        self.manifest.chunks.iter().filter(|r| r.kind == LATN)
+    }
+
+    /// The record of the latent called `name`.
+    pub fn latent_record(&self, name: &str) -> Option<&ChunkRecord> {
+        self.latent_records().find(|r| r.latent_name() == name)
+    }
+
+    fn verify(&self, rec: &ChunkRecord, payload: &[u8]) -> Result<()> {
+        if !self.options.verify_hashes {
+            return Ok(());
+        }
+        let actual = sha256_hex(payload);
+        if actual != rec.hash {
+            return Err(Error::HashMismatch {
+                chunk: rec.label(),
+                expected: rec.hash.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes a latent into `out`, which must be exactly
+    /// `rec.uncompressed_size` bytes (shape x itemsize), then verifies it.
+    pub fn decode_latent_into(&self, rec: &ChunkRecord, out: &mut [u8]) -> Result<()> {
+        let (shape, dtype) = rec.check_latent_size()?;
+        if out.len() as u64 != rec.uncompressed_size {
+            return Err(Error::invalid(format!(
+                "output buffer is {} bytes, {} needs {}",
+                out.len(),
+                rec.label(),
+                rec.uncompressed_size
+            )));
+        }
+        let chunk = self.chunk_bytes(rec);
+        let corrupt = |reason: String| Error::corrupt(rec.label(), reason);
+        match rec.latent_encoding(self.flavor())? {
+            LatentEncoding::Raw => {
+                let (head, body) = split_inner(chunk).map_err(corrupt)?;
+                check_inner(rec, head, Some(dtype))?;
+                if body.len() != out.len() {
+                    return Err(corrupt(format!(
+                        "raw payload is {} bytes, the shape needs {}",
+                        body.len(),
+                        out.len()
+                    )));
+                }
+                out.copy_from_slice(body);
+            }
+            LatentEncoding::Zfp { len_header, .. } => {
+                if dtype != DType::F32 {
+                    return Err(corrupt(format!("zfp latents must be float32, flags say {dtype}")));
+                }
+                let (frame, stream) = chunk.split_at(len_header as usize);
+                let head = zstd_frame::decompress_exact(frame, INNER_HEADER_LEN)
+                    .map_err(|e| corrupt(format!("inner header: {e}")))?;
+                check_inner(rec, &head, Some(dtype))?;
+                zfp::decode_f32_into(stream, &shape, out).map_err(|e| corrupt(e.to_string()))?;
+            }
+            LatentEncoding::Zstd => {
+                let whole = self.inflate(rec, chunk)?;
+                check_inner(rec, &whole[..INNER_HEADER_LEN], Some(dtype))?;
+                out.copy_from_slice(&whole[INNER_HEADER_LEN..]);
+            }
+            LatentEncoding::ShuffleZstd => {
+                let (head, body) = split_inner(chunk).map_err(corrupt)?;
+                check_inner_type(rec, head, Some(dtype))?;
+                let declared = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+                if declared as usize != body.len() {
+                    return Err(corrupt(format!(
+                        "inner header says {declared} payload bytes, the chunk has {}",
+                        body.len()
+                    )));
+                }
+                shuffle::decode_into(body, dtype.itemsize(), out).map_err(corrupt)?;
+            }
+        }
+        self.verify(rec, out)
+    }
+
+    /// Decodes a latent into a new tensor.
+    pub fn decode_latent(&self, rec: &ChunkRecord) -> Result<Tensor> {
+        let (shape, dtype) = rec.check_latent_size()?;
+        let mut data = vec![0u8; rec.uncompressed_size as usize];
+        self.decode_latent_into(rec, &mut data)?;
+        Ok(Tensor { dtype, shape, data })
+    }
+
+    /// zstd frame of inner header + payload, bounded and exact.
+    fn inflate(&self, rec: &ChunkRecord, chunk: &[u8]) -> Result<Vec<u8>> {
+        let limit = inflate_limit(rec.compressed_size);
+        if rec.uncompressed_size > limit {
+            return Err(Error::LimitExceeded {
+                what: format!("chunk {}", rec.label()),
+                declared: rec.uncompressed_size,
+                limit,
+            });
+        }
+        let expected = rec.uncompressed_size as usize + INNER_HEADER_LEN;
+        zstd_frame::decompress_exact(chunk, expected).map_err(|e| Error::corrupt(rec.label(), e))
+    }
+
+    /// The payload of a DATA or ENVC chunk (zstd-wrapped, or raw when the
+    /// record says `compressed: false`), verified.
+    fn singleton_payload(&self, kind: &str) -> Result<Option<Vec<u8>>> {
+        let Some(rec) = self.manifest.chunks.iter().find(|r| r.kind == kind) else {
+            return Ok(None);
+        };
+        let chunk = self.chunk_bytes(rec);
+        let payload = if rec.compressed {
+            let mut whole = self.inflate(rec, chunk)?;
+            check_inner(rec, &whole[..INNER_HEADER_LEN], None)?;
+            whole.drain(..INNER_HEADER_LEN);
+            whole
+        } else {
+            let (head, body) = split_inner(chunk).map_err(|e| Error::corrupt(rec.label(), e))?;
+            check_inner(rec, head, None)?;
+            if body.len() as u64 != rec.uncompressed_size {
+                return Err(Error::corrupt(
+                    rec.label(),
+                    format!("payload is {} bytes, the record says {}", body.len(), rec.uncompressed_size),
+                ));
+            }
+            body.to_vec()
+        };
+        self.verify(rec, &payload)?;
+        Ok(Some(payload))
+    }
+
+    /// The embedded image file, if any.
+    pub fn image(&self) -> Result<Option<Vec<u8>>> {
+        self.singleton_payload(DATA)
+    }
+
+    /// The environment document, if any. Each component's digest must be
+    /// the SHA-256 of its canonical string.
+    pub fn environment(&self) -> Result<Option<Value>> {
+        let Some(bytes) = self.singleton_payload(ENVC)? else {
+            return Ok(None);
+        };
+        let label = || format!("{ENVC} (environment)");
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::corrupt(label(), format!("not UTF-8 ({e})")))?;
+        let doc: Value =
+            serde_json::from_str(text).map_err(|e| Error::corrupt(label(), format!("not valid JSON ({e})")))?;
+        let components = doc
+            .get("components")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::corrupt(label(), "no components list"))?;
+        if self.options.verify_hashes {
+            for c in components {
+                let id = c.get("component_id").and_then(Value::as_str).unwrap_or("?");
+                let canonical = c.get("cononical_str").and_then(Value::as_str);
+                let digest = c.get("component_sha256_digest").and_then(Value::as_str);
+                let (Some(canonical), Some(digest)) = (canonical, digest) else {
+                    return Err(Error::corrupt(
+                        label(),
+                        format!("component {id:?} lacks cononical_str or component_sha256_digest"),
+                    ));
+                };
+                let actual = sha256_hex(canonical.as_bytes());
+                if !actual.eq_ignore_ascii_case(digest) {
+                    return Err(Error::HashMismatch {
+                        chunk: format!("{} component {id:?}", label()),
+                        expected: digest.to_owned(),
+                        actual,
+                    });
+                }
+            }
+        }
+        Ok(Some(doc))
+    }
+
+    /// Decodes and verifies everything.
+    pub fn read_all(&self) -> Result<Artifact> {
+        let latents = self
+            .latent_records()
+            .map(|rec| Ok((rec.latent_name(), self.decode_latent(rec)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Artifact {
+            header: self.header.clone(),
+            manifest: self.manifest.clone(),
+            latents,
+            image: self.image()?,
+            environment: self.environment()?,
+        })
+    }
+
+    /// Decodes and verifies every chunk without keeping the results.
+    pub fn verify_all(&self) -> Result<()> {
+        for rec in self.latent_records() {
+            self.decode_latent(rec)?;
+        }
+        self.image()?;
+        self.environment()?;
+        Ok(())
+    }
+}
+
+/// Decodes the META chunk: one zstd frame of inner header + manifest JSON.
+fn decode_meta(meta: &[u8]) -> Result<Vec<u8>> {
+    let label = "META (manifest)";
+    let declared = zstd_frame::declared_size(meta).map_err(|e| Error::corrupt(label, e))?;
+    let limit = inflate_limit(meta.len() as u64);
+    if declared > limit {
+        return Err(Error::LimitExceeded {
+            what: label.into(),
+            declared,
+            limit,
+        });
+    }
+    if declared < INNER_HEADER_LEN as u64 {
+        return Err(Error::corrupt(label, format!("only {declared} bytes, less than its inner header")));
+    }
+    let mut whole = zstd_frame::decompress_exact(meta, declared as usize).map_err(|e| Error::corrupt(label, e))?;
+    let (kind, _, len) = inner_header::parse(&whole[..INNER_HEADER_LEN]);
+    if &kind != b"META" {
+        return Err(Error::corrupt(label, format!("inner header type is {:?}", String::from_utf8_lossy(&kind))));
+    }
+    if len as u64 + INNER_HEADER_LEN as u64 != declared {
+        return Err(Error::corrupt(
+            label,
+            format!("inner header says {len} bytes of JSON, the frame holds {}", declared - INNER_HEADER_LEN as u64),
+        ));
+    }
+    whole.drain(..INNER_HEADER_LEN);
+    Ok(whole)
+}
+
+fn split_inner(chunk: &[u8]) -> std::result::Result<(&[u8], &[u8]), String> {
+    if chunk.len() < INNER_HEADER_LEN {
+        return Err(format!("{} bytes, shorter than the 12-byte inner header", chunk.len()));
+    }
+    Ok(chunk.split_at(INNER_HEADER_LEN))
+}
+
+/// The inner header must name the record's type (and dtype, for latents).
+fn check_inner_type(rec: &ChunkRecord, head: &[u8], dtype: Option<DType>) -> Result<()> {
+    let (kind, flags, _) = inner_header::parse(head);
+    if kind != rec.kind.as_bytes() {
+        return Err(Error::corrupt(
+            rec.label(),
+            format!("inner header type is {:?}", String::from_utf8_lossy(&kind)),
+        ));
+    }
+    if let Some(dtype) = dtype {
+        if DType::from_flags(&flags) != Some(dtype) {
+            return Err(Error::corrupt(
+                rec.label(),
+                format!(
+                    "inner header flags {:?} disagree with the manifest's {dtype}",
+                    String::from_utf8_lossy(&flags)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Type, dtype and payload length of the inner header must match the record.
+fn check_inner(rec: &ChunkRecord, head: &[u8], dtype: Option<DType>) -> Result<()> {
+    check_inner_type(rec, head, dtype)?;
+    let (_, _, len) = inner_header::parse(head);
+    if len as u64 != rec.uncompressed_size {
+        return Err(Error::corrupt(
+            rec.label(),
+            format!(
+                "inner header says {len} payload bytes, the manifest says {}",
+                rec.uncompressed_size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a whole file into memory, naming the path in errors.
+pub fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads, decodes and verifies the file at `path`.
+pub fn read_file(path: &std::path::Path, options: ReadOptions) -> Result<Artifact> {
+    let bytes = read_bytes(path)?;
+    Archive::parse(&bytes, options)?.read_all()
+}

@@ -1,0 +1,590 @@
+//! Writing. The default codec produces files the reference decoder
+//! (`raiiaf==1.1.0`) reads back unchanged; everything this project adds
+//! lives in manifest keys the reference ignores. The compact codec and
+//! bfloat16 / non-4-D tensors need format 1.1 readers.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value};
+
+use super::header::{Flavor, Header, RAIIAF_HEADER_LEN};
+use super::manifest::{ChunkRecord, CODEC_SHUFFLE_ZSTD, DATA, ENVC, LATN};
+use super::{inner_header, pyjson, sha256_hex, INNER_HEADER_LEN};
+use crate::codec::{shuffle, zfp, zstd_frame};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, TensorRef};
+
+/// How latents (and the image) are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    /// Raw element bytes; the image zstd-wrapped as the reference does.
+    /// Readable by the reference decoder (float32/float16, 4-D).
+    #[default]
+    Raw,
+    /// The reference's "compressed" mode: zfp reversible. float32, 1-4-D.
+    /// Kept for interoperability only: it makes noise 3.8x larger.
+    Zfp,
+    /// Format 1.1: byte-shuffled planes, one zstd-1 frame each (1.18x on
+    /// f32/f16 noise, 1.45x on bf16); the image is stored as is.
+    Compact,
+}
+
+impl Codec {
+    pub fn from_name(name: &str) -> Result<Codec> {
+        match name {
+            "raw" => Ok(Codec::Raw),
+            "zfp" => Ok(Codec::Zfp),
+            "compact" | CODEC_SHUFFLE_ZSTD => Ok(Codec::Compact),
+            other => Err(Error::invalid(format!(
+                "unknown codec {other:?}: use \"raw\" (reference-compatible, default), \
+                 \"compact\" (smallest, format 1.1) or \"zfp\" (reference's compressed mode)"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Raw => "raw",
+            Codec::Zfp => "zfp",
+            Codec::Compact => "compact",
+        }
+    }
+}
+
+/// What goes into a file.
+#[derive(Debug, Clone, Default)]
+pub struct Contents<'a> {
+    /// Named tensors, written in this order (`initial_noise` first by convention).
+    pub latents: Vec<(String, TensorRef<'a>)>,
+    /// An encoded image file (PNG), stored byte for byte.
+    pub image: Option<&'a [u8]>,
+    /// The image record's `extra` object (e.g. width, height).
+    pub image_extra: Map<String, Value>,
+    /// Metadata. `model_name`, `model_version`, `date`, `prompt`, `tags`,
+    /// `generation_settings` and `hardware_info` fill the reference's
+    /// `model_info`; every other key goes to the `metadata` object.
+    pub metadata: Map<String, Value>,
+    /// The ENVC document (`env_version`, `components`); see [`super::envc`].
+    pub environment: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    pub codec: Codec,
+    /// Replace an existing file (otherwise an existing target is an error).
+    pub overwrite: bool,
+    /// fsync the file and its directory before returning (costs milliseconds).
+    pub fsync: bool,
+}
+
+/// Metadata keys that belong to the reference's `model_info`, with the
+/// on-disk name and the JSON type they must have.
+const MODEL_INFO_KEYS: [(&str, &str, Kind); 7] = [
+    ("model_name", "model_name", Kind::Str),
+    ("model_version", "version", Kind::Str),
+    ("date", "date", Kind::Str),
+    ("prompt", "prompt", Kind::Str),
+    ("tags", "tags", Kind::StrList),
+    ("generation_settings", "generation_settings", Kind::Object),
+    ("hardware_info", "hardware_info", Kind::Object),
+];
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Str,
+    StrList,
+    Object,
+}
+
+impl Kind {
+    fn accepts(self, v: &Value) -> bool {
+        match self {
+            Kind::Str => v.is_string(),
+            Kind::StrList => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Kind::Object => v.is_object(),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::StrList => "a list of strings",
+            Kind::Object => "an object (dict)",
+        }
+    }
+}
+
+/// The file as a list of byte pieces (borrowed where no encoding is needed,
+/// so raw tensors and stored images are never copied).
+struct Layout<'a> {
+    pieces: Vec<Cow<'a, [u8]>>,
+    len: u64,
+}
+
+/// Encodes `contents` into the bytes of a complete file.
+pub fn encode(contents: &Contents<'_>, codec: Codec) -> Result<Vec<u8>> {
+    let layout = build(contents, codec)?;
+    let mut out = Vec::with_capacity(layout.len as usize);
+    for p in &layout.pieces {
+        out.extend_from_slice(p);
+    }
+    Ok(out)
+}
+
+/// Encodes `contents` and writes them to `path` atomically: a crash leaves
+/// either no file or the complete file, never a partial one under `path`.
+/// Returns the file size.
+pub fn write_file(path: &Path, contents: &Contents<'_>, options: WriteOptions) -> Result<u64> {
+    let layout = build(contents, options.codec)?;
+    persist(path, &layout.pieces, options)?;
+    Ok(layout.len)
+}
+
+/// One chunk: an encoded head (inner header, or the whole zstd frame) and
+/// a body that borrows the caller's bytes whenever they are stored as is.
+struct Encoded<'a> {
+    head: Vec<u8>,
+    body: Cow<'a, [u8]>,
+    record: ChunkRecord,
+}
+
+fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
+    let (model_info, extra_metadata) = split_metadata(&contents.metadata)?;
+    let mut names = std::collections::HashSet::new();
+    for (name, t) in &contents.latents {
+        if name.is_empty() {
+            return Err(Error::invalid("latent names must not be empty"));
+        }
+        if !names.insert(name.as_str()) {
+            return Err(Error::invalid(format!("two latents are named {name:?}")));
+        }
+        check_codec(codec, name, t)?;
+    }
+    if let Some(env) = &contents.environment {
+        super::envc::validate(env)?;
+    }
+
+    // The image (hash + zstd of ~2 MB) is encoded on a second thread while
+    // this one compresses and hashes the tensors: on two cores this halves
+    // the time to write an SDXL-sized record.
+    let (latents, image) = std::thread::scope(|scope| {
+        let image_job = contents.image.map(|img| {
+            if img.len() > 256 * 1024 {
+                Ok(scope.spawn(move || encode_image(img, codec)))
+            } else {
+                Err(encode_image(img, codec))
+            }
+        });
+        let latents: Vec<Result<Encoded<'a>>> = contents
+            .latents
+            .iter()
+            .map(|(name, t)| encode_latent(name, t, codec))
+            .collect();
+        let image = image_job.map(|job| match job {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::invalid("the image encoder thread panicked"))),
+            Err(done) => done,
+        });
+        (latents, image)
+    });
+
+    let mut pieces: Vec<Cow<'a, [u8]>> = Vec::with_capacity(2 * contents.latents.len() + 6);
+    pieces.push(Cow::Owned(Vec::new())); // the header, filled in last
+    let mut records = Vec::new();
+    let mut offset = RAIIAF_HEADER_LEN as u64;
+    let mut push = |chunk: Encoded<'a>| {
+        let Encoded { head, body, mut record } = chunk;
+        record.index = records.len() as u64;
+        record.offset = offset;
+        offset += record.compressed_size;
+        pieces.push(Cow::Owned(head));
+        if !body.is_empty() {
+            pieces.push(body);
+        }
+        records.push(record);
+    };
+    for latent in latents {
+        push(latent?);
+    }
+    if let Some(image) = image {
+        let mut image = image?;
+        image.record.extra = contents.image_extra.clone();
+        push(image);
+    }
+    if let Some(env) = &contents.environment {
+        push(wrap_zstd(ENVC, pyjson::to_string_indent2(env).as_bytes())?);
+    }
+
+    let minor = u8::from(needs_v1_1(contents, codec));
+    let meta_offset = offset;
+    let chunk_count = records.len() as u64;
+    let records_json: Vec<Value> = records.iter().map(ChunkRecord::to_json).collect();
+    let manifest = |file_size: u64, padding: usize| {
+        let mut file_info = Map::new();
+        file_info.insert("magic".into(), "raiiaf".into());
+        file_info.insert("version_major".into(), 1.into());
+        file_info.insert("version_minor".into(), minor.into());
+        file_info.insert("file_size".into(), file_size.into());
+        file_info.insert("chunk_count".into(), chunk_count.into());
+        let mut root = Map::new();
+        root.insert("file_info".into(), Value::Object(file_info));
+        root.insert("model_info".into(), Value::Object(model_info.clone()));
+        root.insert("chunks".into(), Value::Array(records_json.clone()));
+        if !extra_metadata.is_empty() {
+            root.insert("metadata".into(), Value::Object(extra_metadata.clone()));
+        }
+        let mut top = Map::new();
+        top.insert(Flavor::Raiiaf.manifest_root().into(), Value::Object(root));
+        let mut json = pyjson::to_string_indent2(&Value::Object(top)).into_bytes();
+        json.resize(json.len() + padding, b' ');
+        let len = u32::try_from(json.len())
+            .map_err(|_| Error::Unsupported("the manifest JSON exceeds 4 GiB".into()))?;
+        // The manifest carries no SHA-256 of its own: a zstd checksum
+        // guards it (the reference decoder verifies it too).
+        Ok::<_, Error>(zstd_frame::compress_parts_checksummed(
+            &[&inner_header::build(b"META", b"0000", len), &json],
+            zstd_frame::REFERENCE_LEVEL,
+        ))
+    };
+    let meta = settle_file_size(meta_offset, manifest)?;
+    let file_size = meta_offset + meta.len() as u64;
+    let header = Header {
+        flavor: Flavor::Raiiaf,
+        version_major: 1,
+        version_minor: minor,
+        flags: 0,
+        meta_offset,
+        meta_size: meta.len() as u64,
+        chunk_count,
+        file_size,
+        reserved: 0,
+    };
+    pieces[0] = Cow::Owned(header.to_bytes()?.to_vec());
+    pieces.push(Cow::Owned(meta));
+    Ok(Layout { pieces, len: file_size })
+}
+
+/// Finds a META chunk whose recorded file size is the real one. The size
+/// depends on the chunk's compressed length, which depends on the size's
+/// digits: iterate to a fixed point (two or three passes as a rule). The
+/// length can also oscillate between two values with no fixed point; then
+/// trailing spaces after the JSON (valid JSON whitespace) shift the
+/// compressed length until one exists. (The reference stops after two
+/// passes and records a size a few bytes short.)
+fn settle_file_size(meta_offset: u64, manifest: impl Fn(u64, usize) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+    let mut meta = manifest(0, 0)?;
+    for padding in 0..32 {
+        let mut seen = vec![meta.len()];
+        for _ in 0..4 {
+            let next = manifest(meta_offset + meta.len() as u64, padding)?;
+            let converged = next.len() == meta.len();
+            seen.push(next.len());
+            meta = next;
+            if converged {
+                return Ok(meta);
+            }
+        }
+        let (lo, hi) = (*seen.iter().min().unwrap_or(&0), *seen.iter().max().unwrap_or(&0));
+        for len in lo..=hi {
+            let candidate = manifest(meta_offset + len as u64, padding)?;
+            if candidate.len() == len {
+                return Ok(candidate);
+            }
+        }
+    }
+    // Not reached in practice; the size field is informational anyway.
+    Ok(meta)
+}
+
+/// Format 1.1 is needed for bfloat16, ranks other than 4, the compact codec.
+fn needs_v1_1(contents: &Contents<'_>, codec: Codec) -> bool {
+    codec == Codec::Compact
+        || contents
+            .latents
+            .iter()
+            .any(|(_, t)| t.dtype == DType::BF16 || t.shape.len() != 4)
+}
+
+fn check_codec(codec: Codec, name: &str, t: &TensorRef<'_>) -> Result<()> {
+    if u32::try_from(t.data.len()).is_err() {
+        return Err(Error::Unsupported(format!(
+            "latent {name:?} is {} bytes; a chunk holds at most 4 GiB",
+            t.data.len()
+        )));
+    }
+    if codec == Codec::Zfp && (t.dtype != DType::F32 || t.shape.len() > 4 || t.shape.iter().any(|&d| d > 4096)) {
+        return Err(Error::invalid(format!(
+            "latent {name:?} ({} {:?}) cannot use the zfp codec, which stores float32 tensors of 1 to 4 \
+             dimensions up to 4096 each; use codec=\"compact\" (or \"raw\")",
+            t.dtype, t.shape
+        )));
+    }
+    Ok(())
+}
+
+/// One LATN chunk as (head, body, record). Raw latents borrow the caller's
+/// buffer as the body, so writing them copies nothing.
+fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Encoded<'a>> {
+    let mut extra = Map::new();
+    extra.insert("shape".into(), Value::from(t.shape.clone()));
+    extra.insert("dtype".into(), t.dtype.name().into());
+    extra.insert("key".into(), name.into());
+    let mut record = ChunkRecord {
+        index: 0,
+        kind: LATN.into(),
+        flags: t.dtype.flags_str().into(),
+        offset: 0,
+        compressed_size: 0,
+        uncompressed_size: t.data.len() as u64,
+        hash: sha256_hex(t.data),
+        extra,
+        compressed: false,
+        len_header: None,
+        len_data: None,
+        codec: None,
+    };
+    // Fits: check_codec refused tensors of 4 GiB or more.
+    let head = inner_header::build(b"LATN", &t.dtype.flags(), t.data.len() as u32);
+    let (head, body): (Vec<u8>, Cow<'a, [u8]>) = match codec {
+        Codec::Raw => {
+            record.len_header = Some(INNER_HEADER_LEN as u64);
+            record.len_data = Some(t.data.len() as u64);
+            (head.to_vec(), Cow::Borrowed(t.data))
+        }
+        Codec::Zfp => {
+            let stream = zfp::encode_f32(t.data, &t.shape).map_err(|e| Error::invalid(e.to_string()))?;
+            let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL);
+            record.compressed = true;
+            record.len_header = Some(frame.len() as u64);
+            record.len_data = Some(stream.len() as u64);
+            (frame, Cow::Owned(stream))
+        }
+        Codec::Compact => {
+            let body = shuffle::encode(t.data, t.dtype.itemsize());
+            let len = u32::try_from(body.len())
+                .map_err(|_| Error::Unsupported(format!("latent {name:?} compresses to more than 4 GiB")))?;
+            record.compressed = true;
+            record.codec = Some(CODEC_SHUFFLE_ZSTD.into());
+            record.len_header = Some(INNER_HEADER_LEN as u64);
+            record.len_data = Some(body.len() as u64);
+            (inner_header::build(b"LATN", &t.dtype.flags(), len).to_vec(), Cow::Owned(body))
+        }
+    };
+    record.compressed_size = (head.len() + body.len()) as u64;
+    Ok(Encoded { head, body, record })
+}
+
+fn encode_image(img: &[u8], codec: Codec) -> Result<Encoded<'_>> {
+    match codec {
+        // The reference always zstd-wraps the image.
+        Codec::Raw | Codec::Zfp => wrap_zstd(DATA, img),
+        // PNG does not compress (ratio 1.000): store it as is, borrowed.
+        Codec::Compact => {
+            let len = u32::try_from(img.len())
+                .map_err(|_| Error::Unsupported("the image exceeds 4 GiB".into()))?;
+            Ok(Encoded {
+                head: inner_header::build(b"DATA", b"0000", len).to_vec(),
+                body: Cow::Borrowed(img),
+                record: record_for(DATA, img, (INNER_HEADER_LEN + img.len()) as u64, false),
+            })
+        }
+    }
+}
+
+/// A DATA/ENVC chunk as the reference writes it: one zstd-3 frame of inner
+/// header + payload.
+fn wrap_zstd<'a>(kind: &str, payload: &[u8]) -> Result<Encoded<'a>> {
+    let len = u32::try_from(payload.len())
+        .map_err(|_| Error::Unsupported(format!("the {kind} chunk exceeds 4 GiB")))?;
+    let mut tag = [0u8; 4];
+    tag.copy_from_slice(kind.as_bytes());
+    let frame = zstd_frame::compress_parts(
+        &[&inner_header::build(&tag, b"0000", len), payload],
+        zstd_frame::REFERENCE_LEVEL,
+    );
+    let record = record_for(kind, payload, frame.len() as u64, true);
+    Ok(Encoded {
+        head: frame,
+        body: Cow::Borrowed(&[]),
+        record,
+    })
+}
+
+fn record_for(kind: &str, payload: &[u8], compressed_size: u64, compressed: bool) -> ChunkRecord {
+    ChunkRecord {
+        index: 0,
+        kind: kind.into(),
+        flags: "0000".into(),
+        offset: 0,
+        compressed_size,
+        uncompressed_size: payload.len() as u64,
+        hash: sha256_hex(payload),
+        extra: Map::new(),
+        compressed,
+        len_header: None,
+        len_data: None,
+        codec: None,
+    }
+}
+
+/// Splits user metadata into the reference's `model_info` (always complete:
+/// the reference schema requires model_name, version, date, prompt, tags)
+/// and the free-form rest.
+fn split_metadata(metadata: &Map<String, Value>) -> Result<(Map<String, Value>, Map<String, Value>)> {
+    let mut info = Map::new();
+    for (key, disk, kind) in MODEL_INFO_KEYS {
+        match metadata.get(key) {
+            Some(v) if kind.accepts(v) => {
+                info.insert(disk.into(), v.clone());
+            }
+            Some(v) => {
+                return Err(Error::invalid(format!(
+                    "metadata[{key:?}] must be {}, got {v}",
+                    kind.describe()
+                )))
+            }
+            None => match key {
+                "date" => {
+                    info.insert(disk.into(), utc_now_iso().into());
+                }
+                "model_name" | "model_version" | "prompt" => {
+                    info.insert(disk.into(), "".into());
+                }
+                "tags" => {
+                    info.insert(disk.into(), Value::Array(vec![]));
+                }
+                // Optional in the reference schema, and its defaults break it.
+                _ => {}
+            },
+        }
+    }
+    let rest = metadata
+        .iter()
+        .filter(|(k, _)| !MODEL_INFO_KEYS.iter().any(|(key, _, _)| key == k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok((info, rest))
+}
+
+/// `datetime.now(UTC).isoformat()`: `2026-11-22T02:37:53.637134+00:00`.
+pub fn utc_now_iso() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    iso_from_unix(now.as_secs() as i64, now.subsec_micros())
+}
+
+fn iso_from_unix(secs: i64, micros: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    if micros == 0 {
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}+00:00")
+    } else {
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{micros:06}+00:00")
+    }
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `pieces` to a temporary file beside `path`, then moves it into
+/// place: by rename when overwriting, by hard link otherwise, which fails
+/// atomically if `path` appeared meanwhile (two writers never clobber each
+/// other's files).
+fn persist(path: &Path, pieces: &[Cow<'_, [u8]>], options: WriteOptions) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("{} does not name a file", path.display())))?;
+    if !options.overwrite && path.exists() {
+        return Err(Error::AlreadyExists(path.to_path_buf()));
+    }
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
+        for p in pieces {
+            file.write_all(p).map_err(|e| Error::io(&tmp, e))?;
+        }
+        if options.fsync {
+            file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        }
+        drop(file);
+        if options.overwrite {
+            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        } else {
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::AlreadyExists(path.to_path_buf()))
+                }
+                Err(e) => return Err(Error::io(path, e)),
+            }
+            let _ = std::fs::remove_file(&tmp);
+        }
+        if options.fsync {
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_from_unix(0, 0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(iso_from_unix(1_795_315_073, 637_134), "2026-11-22T02:37:53.637134+00:00");
+        assert_eq!(iso_from_unix(951_782_400, 5), "2000-02-29T00:00:00.000005+00:00");
+    }
+
+    #[test]
+    fn metadata_is_split_and_typed() {
+        let mut m = Map::new();
+        m.insert("prompt".into(), "a cat".into());
+        m.insert("model_version".into(), "1.5".into());
+        m.insert("seed".into(), 42.into());
+        let (info, rest) = split_metadata(&m).unwrap();
+        assert_eq!(info["prompt"], "a cat");
+        assert_eq!(info["version"], "1.5");
+        assert_eq!(info["model_name"], "");
+        assert!(info.contains_key("date"));
+        assert!(!info.contains_key("generation_settings"));
+        assert_eq!(rest["seed"], 42);
+        m.insert("tags".into(), "not a list".into());
+        assert!(split_metadata(&m).is_err());
+    }
+}

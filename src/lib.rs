@@ -1,0 +1,34 @@
+//! raiiaf-rs: reads and writes `.raiiaf` files, the container that keeps an
+//! AI-generated image together with the exact initial noise it came from,
+//! its latents, generation settings and environment, so the image can be
+//! regenerated bit for bit.
+//!
+//! Layout:
+//! - [`format`]: the container (header, chunks, manifest, reader, writer);
+//! - [`codec`]: the tensor and chunk codecs;
+//! - [`tensor`]: dtypes and tensors;
+//! - [`cli`]: the `raiiaf` command;
+//! - `python` (feature `python`): the PyO3 bindings, a thin layer on top.
+//!
+//! ```no_run
+//! use raiiaf::format::{Archive, ReadOptions};
+//! let bytes = std::fs::read("image.raiiaf").unwrap();
+//! let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
+//! let artifact = archive.read_all().unwrap(); // every hash verified
+//! for (name, t) in &artifact.latents {
+//!     println!("{name}: {} {:?}", t.dtype, t.shape);
+//! }
+//! ```
+
+pub mod cli;
+pub mod codec;
+pub mod error;
+pub mod format;
+pub mod tensor;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+pub use format::{read_file, Archive, Artifact, Codec, Contents, ReadOptions, WriteOptions};
+pub use tensor::{DType, Tensor, TensorRef};

@@ -1,0 +1,332 @@
+//! PyO3 bindings: the private module `raiiaf_rs._raiiaf_rs`. Thin on
+//! purpose: argument conversion and error mapping only; the public,
+//! documented API is the Python package `raiiaf_rs` on top of it. The GIL
+//! is released around all hashing, (de)compression and file I/O.
+
+use std::path::PathBuf;
+
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
+use crate::tensor::{DType, TensorRef};
+
+/// Maps a crate error to the matching class of `raiiaf_rs.errors`.
+fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
+    let class = match &err {
+        Error::Io { path, source } => {
+            let errno = source.raw_os_error().unwrap_or(0);
+            // OSError(errno, strerror, filename) becomes FileNotFoundError,
+            // PermissionError, … according to errno.
+            return PyOSError::new_err((errno, source.to_string(), path.display().to_string()));
+        }
+        Error::Truncated { .. } | Error::BadMagic { .. } | Error::Manifest(_) | Error::CorruptChunk { .. } => {
+            "CorruptFileError"
+        }
+        Error::LimitExceeded { .. } => "LimitExceededError",
+        Error::HashMismatch { .. } => "HashMismatchError",
+        Error::UnsupportedVersion { .. } | Error::Unsupported(_) => "UnsupportedError",
+        Error::InvalidArgument(_) => "InvalidArgumentError",
+        Error::AlreadyExists(_) => "TargetExistsError",
+    };
+    let message = err.to_string();
+    match py
+        .import("raiiaf_rs.errors")
+        .and_then(|m| m.getattr(class))
+    {
+        Ok(cls) => PyErr::from_type(cls.cast_into().expect("errors module holds classes"), message),
+        Err(e) => e,
+    }
+}
+
+fn parse_json_object(py: Python<'_>, text: &str, what: &str) -> PyResult<Map<String, Value>> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(to_pyerr(py, Error::invalid(format!("{what} must be a dict")))),
+        Err(e) => Err(to_pyerr(py, Error::invalid(format!("{what} is not valid JSON: {e}")))),
+    }
+}
+
+/// A borrowed, C-contiguous numpy array of one of the stored element types.
+enum Borrowed<'py> {
+    F32(PyReadonlyArrayDyn<'py, f32>),
+    F16(PyReadonlyArrayDyn<'py, half::f16>),
+    U16(PyReadonlyArrayDyn<'py, u16>),
+}
+
+impl Borrowed<'_> {
+    fn bytes(&self) -> PyResult<&[u8]> {
+        // `as_slice` fails for non-contiguous arrays; the Python layer makes
+        // them contiguous first.
+        Ok(match self {
+            Borrowed::F32(a) => bytemuck::cast_slice(a.as_slice()?),
+            Borrowed::F16(a) => bytemuck::cast_slice(a.as_slice()?),
+            Borrowed::U16(a) => bytemuck::cast_slice(a.as_slice()?),
+        })
+    }
+}
+
+/// `_write(path, latents, image, image_extra_json, metadata_json,
+/// environment_json, codec, overwrite, fsync) -> int`. `latents` is a list of
+/// `(name, dtype, array)` with array float32 / float16 / uint16 (bfloat16 bits).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (path, latents, image, image_extra_json, metadata_json, environment_json, codec, overwrite, fsync))]
+fn _write(
+    py: Python<'_>,
+    path: PathBuf,
+    latents: Vec<(String, String, Bound<'_, PyAny>)>,
+    image: Option<&[u8]>,
+    image_extra_json: &str,
+    metadata_json: &str,
+    environment_json: Option<&str>,
+    codec: &str,
+    overwrite: bool,
+    fsync: bool,
+) -> PyResult<u64> {
+    let codec = Codec::from_name(codec).map_err(|e| to_pyerr(py, e))?;
+    let mut borrowed = Vec::with_capacity(latents.len());
+    for (name, dtype, array) in &latents {
+        let dtype = DType::from_name(dtype).map_err(|e| to_pyerr(py, e))?;
+        let b = match dtype {
+            DType::F32 => array.extract().map(Borrowed::F32),
+            DType::F16 => array.extract().map(Borrowed::F16),
+            DType::BF16 => array.extract().map(Borrowed::U16),
+        }
+        .map_err(|_| {
+            to_pyerr(
+                py,
+                Error::invalid(format!("latent {name:?}: expected a numpy array holding {dtype}")),
+            )
+        })?;
+        let shape = match &b {
+            Borrowed::F32(a) => a.shape().to_vec(),
+            Borrowed::F16(a) => a.shape().to_vec(),
+            Borrowed::U16(a) => a.shape().to_vec(),
+        };
+        borrowed.push((name.clone(), dtype, shape, b));
+    }
+    let mut tensors = Vec::with_capacity(borrowed.len());
+    for (name, dtype, shape, b) in &borrowed {
+        let shape = shape.iter().map(|&d| d as u64).collect();
+        let t = TensorRef::new(*dtype, shape, b.bytes()?).map_err(|e| to_pyerr(py, e))?;
+        tensors.push((name.clone(), t));
+    }
+    let environment = match environment_json {
+        Some(text) => Some(Value::Object(parse_json_object(py, text, "environment")?)),
+        None => None,
+    };
+    let contents = Contents {
+        latents: tensors,
+        image,
+        image_extra: parse_json_object(py, image_extra_json, "image_extra")?,
+        metadata: parse_json_object(py, metadata_json, "metadata")?,
+        environment,
+    };
+    let options = WriteOptions {
+        codec,
+        overwrite,
+        fsync,
+    };
+    py.detach(|| format::write_file(&path, &contents, options))
+        .map_err(|e| to_pyerr(py, e))
+}
+
+/// A numpy array allocated for a latent, decoded into without the GIL.
+enum Target<'py> {
+    F32(Bound<'py, PyArrayDyn<f32>>),
+    F16(Bound<'py, PyArrayDyn<half::f16>>),
+    U16(Bound<'py, PyArrayDyn<u16>>),
+}
+
+fn empty<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
+    // SAFETY: the array is fully written by `decode_latent_into` before it
+    // is handed to Python; on error it is dropped unseen.
+    unsafe { PyArrayDyn::<T>::new(py, shape, false) }
+}
+
+/// `_read(path, verify, names, with_image) -> dict` with keys `latents`
+/// (list of (name, dtype, array)), `image` (bytes or None), `manifest`,
+/// `environment` (JSON text or None), `metadata` (JSON text), `header` (dict).
+#[pyfunction]
+#[pyo3(signature = (path, verify=true, names=None, with_image=true))]
+fn _read<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    verify: bool,
+    names: Option<Vec<String>>,
+    with_image: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let bytes = py
+        .detach(|| format::read_bytes(&path))
+        .map_err(|e| to_pyerr(py, e))?;
+    let options = ReadOptions {
+        verify_hashes: verify,
+    };
+    let archive = py
+        .detach(|| Archive::parse(&bytes, options))
+        .map_err(|e| to_pyerr(py, e))?;
+
+    let records: Vec<_> = match &names {
+        None => archive.latent_records().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                archive.latent_record(n).ok_or_else(|| {
+                    let known: Vec<String> = archive.latent_records().map(|r| r.latent_name()).collect();
+                    to_pyerr(py, Error::invalid(format!("no latent named {n:?}; the file has {known:?}")))
+                })
+            })
+            .collect::<PyResult<_>>()?,
+    };
+    let mut targets = Vec::with_capacity(records.len());
+    for rec in &records {
+        let (shape, dtype) = rec.check_latent_size().map_err(|e| to_pyerr(py, e))?;
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        targets.push(match dtype {
+            DType::F32 => Target::F32(empty(py, &shape)),
+            DType::F16 => Target::F16(empty(py, &shape)),
+            DType::BF16 => Target::U16(empty(py, &shape)),
+        });
+    }
+    {
+        let mut guards = Vec::with_capacity(targets.len());
+        for t in &targets {
+            guards.push(match t {
+                Target::F32(a) => Target2::F32(a.readwrite()),
+                Target::F16(a) => Target2::F16(a.readwrite()),
+                Target::U16(a) => Target2::U16(a.readwrite()),
+            });
+        }
+        let mut outs: Vec<&mut [u8]> = Vec::with_capacity(guards.len());
+        for g in guards.iter_mut() {
+            outs.push(g.bytes_mut()?);
+        }
+        py.detach(|| {
+            records
+                .iter()
+                .zip(outs)
+                .try_for_each(|(rec, out)| archive.decode_latent_into(rec, out))
+        })
+        .map_err(|e| to_pyerr(py, e))?;
+    }
+    let (image, environment) = py
+        .detach(|| -> crate::Result<_> {
+            let image = if with_image { archive.image()? } else { None };
+            Ok((image, archive.environment()?))
+        })
+        .map_err(|e| to_pyerr(py, e))?;
+
+    let out = PyDict::new(py);
+    let latents = PyList::empty(py);
+    for (rec, target) in records.iter().zip(targets) {
+        let (dtype, array): (&str, Bound<'_, PyAny>) = match target {
+            Target::F32(a) => ("float32", a.into_any()),
+            Target::F16(a) => ("float16", a.into_any()),
+            Target::U16(a) => ("bfloat16", a.into_any()),
+        };
+        latents.append((rec.latent_name(), dtype, array))?;
+    }
+    out.set_item("latents", latents)?;
+    out.set_item("image", image.map(|b| PyBytes::new(py, &b)))?;
+    out.set_item("manifest", archive.manifest.json.to_string())?;
+    out.set_item("metadata", Value::Object(archive.manifest.metadata()).to_string())?;
+    out.set_item("environment", environment.map(|v| v.to_string()))?;
+    out.set_item("header", header_dict(py, &archive)?)?;
+    Ok(out)
+}
+
+enum Target2<'py> {
+    F32(numpy::PyReadwriteArrayDyn<'py, f32>),
+    F16(numpy::PyReadwriteArrayDyn<'py, half::f16>),
+    U16(numpy::PyReadwriteArrayDyn<'py, u16>),
+}
+
+impl Target2<'_> {
+    fn bytes_mut(&mut self) -> PyResult<&mut [u8]> {
+        Ok(match self {
+            Target2::F32(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+            Target2::F16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+            Target2::U16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+        })
+    }
+}
+
+fn header_dict<'py>(py: Python<'py>, archive: &Archive<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let h = &archive.header;
+    let d = PyDict::new(py);
+    d.set_item("magic", h.flavor.magic_str())?;
+    d.set_item("version_major", h.version_major)?;
+    d.set_item("version_minor", h.version_minor)?;
+    d.set_item("flags", h.flags)?;
+    d.set_item("chunk_table_offset", h.meta_offset)?;
+    d.set_item("chunk_table_size", h.meta_size)?;
+    d.set_item("chunk_count", h.chunk_count)?;
+    d.set_item("file_size", h.file_size)?;
+    Ok(d)
+}
+
+/// `_verify(path) -> None`: decodes everything and checks every hash.
+#[pyfunction]
+fn _verify(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    py.detach(|| {
+        let bytes = format::read_bytes(&path)?;
+        Archive::parse(&bytes, ReadOptions::default())?.verify_all()
+    })
+    .map_err(|e| to_pyerr(py, e))
+}
+
+/// `_environment_document(components) -> str`: the ENVC JSON for
+/// `(component_id, canonical_string)` pairs, digests filled in.
+#[pyfunction]
+fn _environment_document(components: Vec<(String, String)>) -> String {
+    format::envc::document(components.iter().map(|(a, b)| (a.as_str(), b.as_str()))).to_string()
+}
+
+/// `_convert_f32(array, target) -> array`: float32 to float16 (or bfloat16
+/// bits as uint16), refusing values that would overflow to infinity.
+#[pyfunction]
+fn _convert_f32<'py>(
+    py: Python<'py>,
+    array: PyReadonlyArrayDyn<'py, f32>,
+    target: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let target = DType::from_name(target).map_err(|e| to_pyerr(py, e))?;
+    let shape = array.shape().to_vec();
+    let src: &[u8] = bytemuck::cast_slice(array.as_slice()?);
+    let out = py
+        .detach(|| crate::tensor::convert_f32(src, target))
+        .map_err(|e| to_pyerr(py, e))?;
+    Ok(match target {
+        DType::F16 => {
+            let values: Vec<half::f16> = bytemuck::pod_collect_to_vec(&out);
+            numpy::PyArray1::from_vec(py, values).reshape(shape)?.into_any()
+        }
+        _ => {
+            let words: Vec<u16> = bytemuck::pod_collect_to_vec(&out);
+            numpy::PyArray1::from_vec(py, words).reshape(shape)?.into_any()
+        }
+    })
+}
+
+/// `_cli_main(argv) -> int`: the `raiiaf` command (argv without the program name).
+#[pyfunction]
+fn _cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| crate::cli::main(std::iter::once("raiiaf".to_owned()).chain(argv)))
+}
+
+#[pymodule]
+fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(_write, m)?)?;
+    m.add_function(wrap_pyfunction!(_read, m)?)?;
+    m.add_function(wrap_pyfunction!(_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(_environment_document, m)?)?;
+    m.add_function(wrap_pyfunction!(_convert_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
+    Ok(())
+}
