@@ -1,0 +1,29 @@
+"""Shared fixtures: deterministic tensors and a small real PNG."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+VECTORS = Path(__file__).parent / "data" / "vectors"
+
+
+def noise(shape: tuple[int, ...], seed: int = 0, dtype=np.float32) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32).astype(dtype)
+
+
+@pytest.fixture(scope="session")
+def png_bytes() -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,103 @@
+"""The ``raiiaf`` command, run as an installed console script would be."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import VECTORS, noise
+
+import raiiaf_rs
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    exe = shutil.which("raiiaf", path=str(__import__("pathlib").Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "raiiaf_rs.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True)
+
+
+@pytest.fixture()
+def sample(tmp_path, png_bytes):
+    path = tmp_path / "sample.raiiaf"
+    raiiaf_rs.write(
+        path,
+        {"initial_noise": noise((1, 4, 8, 8), 1), "final_latent": noise((1, 4, 8, 8), 2)},
+        png_bytes,
+        {"prompt": "a fox", "model_name": "tiny", "generation_settings": {"seed": 5, "steps": 4}},
+        environment=raiiaf_rs.environment_document([("python", "name=python;version=3.11.7")]),
+        codec="compact",
+    )
+    return path
+
+
+def test_inspect(sample):
+    out = run("inspect", str(sample))
+    assert out.returncode == 0, out.stderr
+    for text in ("format 1.1", "initial_noise", "final_latent", "shuffle-zstd", "48x32 PNG",
+                 "prompt: a fox", "seed=5", "name=python;version=3.11.7"):
+        assert text in out.stdout, text
+    doc = json.loads(run("inspect", "--json", str(sample)).stdout)
+    assert doc["header"]["version_minor"] == 1
+    assert len(doc["manifest"]["raiiaf_metadata"]["chunks"]) == 4
+
+
+def test_verify_exit_codes(sample, tmp_path):
+    ref = VECTORS / "reference-1.1.0" / "v1_f32_zfp_png.raiiaf"
+    ok = run("verify", str(sample), str(ref))
+    assert ok.returncode == 0 and ok.stdout.count("OK") == 2, ok.stdout
+    data = bytearray(sample.read_bytes())
+    data[40] ^= 1
+    bad = tmp_path / "bad.raiiaf"
+    bad.write_bytes(bytes(data))
+    res = run("verify", str(sample), str(bad))
+    assert res.returncode == 1
+    assert "FAIL" in res.stdout and "bad.raiiaf" in res.stdout
+    assert run("verify").returncode == 2  # usage error
+
+
+def test_extract(sample, tmp_path, png_bytes):
+    out_dir = tmp_path / "out"
+    res = run("extract", str(sample), "-o", str(out_dir))
+    assert res.returncode == 0, res.stderr
+    assert np.load(out_dir / "initial_noise.npy").tobytes() == noise((1, 4, 8, 8), 1).tobytes()
+    assert (out_dir / "image.png").read_bytes() == png_bytes
+    assert json.loads((out_dir / "metadata.json").read_text())["prompt"] == "a fox"
+    assert (out_dir / "environment.json").exists()
+    again = run("extract", str(sample), "-o", str(out_dir))
+    assert again.returncode == 1 and "overwrite" in again.stderr
+    assert run("extract", str(sample), "-o", str(out_dir), "--overwrite").returncode == 0
+
+
+def test_extract_widens_bfloat16(tmp_path):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    a = noise((2, 3)).astype(ml_dtypes.bfloat16)
+    raiiaf_rs.write(tmp_path / "b.raiiaf", {"n": a})
+    assert run("extract", str(tmp_path / "b.raiiaf"), "-o", str(tmp_path / "o")).returncode == 0
+    back = np.load(tmp_path / "o" / "n.npy")
+    assert back.dtype == np.float32 and np.array_equal(back, a.astype(np.float32))
+
+
+def test_convert_keeps_contents(sample, tmp_path):
+    raw = tmp_path / "raw.raiiaf"
+    res = run("convert", str(sample), "--codec", "raw", "-o", str(raw))
+    assert res.returncode == 0, res.stderr
+    a, b = raiiaf_rs.read(sample), raiiaf_rs.read(raw)
+    assert b.version == "1.0"
+    assert {k: v.tobytes() for k, v in a.latents.items()} == {k: v.tobytes() for k, v in b.latents.items()}
+    assert (a.image, a.metadata, a.environment) == (b.image, b.metadata, b.environment)
+    bad = run("convert", str(sample), "--codec", "nope", "-o", str(tmp_path / "x.raiiaf"))
+    assert bad.returncode == 1 and "unknown codec" in bad.stderr
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    junk = tmp_path / "junk.raiiaf"
+    junk.write_bytes(b"hello world")
+    res = run("inspect", str(junk))
+    assert res.returncode == 1
+    assert res.stderr.strip().startswith("raiiaf: not a .raiiaf file")
+    missing = run("inspect", str(tmp_path / "nope.raiiaf"))
+    assert missing.returncode == 1 and "No such file" in missing.stderr
