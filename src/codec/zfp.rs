@@ -609,7 +609,7 @@ mod tests {
     // ---- helpers ---------------------------------------------------------------------------
 
     fn vectors_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/reference-1.1.0")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors/reference-1.1.0")
     }
 
     fn read_vector(name: &str) -> Vec<u8> {

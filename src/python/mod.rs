@@ -12,6 +12,9 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
 use crate::tensor::{DType, TensorRef};
 
@@ -137,7 +140,7 @@ fn _write(
 }
 
 /// A numpy array allocated for a latent, decoded into without the GIL.
-enum Target<'py> {
+enum Output<'py> {
     F32(Bound<'py, PyArrayDyn<f32>>),
     F16(Bound<'py, PyArrayDyn<half::f16>>),
     U16(Bound<'py, PyArrayDyn<u16>>),
@@ -183,23 +186,23 @@ fn _read<'py>(
             })
             .collect::<PyResult<_>>()?,
     };
-    let mut targets = Vec::with_capacity(records.len());
+    let mut outputs = Vec::with_capacity(records.len());
     for rec in &records {
         let (shape, dtype) = rec.check_latent_size().map_err(|e| to_pyerr(py, e))?;
         let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        targets.push(match dtype {
-            DType::F32 => Target::F32(empty(py, &shape)),
-            DType::F16 => Target::F16(empty(py, &shape)),
-            DType::BF16 => Target::U16(empty(py, &shape)),
+        outputs.push(match dtype {
+            DType::F32 => Output::F32(empty(py, &shape)),
+            DType::F16 => Output::F16(empty(py, &shape)),
+            DType::BF16 => Output::U16(empty(py, &shape)),
         });
     }
     {
-        let mut guards = Vec::with_capacity(targets.len());
-        for t in &targets {
+        let mut guards = Vec::with_capacity(outputs.len());
+        for t in &outputs {
             guards.push(match t {
-                Target::F32(a) => Target2::F32(a.readwrite()),
-                Target::F16(a) => Target2::F16(a.readwrite()),
-                Target::U16(a) => Target2::U16(a.readwrite()),
+                Output::F32(a) => OutputMut::F32(a.readwrite()),
+                Output::F16(a) => OutputMut::F16(a.readwrite()),
+                Output::U16(a) => OutputMut::U16(a.readwrite()),
             });
         }
         let mut outs: Vec<&mut [u8]> = Vec::with_capacity(guards.len());
@@ -223,11 +226,11 @@ fn _read<'py>(
 
     let out = PyDict::new(py);
     let latents = PyList::empty(py);
-    for (rec, target) in records.iter().zip(targets) {
-        let (dtype, array): (&str, Bound<'_, PyAny>) = match target {
-            Target::F32(a) => ("float32", a.into_any()),
-            Target::F16(a) => ("float16", a.into_any()),
-            Target::U16(a) => ("bfloat16", a.into_any()),
+    for (rec, output) in records.iter().zip(outputs) {
+        let (dtype, array): (&str, Bound<'_, PyAny>) = match output {
+            Output::F32(a) => ("float32", a.into_any()),
+            Output::F16(a) => ("float16", a.into_any()),
+            Output::U16(a) => ("bfloat16", a.into_any()),
         };
         latents.append((rec.latent_name(), dtype, array))?;
     }
@@ -240,18 +243,19 @@ fn _read<'py>(
     Ok(out)
 }
 
-enum Target2<'py> {
+/// Write access to an [`Output`] while the GIL is released.
+enum OutputMut<'py> {
     F32(numpy::PyReadwriteArrayDyn<'py, f32>),
     F16(numpy::PyReadwriteArrayDyn<'py, half::f16>),
     U16(numpy::PyReadwriteArrayDyn<'py, u16>),
 }
 
-impl Target2<'_> {
+impl OutputMut<'_> {
     fn bytes_mut(&mut self) -> PyResult<&mut [u8]> {
         Ok(match self {
-            Target2::F32(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
-            Target2::F16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
-            Target2::U16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+            OutputMut::F32(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+            OutputMut::F16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+            OutputMut::U16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
         })
     }
 }

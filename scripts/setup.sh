@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Idempotent developer/CI set-up for raiiaf-rs. Fast when everything is done.
+#   1. system packages the build needs (cmake, libclang-dev: zfp-sys runs cmake + bindgen)
+#   2. Python venv at .venv (python3 >= 3.9; override with PYTHON=...)
+#   3. Python deps from tests/requirements.txt (re-installed only when that file changes)
+#   4. the extension, built into the venv with `maturin develop --release`
+#      (re-built only when Cargo.*, pyproject.toml, src/ or python/ change)
+# Stamps live inside .venv, so deleting .venv starts over.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export OMP_NUM_THREADS=1
+
+VENV=.venv
+REQS=tests/requirements.txt
+REQ_STAMP=$VENV/.requirements.sha256
+BUILD_STAMP=$VENV/.build.sha256
+
+say() { printf 'setup: %s\n' "$*"; }
+
+# --- 1. system packages ------------------------------------------------------
+have_libclang() {
+    dpkg -s libclang-dev >/dev/null 2>&1 && return 0
+    compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null ||
+        compgen -G '/usr/lib/*-linux-gnu/libclang*.so*' >/dev/null ||
+        compgen -G '/usr/lib*/libclang.so*' >/dev/null
+}
+PYTHON=${PYTHON:-python3}
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+have_libclang || missing+=(libclang-dev)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+if command -v "$PYTHON" >/dev/null 2>&1; then
+    "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+else
+    missing+=(python3 python3-venv)
+fi
+if ((${#missing[@]})); then
+    say "installing system packages: ${missing[*]}"
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+for tool in cargo rustc; do
+    command -v "$tool" >/dev/null 2>&1 || { say "ERROR: $tool not found (install Rust via rustup)"; exit 1; }
+done
+
+# --- 2. virtual environment ---------------------------------------------------
+if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||
+        { say "ERROR: $PYTHON is older than 3.9"; exit 1; }
+    say "creating $VENV with $("$PYTHON" --version 2>&1)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+fi
+
+# --- 3. Python dependencies ---------------------------------------------------
+req_hash=$(sha256sum "$REQS" | cut -d' ' -f1)
+if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$req_hash" ]; then
+    say "installing $REQS (first time includes torch, several GB: minutes)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off \
+        --timeout 60 --retries 5 -r "$REQS"
+    echo "$req_hash" >"$REQ_STAMP"
+else
+    say "python deps up to date"
+fi
+
+# --- 4. the extension -----------------------------------------------------------
+# Content hash of everything the build reads (plus the compiler version).
+build_inputs_hash() {
+    {
+        rustc -V
+        for f in Cargo.toml Cargo.lock pyproject.toml; do
+            [ ! -f "$f" ] || sha256sum "$f"
+        done
+        find src python -type f ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
+            LC_ALL=C sort -z | xargs -0 -r sha256sum
+    } | sha256sum | cut -d' ' -f1
+}
+build_hash=$(build_inputs_hash)
+if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$build_hash" ] ||
+    ! compgen -G 'python/raiiaf_rs/_raiiaf_rs*.so' >/dev/null; then
+    say "building the extension (maturin develop --release)"
+    rm -f "$BUILD_STAMP"
+    VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release
+    "$VENV/bin/python" -c 'import raiiaf_rs._raiiaf_rs'
+    echo "$build_hash" >"$BUILD_STAMP"
+else
+    say "extension up to date"
+fi
+say "done"
