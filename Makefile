@@ -1,7 +1,7 @@
 # raiiaf-rs entry points. `make test` is THE test command (README, .ci/run).
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
-.PHONY: test develop bench lint fmt demo clean setup lint-only cargo-test pytest
+.PHONY: test develop bench lint fmt demo clean setup fmt-check clippy ruff cargo-test pytest
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -9,23 +9,25 @@ RUFF    := $(VENV)/bin/ruff
 PY_DIRS := $(wildcard python tests bench)
 export OMP_NUM_THREADS := 1
 
-# Full check: set-up, fmt + clippy + ruff, cargo test, pytest.
-test: setup lint-only cargo-test pytest
+# Full check: set-up, fmt + clippy + ruff, cargo test, pytest. Stops at the first
+# failing step; `make -k test` runs every step and still fails at the end.
+test: setup fmt-check clippy ruff cargo-test pytest
 
 # System packages, .venv, Python deps, extension build (idempotent, fast when done).
 setup:
 	@bash scripts/setup.sh
 
-# (Re)build the Rust extension into .venv in release mode, unconditionally.
-develop: setup
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop --release
+# Set-up, forcing a fresh `maturin develop --release` of the extension into .venv.
+develop:
+	rm -f $(VENV)/.build.sha256
+	@bash scripts/setup.sh
 
 # Benchmarks: raiiaf-rs against the reference.
 bench: setup
 	$(PY) bench/bench_format.py
 
 # Format and lint checks only (Rust and Python).
-lint: setup lint-only
+lint: setup fmt-check clippy ruff
 
 # Rewrite formatting in place, apply ruff's safe fixes.
 fmt: setup
@@ -45,13 +47,18 @@ demo: setup
 
 # Remove build outputs and the venv.
 clean:
-	rm -rf target $(VENV)
+	rm -rf target $(VENV) python/raiiaf_rs/_raiiaf_rs*.so
 
-# --- steps (no set-up of their own) ---
-lint-only:
+# --- single steps (no set-up of their own) ---
+fmt-check:
 	cargo fmt --check
+
+# Core without the python feature (all targets), then the PyO3 bindings.
+clippy:
 	cargo clippy --all-targets -- -D warnings
 	PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy --features python --lib -- -D warnings
+
+ruff:
 	$(RUFF) check $(PY_DIRS)
 	$(RUFF) format --check $(PY_DIRS)
 

@@ -367,13 +367,14 @@ def run_case(case: Case, png: bytes, tmp: Path, slug: str) -> list[Row]:
             ref_write(tmp / f"{slug}-5d.raiiaf", case.latents, png, compress=False, to_f16=False)
             rejected = ""
         except Exception as e:
-            rejected = f"{type(e).__name__}: {e}"
+            rejected = f"{type(e).__name__}: ...{str(e).rpartition(': ')[2]}"
         rows.append(
             Row(
                 case.label,
                 REF,
                 f"any ({first.ndim}-D input)",
-                note=f"n/a (rejects {first.ndim}-D): {rejected}" if rejected else "accepted?!",
+                note=f"n/a (rejects {first.ndim}-D)" if rejected else "accepted?!",
+                roundtrip=rejected,
             )
         )
         ref_latents = {k: v.reshape(v.shape[1:]) for k, v in case.latents.items()}
@@ -488,46 +489,44 @@ def sdxl_targets(rows: list[Row], cores: int) -> list[Target]:
     return targets
 
 
-def sdxl_context(latents: dict[str, np.ndarray], png: bytes, tmp: Path, budget: Budget) -> dict:
-    """Floors for the SDXL record in plain Python: where a writer's time must go."""
+def sdxl_floors(
+    latents: dict[str, np.ndarray], png: bytes, tmp: Path, budget: Budget
+) -> dict[str, Timing]:
+    """What parts of an SDXL-record write / read cost on this machine, for comparison."""
     import hashlib
 
     payload = [a.tobytes() for a in latents.values()] + [png]
-    total = sum(len(b) for b in payload)
 
-    def sha_all() -> None:
+    def sha_all(_: Path) -> None:
         for b in payload:
             hashlib.sha256(b).digest()
 
-    def timed(fn: Callable[[], Any]) -> Timing:
-        fn()
-        times = []
-        with no_gc():
-            for _ in range(budget.runs):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-        return Timing.of(times)
-
-    counter = iter(range(10**9))
-
-    def plain_write() -> None:
-        path = tmp / f"plain-{next(counter)}.bin"
+    def plain_write(path: Path) -> None:
         with open(path, "wb") as f:
             for b in payload:
                 f.write(b)
 
-    sha = timed(sha_all)
-    write = timed(plain_write)
-    for p in tmp.glob("plain-*.bin"):
-        p.unlink()
-    tobytes = timed(lambda: [a.tobytes() for a in latents.values()])
-    return {
-        "payload_bytes": total,
-        "hashlib_sha256_all_ms": sha.median_ms,
-        "python_open_write_close_ms": write.median_ms,
-        "numpy_tobytes_latents_ms": tobytes.median_ms,
-    }
+    out: dict[str, Timing] = {}
+    out["hashlib SHA-256 of all payload bytes"], _ = time_reads(sha_all, tmp, budget)
+    out["Python open/write/close of the payload to a new file"], plain = time_writes(
+        plain_write, tmp, "plain", budget
+    )
+    out["Python read_bytes of that file"], _ = time_reads(Path.read_bytes, plain, budget)
+    plain.unlink()
+    for codec in ("raw", "compact"):
+
+        def write(p: Path, codec: str = codec) -> None:
+            rs_write(p, latents, png, codec=codec)
+
+        _, path = time_writes(write, tmp, f"floor-{codec}", Budget(1, 0.0, 1))
+        out[f"raiiaf_rs.read(verify=False), codec={codec}"], _ = time_reads(
+            lambda p: raiiaf_rs.read(p, verify=False), path, budget
+        )
+        out[f"raiiaf_rs.read_metadata (no tensors, no image), codec={codec}"], _ = time_reads(
+            raiiaf_rs.read_metadata, path, budget
+        )
+        path.unlink()
+    return out
 
 
 # --------------------------------------------------------------------------- compression
@@ -619,7 +618,7 @@ def machine_info(tmp: Path) -> dict[str, Any]:
         "usable_cpus": usable,
         "sha_ni": "sha_ni" in flags,
         "avx2": "avx2" in flags,
-        "load_avg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -650,7 +649,7 @@ def latent_rows_md(rows: list[Row]) -> str:
     body = []
     for r in rows:
         if r.write is None:
-            body.append([r.case, r.impl, r.mode, r.note, "", "", "", "", "", "", ""])
+            body.append([r.case, r.impl, r.mode, r.note, "n/a", "", "", "", "", "", r.roundtrip])
             continue
         assert r.read is not None
         body.append(
@@ -695,6 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
     ap.add_argument("--json", metavar="PATH", help="also write all results to this JSON file")
+    ap.add_argument(
+        "--tmpdir",
+        metavar="DIR",
+        help="where to write the temporary files (default: the system temp dir; use local disk)",
+    )
     args = ap.parse_args(argv)
 
     def budget(runs: int, seconds: float) -> Budget:
@@ -703,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         return Budget(runs, seconds)
 
     t_start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="raiiaf-bench-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="raiiaf-bench-", dir=args.tmpdir) as tmpdir:
         tmp = Path(tmpdir)
         info = machine_info(tmp)
         png = make_png()
@@ -772,7 +776,7 @@ def main(argv: list[str] | None = None) -> int:
         sdxl_case = Case("SDXL record", sdxl_latents, budget(40, 4))
         sdxl_rows = [r for r in run_case(sdxl_case, png, tmp, "sdxl") if r.mode != "codec=zfp"]
         targets = sdxl_targets(sdxl_rows, info["usable_cpus"])
-        context = sdxl_context(sdxl_latents, png, tmp, budget(40, 4))
+        floors = sdxl_floors(sdxl_latents, png, tmp, budget(40, 4))
         print(
             "## SDXL record: PNG + initial_noise + final_latent (2 x (1,4,128,128) f32) + "
             f"{meta_json:,} B JSON\n"
@@ -787,11 +791,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print()
+        payload = sum(a.nbytes for a in sdxl_latents.values()) + len(png)
+        print(f"Where the time goes, same record ({payload:,} payload bytes):\n")
         print(
-            f"Plain-Python floors for the same {context['payload_bytes']:,} payload bytes "
-            f"(median): hashlib SHA-256 of all {context['hashlib_sha256_all_ms']:.2f} ms, "
-            f"open/write/close of a new file {context['python_open_write_close_ms']:.2f} ms, "
-            f"numpy tobytes of both latents {context['numpy_tobytes_latents_ms']:.2f} ms."
+            md_table(
+                ["operation", "ms median / min"],
+                [[k, _ms(t)] for k, t in floors.items()],
+                "lr",
+            )
         )
         print()
 
@@ -834,10 +841,11 @@ def main(argv: list[str] | None = None) -> int:
         mismatches = [r for r in rows + sdxl_rows if r.roundtrip == "MISMATCH"]
         mismatches_c = [c for c in comp if c.roundtrip == "MISMATCH"]
         elapsed = time.perf_counter() - t_start
+        load_end = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
         print(
             f"Targets met: {sum(all_targets)} of {len(all_targets)}. "
             f"Round-trip mismatches: {len(mismatches) + len(mismatches_c)}. "
-            f"Benchmark time: {elapsed:.0f} s."
+            f"Benchmark time: {elapsed:.0f} s. Load avg (1 min) at the end: {load_end}."
         )
 
         if args.json:
@@ -849,9 +857,10 @@ def main(argv: list[str] | None = None) -> int:
                 "latent_rows": [asdict(r) for r in rows],
                 "sdxl_rows": [asdict(r) for r in sdxl_rows],
                 "sdxl_targets": [asdict(t) for t in targets],
-                "sdxl_floors": context,
+                "sdxl_floors": {k: asdict(t) for k, t in floors.items()},
                 "compression": [asdict(c) for c in comp],
                 "elapsed_s": elapsed,
+                "load_avg_1m_end": load_end,
             }
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
             print(f"Results written to {args.json}")

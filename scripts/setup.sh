@@ -38,9 +38,8 @@ if ((${#missing[@]})); then
     say "installing system packages: ${missing[*]}"
     SUDO=
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 for tool in cargo rustc; do
     command -v "$tool" >/dev/null 2>&1 || { say "ERROR: $tool not found (install Rust via rustup)"; exit 1; }
@@ -61,7 +60,7 @@ req_hash=$(sha256sum "$REQS" | cut -d' ' -f1)
 if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$req_hash" ]; then
     say "installing $REQS (first time includes torch, several GB: minutes)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off \
-        --timeout 60 --retries 5 -r "$REQS"
+        --retries 5 -r "$REQS"
     echo "$req_hash" >"$REQ_STAMP"
 else
     say "python deps up to date"

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
+use crate::env::{self, HostFacts};
 use crate::error::{Error, Result};
 use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
 use crate::tensor::{DType, Tensor};
@@ -47,6 +48,18 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Print the current environment, as a file written now would record it.
+    Env {
+        /// Print the ENVC document and hardware_info as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how the environment that wrote FILE differs from the current one.
+    Drift {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-encode a file with another codec; contents and hashes are unchanged.
     Convert {
         file: PathBuf,
@@ -63,6 +76,12 @@ enum Command {
 
 /// Runs the command line `args` (program name first); returns the exit code.
 pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
+    main_with(args, &HostFacts::new())
+}
+
+/// Like [`main`], with the facts only a Python host knows (Python, numpy
+/// and torch versions) for `env` and `drift`.
+pub fn main_with(args: impl IntoIterator<Item = String>, host: &HostFacts) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -73,6 +92,8 @@ pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
     let result = match cli.command {
         Command::Inspect { file, json } => inspect(&file, json).map(|text| print!("{text}")),
         Command::Verify { files } => return verify(&files),
+        Command::Env { json } => Ok(show_env(host, json)).map(|text| print!("{text}")),
+        Command::Drift { file, json } => drift(&file, host, json).map(|text| print!("{text}")),
         Command::Extract {
             file,
             output,
@@ -217,6 +238,82 @@ fn inspect(path: &Path, json: bool) -> Result<String> {
         Err(e) => {
             let _ = writeln!(out, "  environment: unreadable ({e})");
         }
+    }
+    Ok(out)
+}
+
+fn show_env(host: &HostFacts, json: bool) -> String {
+    let system = env::system();
+    let doc = env::document(system, host);
+    let info = env::hardware_info(system, host, None);
+    if json {
+        let both = serde_json::json!({ "environment": doc, "hardware_info": info });
+        return serde_json::to_string_pretty(&both).unwrap_or_default() + "\n";
+    }
+    let mut out = String::new();
+    let gpus = if system.gpus.is_empty() {
+        "none (no NVIDIA driver found)".to_owned()
+    } else {
+        system.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>().join(", ")
+    };
+    let _ = writeln!(out, "os:   {} ({} {})", system.os_name, system.os_family, system.os_release);
+    let _ = writeln!(
+        out,
+        "cpu:  {} ({} logical cores), RAM {} GB",
+        system.cpu_model, system.logical_cores, info["ram_gb"]
+    );
+    let _ = writeln!(out, "gpus: {gpus}");
+    let _ = writeln!(out, "components (as a file written now records them):");
+    for c in doc["components"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<15} {}",
+            c["component_id"].as_str().unwrap_or("?"),
+            c["cononical_str"].as_str().unwrap_or("?")
+        );
+    }
+    out
+}
+
+fn drift(path: &Path, host: &HostFacts, json: bool) -> Result<String> {
+    let bytes = format::read_bytes(path)?;
+    let archive = Archive::parse(&bytes, ReadOptions::default())?;
+    let Some(stored) = archive.environment()? else {
+        return Ok(format!("{}: the file records no environment\n", path.display()));
+    };
+    let current = env::document(env::system(), host);
+    let drifts = env::compare(&stored, &current);
+    if json {
+        let list: Vec<Value> = drifts
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "component": d.component, "kind": d.kind.name(), "stored": d.stored,
+                    "current": d.current, "affects_pixels": d.affects_pixels,
+                })
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n");
+    }
+    let mut out = String::new();
+    let real: Vec<_> = drifts.iter().filter(|d| d.kind != env::DriftKind::NotInFile).collect();
+    if real.is_empty() {
+        let _ = writeln!(out, "{}: no drift, the recorded environment matches this one", path.display());
+    }
+    for d in &real {
+        let impact = if d.affects_pixels { "can change pixels" } else { "does not change pixels" };
+        let what = if d.kind == env::DriftKind::Changed { "differs" } else { "missing in current system" };
+        let _ = writeln!(out, "{} {what} ({impact})", d.component);
+        let _ = writeln!(out, "  File:    {}", d.stored.as_deref().unwrap_or("-"));
+        let _ = writeln!(out, "  Current: {}", d.current.as_deref().unwrap_or("-"));
+    }
+    let unrecorded: Vec<&str> = drifts
+        .iter()
+        .filter(|d| d.kind == env::DriftKind::NotInFile)
+        .map(|d| d.component.as_str())
+        .collect();
+    if !unrecorded.is_empty() {
+        let _ = writeln!(out, "not recorded in the file: {}", unrecorded.join(", "));
     }
     Ok(out)
 }

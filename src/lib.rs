@@ -7,6 +7,7 @@
 //! - [`format`]: the container (header, chunks, manifest, reader, writer);
 //! - [`codec`]: the tensor and chunk codecs;
 //! - [`tensor`]: dtypes and tensors;
+//! - [`env`]: environment capture, drift, model fingerprints;
 //! - [`cli`]: the `raiiaf` command;
 //! - `python` (feature `python`): the PyO3 bindings, a thin layer on top.
 //!
@@ -22,6 +23,7 @@
 
 pub mod cli;
 pub mod codec;
+pub mod env;
 pub mod error;
 pub mod format;
 pub mod tensor;

@@ -134,7 +134,8 @@ fn header_forgeries() {
 #[test]
 fn manifest_forgeries() {
     let file = sample(Codec::Raw);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("offset beyond the file", Box::new(|j| chunk(j, 0)["offset"] = json!(1u64 << 40))),
         ("offset + size overflows u64", Box::new(|j| {
             chunk(j, 0)["offset"] = json!(u64::MAX - 3);

@@ -118,7 +118,13 @@ def test_metadata_round_trip(tmp_path, png_bytes):
     path = tmp_path / "m.raiiaf"
     raiiaf_rs.write(path, {"n": noise((1, 4, 4, 4))}, png_bytes, metadata)
     art = raiiaf_rs.read(path)
-    want = dict(metadata, seed=123, sigmas=[14.61, 1e-05, 0.0], model_version="")
+    want = dict(
+        metadata,
+        seed=123,
+        sigmas=[14.61, 1e-05, 0.0],
+        model_version="",
+        hardware_info=raiiaf_rs.environment.hardware_info(),  # filled in automatically
+    )
     assert art.metadata == want
     assert art.image == png_bytes
     # The reference's model_info carries the well-known keys.
@@ -139,7 +145,7 @@ def test_read_subsets_and_metadata_only(tmp_path, png_bytes):
     assert list(art.latents) == ["b"] and art.image is None
     meta = raiiaf_rs.read_metadata(path)
     assert meta.latents == {} and meta.metadata["prompt"] == "p"
-    assert [c["type"] for c in meta.chunks] == ["LATN", "LATN", "DATA"]
+    assert [c["type"] for c in meta.chunks] == ["LATN", "LATN", "DATA", "ENVC"]
     with pytest.raises(InvalidArgumentError, match=r'\["a", "b"\]'):
         raiiaf_rs.read(path, names=["c"])
 

@@ -25,15 +25,18 @@ from typing import Any, Union
 
 import numpy as np
 
-from raiiaf_rs import errors
+from raiiaf_rs import environment, errors
 from raiiaf_rs._raiiaf_rs import (
     __version__,
     _convert_f32,
     _environment_document,
+    _fingerprint,
     _read,
     _verify,
     _write,
 )
+from raiiaf_rs import environment as environment_module
+from raiiaf_rs.environment import Drift, drift
 from raiiaf_rs.errors import (
     CorruptFileError,
     HashMismatchError,
@@ -48,6 +51,8 @@ __all__ = [
     "CODECS",
     "DTYPES",
     "Artifact",
+    "Drift",
+    "Fingerprint",
     "CorruptFileError",
     "HashMismatchError",
     "InvalidArgumentError",
@@ -56,8 +61,11 @@ __all__ = [
     "TargetExistsError",
     "UnsupportedError",
     "__version__",
+    "drift",
+    "environment",
     "environment_document",
     "errors",
+    "fingerprint",
     "read",
     "read_metadata",
     "verify",
@@ -200,7 +208,7 @@ def write(
     image: bytes | bytearray | memoryview | None = None,
     metadata: Mapping[str, Any] | None = None,
     *,
-    environment: Mapping[str, Any] | None = None,
+    environment: Mapping[str, Any] | str | None = "auto",
     codec: str = "raw",
     dtype: str | Mapping[str, str] | None = None,
     image_extra: Mapping[str, Any] | None = None,
@@ -218,7 +226,10 @@ def write(
         metadata: JSON-serialisable dict. ``model_name``, ``model_version``, ``date``,
             ``prompt``, ``tags``, ``generation_settings`` and ``hardware_info`` fill the
             reference format's ``model_info``; every other key is kept as well.
-        environment: An ENVC document (see :func:`environment_document`).
+        environment: ``"auto"`` (default) records this process's environment
+            (:func:`raiiaf_rs.environment.capture`) and fills ``hardware_info`` if the
+            metadata lacks it; a host UI passes its own ``environment.capture(...)``
+            document; ``None`` records none.
         codec: ``"raw"`` (default, readable by the reference ``raiiaf`` 1.1.0),
             ``"compact"`` (lossless, smallest; format 1.1) or ``"zfp"``.
         dtype: Stored dtype for all latents or per name. Converting float32 to
@@ -238,12 +249,20 @@ def write(
         items.append((str(name), stored, arr))
     if image is not None and not isinstance(image, bytes):
         image = bytes(image)
+    metadata = dict(metadata or {})
+    if isinstance(environment, str):
+        if environment != "auto":
+            raise InvalidArgumentError(
+                f"environment must be 'auto', None or an ENVC document, not {environment!r}"
+            )
+        environment = environment_module.capture()
+        metadata.setdefault("hardware_info", environment_module.hardware_info())
     return _write(
         os.fspath(path),
         items,
         image,
         _dumps(dict(image_extra or {}), "image_extra"),
-        _dumps(dict(metadata or {}), "metadata"),
+        _dumps(metadata, "metadata"),
         None if environment is None else _dumps(dict(environment), "environment"),
         codec,
         overwrite,
@@ -258,6 +277,7 @@ def read(
     names: Iterable[str] | None = None,
     image: bool = True,
     as_torch: bool = False,
+    warn_drift: bool = False,
 ) -> Artifact:
     """Read a ``.raiiaf`` (or legacy ``.gen5``) file.
 
@@ -268,6 +288,9 @@ def read(
         image: Also return the embedded image.
         as_torch: Return torch tensors (of the stored dtype, bfloat16 included)
             sharing memory with the decoded arrays.
+        warn_drift: Emit a ``UserWarning`` per environment component that differs
+            from the current environment, as the reference decoder does
+            (see :func:`raiiaf_rs.drift` for the structured differences).
     """
     raw = _read(
         os.fspath(path),
@@ -289,6 +312,8 @@ def read(
             else:
                 latents[name] = torch.from_numpy(arr)
     env = raw["environment"]
+    if warn_drift and env is not None:
+        environment_module.warn_drift(drift(json.loads(env)), stacklevel=2)
     return Artifact(
         latents=latents,
         dtypes=dtypes,
@@ -309,6 +334,36 @@ def read_metadata(path: PathLike) -> Artifact:
 def verify(path: PathLike) -> None:
     """Decode every chunk and check every SHA-256; raise a :class:`RaiiafError` if any fails."""
     _verify(os.fspath(path))
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A model file's identity: its name (never its path), SHA-256 and short hash."""
+
+    name: str
+    sha256: str
+    size: int
+    #: Whether the hash came from the on-disk cache.
+    cached: bool
+
+    @property
+    def short(self) -> str:
+        """The first 10 hex digits, as A1111 and model sites show them."""
+        return self.sha256[:10]
+
+    def as_metadata(self) -> dict[str, Any]:
+        """``{"name", "sha256", "short_hash"}`` for a file's metadata."""
+        return {"name": self.name, "sha256": self.sha256, "short_hash": self.short}
+
+
+def fingerprint(path: PathLike, *, cache_dir: PathLike | None = None) -> Fingerprint:
+    """SHA-256 of a checkpoint, VAE or LoRA file, cached by (path, size, mtime) in
+    ``cache_dir`` (default ``$RAIIAF_CACHE_DIR`` or ``~/.cache/raiiaf-rs``), so each
+    file is hashed once. The GIL is released while hashing."""
+    sha, size, cached = _fingerprint(
+        os.fspath(path), None if cache_dir is None else os.fspath(cache_dir)
+    )
+    return Fingerprint(os.path.basename(os.fspath(path)), sha, size, cached)
 
 
 def environment_document(components: Iterable[tuple[str, str]]) -> dict[str, Any]:

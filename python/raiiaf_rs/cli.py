@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from raiiaf_rs._raiiaf_rs import _cli_main
+from raiiaf_rs.environment import host_facts
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``raiiaf`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    facts = None
+    if args[:1] in (["env"], ["drift"]):
+        # The environment as this Python would record it, torch included.
+        facts = json.dumps(host_facts(import_torch=True))
     sys.stdout.flush()
-    code = _cli_main(list(sys.argv[1:] if argv is None else argv))
+    code = _cli_main(args, facts)
     if argv is None:
         sys.exit(code)
     return code

@@ -152,7 +152,7 @@ impl ChunkRecord {
             ));
         }
         let limit = super::inflate_limit(self.compressed_size);
-        if size > self.compressed_size && size > limit {
+        if size > limit {
             return Err(Error::LimitExceeded {
                 what: format!("chunk {}", self.label()),
                 declared: size,

@@ -50,7 +50,7 @@ impl<'a> Archive<'a> {
     pub fn parse(bytes: &'a [u8], options: ReadOptions) -> Result<Archive<'a>> {
         let header = Header::parse(bytes)?;
         let file_len = bytes.len() as u64;
-        let meta_end = header.meta_offset.checked_add(header.meta_size).unwrap_or(u64::MAX);
+        let meta_end = header.meta_offset.saturating_add(header.meta_size);
         if header.meta_offset < header.flavor.header_len() as u64 || meta_end > file_len {
             return Err(Error::Truncated {
                 what: "the META chunk (manifest)".into(),
@@ -88,7 +88,14 @@ impl<'a> Archive<'a> {
         let (mut images, mut envs) = (0, 0);
         for rec in &self.manifest.chunks {
             let end = rec.end().unwrap_or(u64::MAX);
-            if rec.offset < start || end > self.header.meta_offset {
+            if rec.offset < start {
+                return Err(Error::manifest(format!(
+                    "chunk {} starts at offset {}, inside the {start}-byte header",
+                    rec.label(),
+                    rec.offset
+                )));
+            }
+            if end > self.header.meta_offset {
                 return Err(Error::Truncated {
                     what: format!("chunk {}", rec.label()),
                     start: rec.offset,
@@ -97,13 +104,11 @@ impl<'a> Archive<'a> {
                 });
             }
             match rec.kind.as_str() {
-                LATN => {
-                    if !names.insert(rec.latent_name()) {
-                        return Err(Error::manifest(format!(
-                            "two latents are named {:?}",
-                            rec.latent_name()
-                        )));
-                    }
+                LATN if !names.insert(rec.latent_name()) => {
+                    return Err(Error::manifest(format!(
+                        "two latents are named {:?}",
+                        rec.latent_name()
+                    )));
                 }
                 DATA => images += 1,
                 ENVC => envs += 1,

@@ -171,11 +171,15 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
     // this one compresses and hashes the tensors: on two cores this halves
     // the time to write an SDXL-sized record.
     let (latents, image) = std::thread::scope(|scope| {
+        enum Job<'s, T> {
+            Thread(std::thread::ScopedJoinHandle<'s, T>),
+            Done(T),
+        }
         let image_job = contents.image.map(|img| {
             if img.len() > 256 * 1024 {
-                Ok(scope.spawn(move || encode_image(img, codec)))
+                Job::Thread(scope.spawn(move || encode_image(img, codec)))
             } else {
-                Err(encode_image(img, codec))
+                Job::Done(encode_image(img, codec))
             }
         });
         let latents: Vec<Result<Encoded<'a>>> = contents
@@ -184,10 +188,10 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
             .map(|(name, t)| encode_latent(name, t, codec))
             .collect();
         let image = image_job.map(|job| match job {
-            Ok(handle) => handle
+            Job::Thread(handle) => handle
                 .join()
                 .unwrap_or_else(|_| Err(Error::invalid("the image encoder thread panicked"))),
-            Err(done) => done,
+            Job::Done(done) => done,
         });
         (latents, image)
     });

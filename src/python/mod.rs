@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::{Map, Value};
 
+use crate::env;
 use crate::error::Error;
 
 #[global_allocator]
@@ -317,10 +318,60 @@ fn _convert_f32<'py>(
     })
 }
 
-/// `_cli_main(argv) -> int`: the `raiiaf` command (argv without the program name).
+/// `_environment(host_facts_json) -> str`: the ENVC document (JSON) for
+/// this machine (collected once per process) and the host's facts.
 #[pyfunction]
-fn _cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| crate::cli::main(std::iter::once("raiiaf".to_owned()).chain(argv)))
+fn _environment(py: Python<'_>, host_facts_json: &str) -> PyResult<String> {
+    let facts = parse_json_object(py, host_facts_json, "host facts")?;
+    Ok(py.detach(|| env::document(env::system(), &facts)).to_string())
+}
+
+/// `_hardware_info(host_facts_json, machine_name) -> str`: the reference
+/// schema's `hardware_info` object (JSON).
+#[pyfunction]
+#[pyo3(signature = (host_facts_json, machine_name=None))]
+fn _hardware_info(py: Python<'_>, host_facts_json: &str, machine_name: Option<&str>) -> PyResult<String> {
+    let facts = parse_json_object(py, host_facts_json, "host facts")?;
+    Ok(py.detach(|| env::hardware_info(env::system(), &facts, machine_name)).to_string())
+}
+
+/// `_drift(stored_json, current_json) -> list[(component, kind, stored,
+/// current, affects_pixels)]`.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn _drift(
+    py: Python<'_>,
+    stored_json: &str,
+    current_json: &str,
+) -> PyResult<Vec<(String, &'static str, Option<String>, Option<String>, bool)>> {
+    let stored = Value::Object(parse_json_object(py, stored_json, "stored environment")?);
+    let current = Value::Object(parse_json_object(py, current_json, "current environment")?);
+    Ok(env::compare(&stored, &current)
+        .into_iter()
+        .map(|d| (d.component, d.kind.name(), d.stored, d.current, d.affects_pixels))
+        .collect())
+}
+
+/// `_fingerprint(path, cache_dir) -> (sha256, size, cached)`.
+#[pyfunction]
+#[pyo3(signature = (path, cache_dir=None))]
+fn _fingerprint(py: Python<'_>, path: PathBuf, cache_dir: Option<PathBuf>) -> PyResult<(String, u64, bool)> {
+    let fp = py
+        .detach(|| env::fingerprint(&path, cache_dir.as_deref()))
+        .map_err(|e| to_pyerr(py, e))?;
+    Ok((fp.sha256, fp.size, fp.cached))
+}
+
+/// `_cli_main(argv, host_facts_json) -> int`: the `raiiaf` command (argv
+/// without the program name); the facts complete `raiiaf env` / `drift`.
+#[pyfunction]
+#[pyo3(signature = (argv, host_facts_json=None))]
+fn _cli_main(py: Python<'_>, argv: Vec<String>, host_facts_json: Option<&str>) -> PyResult<i32> {
+    let facts = match host_facts_json {
+        Some(text) => parse_json_object(py, text, "host facts")?,
+        None => Map::new(),
+    };
+    Ok(py.detach(|| crate::cli::main_with(std::iter::once("raiiaf".to_owned()).chain(argv), &facts)))
 }
 
 #[pymodule]
@@ -331,6 +382,10 @@ fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_verify, m)?)?;
     m.add_function(wrap_pyfunction!(_environment_document, m)?)?;
     m.add_function(wrap_pyfunction!(_convert_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(_environment, m)?)?;
+    m.add_function(wrap_pyfunction!(_hardware_info, m)?)?;
+    m.add_function(wrap_pyfunction!(_drift, m)?)?;
+    m.add_function(wrap_pyfunction!(_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
     Ok(())
 }
