@@ -6,7 +6,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RUFF    := $(VENV)/bin/ruff
-PY_DIRS := $(wildcard python tests bench)
+PY_DIRS := $(wildcard python tests bench scripts)
 export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest. Stops at the first
@@ -29,21 +29,15 @@ bench: setup
 # Format and lint checks only (Rust and Python).
 lint: setup fmt-check clippy ruff
 
-# Rewrite formatting in place, apply ruff's safe fixes.
+# Rewrite formatting in place and apply ruff's safe fixes (what is left: `make lint`).
 fmt: setup
 	cargo fmt
+	$(RUFF) check --fix --exit-zero --quiet $(PY_DIRS)
 	$(RUFF) format $(PY_DIRS)
-	$(RUFF) check --fix $(PY_DIRS)
 
-# The end-to-end demo: raiiaf_rs.demo if present, else scripts/demo.py.
+# The main job end to end (scripts/demo.py).
 demo: setup
-	@if $(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("raiiaf_rs.demo") is None)'; then \
-		$(PY) -m raiiaf_rs.demo; \
-	elif [ -f scripts/demo.py ]; then \
-		$(PY) scripts/demo.py; \
-	else \
-		echo "make demo: no raiiaf_rs.demo module or scripts/demo.py yet" >&2; exit 1; \
-	fi
+	$(PY) scripts/demo.py
 
 # Remove build outputs and the venv.
 clean:

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 import raiiaf_rs
 
 
@@ -41,8 +40,10 @@ def main() -> int:
             size = raiiaf_rs.write(path, {"initial_noise": noise}, png(), metadata, codec=codec)
             art = raiiaf_rs.read(path)
             same = art.latents["initial_noise"].tobytes() == noise.tobytes()
-            print(f"[{codec:7}] wrote {path.name} ({size} bytes, format {art.version}); "
-                  f"noise read back bit-exact: {same}")
+            print(
+                f"[{codec:7}] wrote {path.name} ({size} bytes, format {art.version}); "
+                f"noise read back bit-exact: {same}"
+            )
             if not same:
                 return 1
         raiiaf_rs.verify(path)

@@ -166,7 +166,10 @@ fn inspect(path: &Path, json: bool) -> Result<String> {
     );
     for rec in archive.latent_records() {
         let dtype = rec.dtype().map(DType::name).unwrap_or("?");
-        let shape = rec.shape().map(|s| format!("{s:?}")).unwrap_or_else(|_| "?".into());
+        let shape = rec
+            .shape()
+            .map(|s| format!("{s:?}"))
+            .unwrap_or_else(|_| "?".into());
         let ratio = rec.uncompressed_size as f64 / rec.compressed_size.max(1) as f64;
         let _ = writeln!(
             out,
@@ -254,9 +257,18 @@ fn show_env(host: &HostFacts, json: bool) -> String {
     let gpus = if system.gpus.is_empty() {
         "none (no NVIDIA driver found)".to_owned()
     } else {
-        system.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>().join(", ")
+        system
+            .gpus
+            .iter()
+            .map(|g| g.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let _ = writeln!(out, "os:   {} ({} {})", system.os_name, system.os_family, system.os_release);
+    let _ = writeln!(
+        out,
+        "os:   {} ({} {})",
+        system.os_name, system.os_family, system.os_release
+    );
     let _ = writeln!(
         out,
         "cpu:  {} ({} logical cores), RAM {} GB",
@@ -296,13 +308,28 @@ fn drift(path: &Path, host: &HostFacts, json: bool) -> Result<String> {
         return Ok(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n");
     }
     let mut out = String::new();
-    let real: Vec<_> = drifts.iter().filter(|d| d.kind != env::DriftKind::NotInFile).collect();
+    let real: Vec<_> = drifts
+        .iter()
+        .filter(|d| d.kind != env::DriftKind::NotInFile)
+        .collect();
     if real.is_empty() {
-        let _ = writeln!(out, "{}: no drift, the recorded environment matches this one", path.display());
+        let _ = writeln!(
+            out,
+            "{}: no drift, the recorded environment matches this one",
+            path.display()
+        );
     }
     for d in &real {
-        let impact = if d.affects_pixels { "can change pixels" } else { "does not change pixels" };
-        let what = if d.kind == env::DriftKind::Changed { "differs" } else { "missing in current system" };
+        let impact = if d.affects_pixels {
+            "can change pixels"
+        } else {
+            "does not change pixels"
+        };
+        let what = if d.kind == env::DriftKind::Changed {
+            "differs"
+        } else {
+            "missing in current system"
+        };
         let _ = writeln!(out, "{} {what} ({impact})", d.component);
         let _ = writeln!(out, "  File:    {}", d.stored.as_deref().unwrap_or("-"));
         let _ = writeln!(out, "  Current: {}", d.current.as_deref().unwrap_or("-"));
@@ -389,7 +416,13 @@ pub fn npy_bytes(t: &Tensor) -> Vec<u8> {
 fn safe_file_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     match cleaned.trim_start_matches('.') {
         "" => "latent".into(),
@@ -410,7 +443,10 @@ fn extract(path: &Path, dir: &Path, overwrite: bool) -> Result<String> {
         files.push((format!("image.{ext}"), img.clone()));
     }
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default().into_bytes();
-    files.push(("metadata.json".into(), pretty(&Value::Object(artifact.manifest.metadata()))));
+    files.push((
+        "metadata.json".into(),
+        pretty(&Value::Object(artifact.manifest.metadata())),
+    ));
     files.push(("manifest.json".into(), pretty(&artifact.manifest.json)));
     if let Some(env) = &artifact.environment {
         files.push(("environment.json".into(), pretty(env)));

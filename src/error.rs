@@ -31,7 +31,9 @@ pub enum Error {
     BadMagic { found: String },
 
     /// A major version this reader does not know; minor versions are compatible.
-    #[error("unsupported format version {major}.{minor}: this reader handles major version 1; upgrade raiiaf-rs")]
+    #[error(
+        "unsupported format version {major}.{minor}: this reader handles major version 1; upgrade raiiaf-rs"
+    )]
     UnsupportedVersion { major: u8, minor: u8 },
 
     /// The manifest (the META chunk's JSON) is unreadable or breaks the format's rules.
@@ -52,7 +54,9 @@ pub enum Error {
 
     /// A size declared by the file is larger than its bytes can justify
     /// (decompression bombs, forged shapes).
-    #[error("{what} declares {declared} bytes, more than the limit of {limit} bytes that this file can justify")]
+    #[error(
+        "{what} declares {declared} bytes, more than the limit of {limit} bytes that this file can justify"
+    )]
     LimitExceeded { what: String, declared: u64, limit: u64 },
 
     /// The caller asked for something impossible or lossy without permission.

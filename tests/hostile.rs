@@ -28,8 +28,14 @@ fn sample(codec: Codec) -> Vec<u8> {
     metadata.insert("seed".into(), 7.into());
     let contents = Contents {
         latents: vec![
-            ("initial_noise".into(), TensorRef::new(DType::F32, vec![2, 4, 8, 8], &a).unwrap()),
-            ("final_latent".into(), TensorRef::new(DType::F32, vec![2, 4, 8, 8], &b).unwrap()),
+            (
+                "initial_noise".into(),
+                TensorRef::new(DType::F32, vec![2, 4, 8, 8], &a).unwrap(),
+            ),
+            (
+                "final_latent".into(),
+                TensorRef::new(DType::F32, vec![2, 4, 8, 8], &b).unwrap(),
+            ),
         ],
         image: Some(&image),
         image_extra: Map::new(),
@@ -50,7 +56,11 @@ fn with_manifest(file: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     edit(&mut json);
     let text = serde_json::to_vec(&json).unwrap();
     let meta = zstd::bulk::compress(
-        &[&inner_header::build(b"META", b"0000", text.len() as u32)[..], &text].concat(),
+        &[
+            &inner_header::build(b"META", b"0000", text.len() as u32)[..],
+            &text,
+        ]
+        .concat(),
         3,
     )
     .unwrap();
@@ -71,7 +81,10 @@ fn every_truncation_is_an_error() {
         let file = sample(codec);
         read(&file).unwrap();
         for cut in 0..file.len() {
-            assert!(read(&file[..cut]).is_err(), "{codec:?}: cut at {cut} was accepted");
+            assert!(
+                read(&file[..cut]).is_err(),
+                "{codec:?}: cut at {cut} was accepted"
+            );
         }
     }
 }
@@ -119,7 +132,10 @@ fn header_forgeries() {
     assert!(matches!(read(&f), Err(Error::BadMagic { .. })));
     let mut f = file.clone();
     f[6] = 2;
-    assert!(matches!(read(&f), Err(Error::UnsupportedVersion { major: 2, .. })));
+    assert!(matches!(
+        read(&f),
+        Err(Error::UnsupportedVersion { major: 2, .. })
+    ));
     let mut f = file.clone();
     f[9..13].copy_from_slice(&u32::MAX.to_le_bytes()); // META offset past the end
     assert!(matches!(read(&f), Err(Error::Truncated { .. })));
@@ -136,32 +152,65 @@ fn manifest_forgeries() {
     let file = sample(Codec::Raw);
     type Edit = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Edit)> = vec![
-        ("offset beyond the file", Box::new(|j| chunk(j, 0)["offset"] = json!(1u64 << 40))),
-        ("offset + size overflows u64", Box::new(|j| {
-            chunk(j, 0)["offset"] = json!(u64::MAX - 3);
-        })),
+        (
+            "offset beyond the file",
+            Box::new(|j| chunk(j, 0)["offset"] = json!(1u64 << 40)),
+        ),
+        (
+            "offset + size overflows u64",
+            Box::new(|j| {
+                chunk(j, 0)["offset"] = json!(u64::MAX - 3);
+            }),
+        ),
         ("negative offset", Box::new(|j| chunk(j, 0)["offset"] = json!(-5))),
-        ("overlap", Box::new(|j| {
-            let o = chunk(j, 0)["offset"].clone();
-            chunk(j, 1)["offset"] = o;
-        })),
-        ("duplicate names", Box::new(|j| chunk(j, 1)["extra"]["key"] = json!("initial_noise"))),
-        ("shape disagrees with size", Box::new(|j| chunk(j, 0)["extra"]["shape"] = json!([2, 4, 8, 9]))),
-        ("shape overflows", Box::new(|j| {
-            chunk(j, 0)["extra"]["shape"] = json!([u64::MAX, u64::MAX]);
-        })),
-        ("rank 9", Box::new(|j| chunk(j, 0)["extra"]["shape"] = json!([1, 1, 1, 1, 1, 1, 1, 1, 512]))),
-        ("flags disagree with dtype", Box::new(|j| chunk(j, 0)["flags"] = json!("F16"))),
+        (
+            "overlap",
+            Box::new(|j| {
+                let o = chunk(j, 0)["offset"].clone();
+                chunk(j, 1)["offset"] = o;
+            }),
+        ),
+        (
+            "duplicate names",
+            Box::new(|j| chunk(j, 1)["extra"]["key"] = json!("initial_noise")),
+        ),
+        (
+            "shape disagrees with size",
+            Box::new(|j| chunk(j, 0)["extra"]["shape"] = json!([2, 4, 8, 9])),
+        ),
+        (
+            "shape overflows",
+            Box::new(|j| {
+                chunk(j, 0)["extra"]["shape"] = json!([u64::MAX, u64::MAX]);
+            }),
+        ),
+        (
+            "rank 9",
+            Box::new(|j| chunk(j, 0)["extra"]["shape"] = json!([1, 1, 1, 1, 1, 1, 1, 1, 512])),
+        ),
+        (
+            "flags disagree with dtype",
+            Box::new(|j| chunk(j, 0)["flags"] = json!("F16")),
+        ),
         ("unknown flags", Box::new(|j| chunk(j, 0)["flags"] = json!("F64"))),
         ("hash not hex", Box::new(|j| chunk(j, 0)["hash"] = json!("zz"))),
         ("unknown codec", Box::new(|j| chunk(j, 0)["codec"] = json!("pco"))),
-        ("second image", Box::new(|j| {
-            let img = chunk(j, 2).clone();
-            j["raiiaf_metadata"]["chunks"].as_array_mut().unwrap().push(img);
-        })),
-        ("chunks not a list", Box::new(|j| j["raiiaf_metadata"]["chunks"] = json!({}))),
+        (
+            "second image",
+            Box::new(|j| {
+                let img = chunk(j, 2).clone();
+                j["raiiaf_metadata"]["chunks"].as_array_mut().unwrap().push(img);
+            }),
+        ),
+        (
+            "chunks not a list",
+            Box::new(|j| j["raiiaf_metadata"]["chunks"] = json!({})),
+        ),
         ("no root", Box::new(|j| *j = json!({"other": 1}))),
-        ("image declares 64 GiB", Box::new(|j| chunk(j, 2)["uncompressed_size"] = json!(64u64 << 30))),
+        (
+            "image declares 64 GiB",
+            Box::new(|j| chunk(j, 2)["uncompressed_size"] = json!(64u64 << 30)),
+        ),
     ];
     for (what, edit) in cases {
         let f = with_manifest(&file, edit);
@@ -178,10 +227,17 @@ fn manifest_forgeries() {
 #[test]
 fn json_bombs_and_garbage() {
     let file = sample(Codec::Raw);
-    let at = Archive::parse(&file, ReadOptions::default()).unwrap().header.meta_offset as usize;
+    let at = Archive::parse(&file, ReadOptions::default())
+        .unwrap()
+        .header
+        .meta_offset as usize;
     let replace_meta = |text: &[u8]| {
         let meta = zstd::bulk::compress(
-            &[&inner_header::build(b"META", b"0000", text.len() as u32)[..], text].concat(),
+            &[
+                &inner_header::build(b"META", b"0000", text.len() as u32)[..],
+                text,
+            ]
+            .concat(),
             3,
         )
         .unwrap();

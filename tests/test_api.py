@@ -7,9 +7,8 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import noise
-
 import raiiaf_rs
+from conftest import noise
 from raiiaf_rs import (
     CorruptFileError,
     HashMismatchError,
@@ -70,7 +69,12 @@ def test_torch_tensors_in_and_out(tmp_path):
     path = tmp_path / "t.raiiaf"
     raiiaf_rs.write(path, src, codec="compact")
     art = raiiaf_rs.read(path, as_torch=True)
-    assert art.dtypes == {"f32": "float32", "f16": "float16", "bf16": "bfloat16", "strided": "float32"}
+    assert art.dtypes == {
+        "f32": "float32",
+        "f16": "float16",
+        "bf16": "bfloat16",
+        "strided": "float32",
+    }
     for name, t in src.items():
         assert art.latents[name].dtype == t.dtype
         assert torch.equal(art.latents[name], t)
@@ -92,7 +96,10 @@ def test_ml_dtypes_bfloat16_and_uint16_rules(tmp_path):
 def test_lossy_conversion_only_on_request_and_never_to_infinity(tmp_path):
     a = noise((1, 4, 8, 8))
     raiiaf_rs.write(tmp_path / "h.raiiaf", {"n": a}, dtype="float16")
-    assert raiiaf_rs.read(tmp_path / "h.raiiaf").latents["n"].tobytes() == a.astype(np.float16).tobytes()
+    assert (
+        raiiaf_rs.read(tmp_path / "h.raiiaf").latents["n"].tobytes()
+        == a.astype(np.float16).tobytes()
+    )
     raiiaf_rs.write(tmp_path / "b.raiiaf", {"n": a}, dtype={"n": "bfloat16"})
     assert raiiaf_rs.read(tmp_path / "b.raiiaf").latents["n"].tobytes() == bf16_bits(a).tobytes()
     big = a.copy()
@@ -109,7 +116,12 @@ def test_metadata_round_trip(tmp_path, png_bytes):
         "model_name": "sdxl-base",
         "prompt": "caf\u00e9 \u2615 \U0001f98a",
         "tags": ["a", "b"],
-        "generation_settings": {"seed": 2**40 + 1, "steps": 30, "sampler": "dpmpp_2m", "cfg_scale": 6.5},
+        "generation_settings": {
+            "seed": 2**40 + 1,
+            "steps": 30,
+            "sampler": "dpmpp_2m",
+            "cfg_scale": 6.5,
+        },
         "seed": np.int64(123),
         "sigmas": np.array([14.61, 1e-05, 0.0]),
         "nested": {"list": [1, 2.5, None, True, "x"], "deep": {"k": -0.0}},
@@ -132,7 +144,7 @@ def test_metadata_round_trip(tmp_path, png_bytes):
     assert info["version"] == "" and info["prompt"] == metadata["prompt"]
     assert art.manifest["raiiaf_metadata"]["metadata"]["seed"] == 123
 
-    with pytest.raises(InvalidArgumentError, match="NaN|JSON"):
+    with pytest.raises(InvalidArgumentError, match=r"NaN|JSON"):
         raiiaf_rs.write(tmp_path / "nan.raiiaf", {"n": noise((2,))}, metadata={"cfg": float("nan")})
     with pytest.raises(InvalidArgumentError, match="tags"):
         raiiaf_rs.write(tmp_path / "t.raiiaf", {"n": noise((2,))}, metadata={"tags": "x"})
@@ -201,7 +213,7 @@ def test_bad_files_raise_the_right_errors(tmp_path):
         raiiaf_rs.read(tmp_path / "missing.raiiaf")
     junk = tmp_path / "junk.raiiaf"
     junk.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
-    with pytest.raises(CorruptFileError, match="not a .raiiaf file"):
+    with pytest.raises(CorruptFileError, match=r"not a \.raiiaf file"):
         raiiaf_rs.read(junk)
 
     good = tmp_path / "good.raiiaf"
@@ -220,7 +232,7 @@ def test_bad_files_raise_the_right_errors(tmp_path):
     future = bytearray(good.read_bytes())
     future[6] = 2
     (tmp_path / "future.raiiaf").write_bytes(bytes(future))
-    with pytest.raises(UnsupportedError, match="2.0"):
+    with pytest.raises(UnsupportedError, match=r"2\.0"):
         raiiaf_rs.read(tmp_path / "future.raiiaf")
     for cut in (0, 10, 33, len(data) // 2, len(data) - 1):
         (tmp_path / "cut.raiiaf").write_bytes(good.read_bytes()[:cut])

@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import VECTORS, noise
-
 import raiiaf_rs
+from conftest import VECTORS, noise
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -37,8 +36,16 @@ def sample(tmp_path, png_bytes):
 def test_inspect(sample):
     out = run("inspect", str(sample))
     assert out.returncode == 0, out.stderr
-    for text in ("format 1.1", "initial_noise", "final_latent", "shuffle-zstd", "48x32 PNG",
-                 "prompt: a fox", "seed=5", "name=python;version=3.11.7"):
+    for text in (
+        "format 1.1",
+        "initial_noise",
+        "final_latent",
+        "shuffle-zstd",
+        "48x32 PNG",
+        "prompt: a fox",
+        "seed=5",
+        "name=python;version=3.11.7",
+    ):
         assert text in out.stdout, text
     doc = json.loads(run("inspect", "--json", str(sample)).stdout)
     assert doc["header"]["version_minor"] == 1
@@ -87,7 +94,9 @@ def test_convert_keeps_contents(sample, tmp_path):
     assert res.returncode == 0, res.stderr
     a, b = raiiaf_rs.read(sample), raiiaf_rs.read(raw)
     assert b.version == "1.0"
-    assert {k: v.tobytes() for k, v in a.latents.items()} == {k: v.tobytes() for k, v in b.latents.items()}
+    assert {k: v.tobytes() for k, v in a.latents.items()} == {
+        k: v.tobytes() for k, v in b.latents.items()
+    }
     assert (a.image, a.metadata, a.environment) == (b.image, b.metadata, b.environment)
     bad = run("convert", str(sample), "--codec", "nope", "-o", str(tmp_path / "x.raiiaf"))
     assert bad.returncode == 1 and "unknown codec" in bad.stderr

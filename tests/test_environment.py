@@ -13,10 +13,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+import raiiaf_rs
 import zstandard
 from conftest import noise
-
-import raiiaf_rs
 from raiiaf_rs import environment
 
 NO_NVIDIA = not Path("/proc/driver/nvidia").exists()
@@ -37,8 +36,12 @@ def test_capture_without_a_gpu():
 
 def test_components_and_digests():
     torch = pytest.importorskip("torch")
-    env = environment.capture(host={"app": "ComfyUI", "version": "0.3.75"}, attention="sdpa",
-                              dtypes={"unet": "float16"}, noise_device="cpu")
+    env = environment.capture(
+        host={"app": "ComfyUI", "version": "0.3.75"},
+        attention="sdpa",
+        dtypes={"unet": "float16"},
+        noise_device="cpu",
+    )
     comps = components(env)
     version = torch.__version__.split("+")[0]
     assert comps["torch"] == f"name=torch;version={version};cuda={torch.version.cuda}"
@@ -55,8 +58,16 @@ def test_components_and_digests():
     import hashlib
 
     for c in env["components"]:
-        assert c["component_sha256_digest"] == hashlib.sha256(c["cononical_str"].encode()).hexdigest()
-    assert [c["component_id"] for c in env["components"]][:5] == ["torch", "numpy", "python", "cuda", "os"]
+        assert (
+            c["component_sha256_digest"] == hashlib.sha256(c["cononical_str"].encode()).hexdigest()
+        )
+    assert [c["component_id"] for c in env["components"]][:5] == [
+        "torch",
+        "numpy",
+        "python",
+        "cuda",
+        "os",
+    ]
 
 
 def test_files_record_the_environment_and_identical_ones_do_not_drift(tmp_path):
@@ -83,9 +94,13 @@ def test_synthetic_drift_is_classified_and_warned(tmp_path):
             c["cononical_str"] = "name=ram;total_gb=1.0"
         if c["component_id"] == "numpy":
             continue
-        c["component_sha256_digest"] = __import__("hashlib").sha256(c["cononical_str"].encode()).hexdigest()
+        c["component_sha256_digest"] = (
+            __import__("hashlib").sha256(c["cononical_str"].encode()).hexdigest()
+        )
         old["components"].append(c)
-    old["components"].append(raiiaf_rs.environment_document([("gpu", "name=gpu;model=RTX 4090")])["components"][0])
+    old["components"].append(
+        raiiaf_rs.environment_document([("gpu", "name=gpu;model=RTX 4090")])["components"][0]
+    )
     path = tmp_path / "old.raiiaf"
     raiiaf_rs.write(path, {"n": noise((4,))}, environment=old)
 
@@ -135,8 +150,11 @@ def test_fingerprints_are_cached_and_refreshed(tmp_path):
 
     assert first.sha256 == hashlib.sha256(model.read_bytes()).hexdigest()
     assert not first.cached and first.short == first.sha256[:10]
-    assert first.as_metadata() == {"name": "v1-5-pruned.safetensors", "sha256": first.sha256,
-                                   "short_hash": first.short}
+    assert first.as_metadata() == {
+        "name": "v1-5-pruned.safetensors",
+        "sha256": first.sha256,
+        "short_hash": first.short,
+    }
     assert raiiaf_rs.fingerprint(model, cache_dir=cache).cached
     st = model.stat()
     os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
@@ -166,8 +184,9 @@ def test_files_leak_no_user_home_host_or_path():
     workdir.mkdir(exist_ok=True)
     try:
         path = workdir / "shared.raiiaf"
-        raiiaf_rs.write(path, {"initial_noise": noise((1, 4, 8, 8))}, metadata={"prompt": "p"},
-                        overwrite=True)
+        raiiaf_rs.write(
+            path, {"initial_noise": noise((1, 4, 8, 8))}, metadata={"prompt": "p"}, overwrite=True
+        )
         text = _all_text(path)
         assert b"name=os;version=" in text  # the ENVC was really decompressed
         for secret in {getpass.getuser(), str(home), socket.gethostname(), str(workdir)}:
@@ -183,8 +202,16 @@ def test_cli_env_and_drift(tmp_path):
     out = subprocess.run([*exe, "env"], capture_output=True, text=True)
     assert out.returncode == 0 and "name=python;version=" in out.stdout and "torch" in out.stdout
     path = tmp_path / "d.raiiaf"
-    raiiaf_rs.write(path, {"n": noise((4,))}, environment=raiiaf_rs.environment_document(
-        [("python", "name=python;version=2.7.18"), ("attention", "name=attention;backend=xformers")]))
+    raiiaf_rs.write(
+        path,
+        {"n": noise((4,))},
+        environment=raiiaf_rs.environment_document(
+            [
+                ("python", "name=python;version=2.7.18"),
+                ("attention", "name=attention;backend=xformers"),
+            ]
+        ),
+    )
     out = subprocess.run([*exe, "drift", str(path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "python differs (does not change pixels)" in out.stdout

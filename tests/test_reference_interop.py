@@ -11,11 +11,12 @@ import warnings
 
 import numpy as np
 import pytest
+import raiiaf_rs
 from conftest import VECTORS, noise
 
-import raiiaf_rs
-
-raiiaf = pytest.importorskip("raiiaf", reason="the reference package raiiaf==1.1.0 is a test dependency")
+raiiaf = pytest.importorskip(
+    "raiiaf", reason="the reference package raiiaf==1.1.0 is a test dependency"
+)
 
 GS = {"seed": 42, "steps": 20, "sampler": "euler", "cfg_scale": 7.5, "scheduler": "normal"}
 HW = {"os": "linux", "cpu_cores": 2}
@@ -70,7 +71,12 @@ def test_reference_decoder_reads_our_files(tmp_path, png_bytes, codec, dtype):
     env = raiiaf_rs.environment_document([("python", "name=python;version=3.11.7")])
     path = tmp_path / "ours.raiiaf"
     raiiaf_rs.write(
-        path, latents, png_bytes, metadata, environment=env, codec=codec,
+        path,
+        latents,
+        png_bytes,
+        metadata,
+        environment=env,
+        codec=codec,
         image_extra={"width": 48, "height": 32},
     )
 
@@ -127,8 +133,17 @@ def test_converted_files_stay_readable_by_the_reference(tmp_path, png_bytes):
     raiiaf_rs.write(compact, latents, png_bytes, {"prompt": "p"}, codec="compact")
     raw = tmp_path / "r.raiiaf"
     rc = subprocess.run(
-        [sys.executable, "-m", "raiiaf_rs.cli", "convert", str(compact), "--codec", "raw",
-         "-o", str(raw)],
+        [
+            sys.executable,
+            "-m",
+            "raiiaf_rs.cli",
+            "convert",
+            str(compact),
+            "--codec",
+            "raw",
+            "-o",
+            str(raw),
+        ],
         capture_output=True,
         text=True,
     )

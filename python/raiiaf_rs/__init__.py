@@ -26,6 +26,7 @@ from typing import Any, Union
 import numpy as np
 
 from raiiaf_rs import environment, errors
+from raiiaf_rs import environment as environment_module
 from raiiaf_rs._raiiaf_rs import (
     __version__,
     _convert_f32,
@@ -35,7 +36,6 @@ from raiiaf_rs._raiiaf_rs import (
     _verify,
     _write,
 )
-from raiiaf_rs import environment as environment_module
 from raiiaf_rs.environment import Drift, drift
 from raiiaf_rs.errors import (
     CorruptFileError,
@@ -51,9 +51,9 @@ __all__ = [
     "CODECS",
     "DTYPES",
     "Artifact",
+    "CorruptFileError",
     "Drift",
     "Fingerprint",
-    "CorruptFileError",
     "HashMismatchError",
     "InvalidArgumentError",
     "LimitExceededError",
@@ -144,7 +144,9 @@ def _from_torch(name: str, t: Any) -> tuple[str, np.ndarray]:
 def _as_stored(name: str, value: ArrayLike, target: str | None) -> tuple[str, np.ndarray]:
     """(stored dtype, C-contiguous little-endian array) for one latent."""
     if target is not None and target not in DTYPES:
-        raise InvalidArgumentError(f"latent {name!r}: unknown dtype {target!r}; use one of {DTYPES}")
+        raise InvalidArgumentError(
+            f"latent {name!r}: unknown dtype {target!r}; use one of {DTYPES}"
+        )
     if _is_torch_tensor(value):
         dtype, arr = _from_torch(name, value)
     else:

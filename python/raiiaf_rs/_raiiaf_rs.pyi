@@ -1,6 +1,6 @@
 """Type stubs of the native module. Private: use the ``raiiaf_rs`` package API."""
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -9,10 +9,10 @@ __version__: str
 def _write(
     path: str,
     latents: list[tuple[str, str, np.ndarray]],
-    image: Optional[bytes],
+    image: bytes | None,
     image_extra_json: str,
     metadata_json: str,
-    environment_json: Optional[str],
+    environment_json: str | None,
     codec: str,
     overwrite: bool,
     fsync: bool,
@@ -20,10 +20,16 @@ def _write(
 def _read(
     path: str,
     verify: bool = True,
-    names: Optional[list[str]] = None,
+    names: list[str] | None = None,
     with_image: bool = True,
 ) -> dict[str, Any]: ...
 def _verify(path: str) -> None: ...
 def _convert_f32(array: np.ndarray, target: str) -> np.ndarray: ...
 def _environment_document(components: list[tuple[str, str]]) -> str: ...
-def _cli_main(argv: list[str]) -> int: ...
+def _environment(host_facts_json: str) -> str: ...
+def _hardware_info(host_facts_json: str, machine_name: str | None = None) -> str: ...
+def _drift(
+    stored_json: str, current_json: str
+) -> list[tuple[str, str, str | None, str | None, bool]]: ...
+def _fingerprint(path: str, cache_dir: str | None = None) -> tuple[str, int, bool]: ...
+def _cli_main(argv: list[str], host_facts_json: str | None = None) -> int: ...

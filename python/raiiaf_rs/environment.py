@@ -21,7 +21,7 @@ import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from raiiaf_rs._raiiaf_rs import _drift, _environment, _hardware_info
 
@@ -123,13 +123,15 @@ def capture(
     return json.loads(_document(json.dumps(facts, sort_keys=True)))
 
 
-def hardware_info(*, machine_name: str | bool = False, import_torch: bool = False) -> dict[str, Any]:
+def hardware_info(
+    *, machine_name: str | bool = False, import_torch: bool = False
+) -> dict[str, Any]:
     """The reference schema's ``hardware_info``, filled in automatically.
 
     ``machine_name`` stays empty unless asked for: ``True`` records this host's name,
     a string records that string.
     """
-    name: Optional[str] = None
+    name: str | None = None
     if machine_name is True:
         name = socket.gethostname()
     elif isinstance(machine_name, str) and machine_name:

@@ -22,7 +22,7 @@ class RaiiafError(Exception):
 
 
 class CorruptFileError(RaiiafError):
-    """The file is not a readable .raiiaf: truncated, wrong magic, bad manifest, undecodable chunk."""
+    """The file is not a readable .raiiaf: truncated, bad magic or manifest, undecodable chunk."""
 
 
 class LimitExceededError(CorruptFileError):

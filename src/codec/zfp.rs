@@ -92,10 +92,7 @@ pub enum ZfpError {
     NotReversible { mode: u16 },
     /// The header's rank or dimensions (numpy order, outermost first) differ from the expected shape.
     #[error("zfp header says shape {header:?} but the expected shape is {expected:?}")]
-    ShapeMismatch {
-        header: Vec<u64>,
-        expected: Vec<u64>,
-    },
+    ShapeMismatch { header: Vec<u64>, expected: Vec<u64> },
     /// Decoding needed bits beyond the end of the stream: the stream is truncated or corrupt.
     #[error(
         "zfp stream truncated or corrupt: decoding needs more than the {available} bytes given \
@@ -267,9 +264,8 @@ impl ZfpStream {
         let raw = unsafe { sys::zfp_stream_open(ptr::null_mut()) };
         let zs = Self(NonNull::new(raw).ok_or(ZfpError::Libzfp("zfp_stream_open: out of memory"))?);
         // SAFETY: zs.0 is a valid, exclusively owned zfp_stream.
-        let serial = unsafe {
-            sys::zfp_stream_set_execution(zs.0.as_ptr(), sys::zfp_exec_policy_zfp_exec_serial)
-        };
+        let serial =
+            unsafe { sys::zfp_stream_set_execution(zs.0.as_ptr(), sys::zfp_exec_policy_zfp_exec_serial) };
         if serial == 0 {
             return Err(ZfpError::Libzfp("zfp_stream_set_execution(serial) refused"));
         }
@@ -348,16 +344,15 @@ pub fn encode_f32(data: &[u8], shape: &[u64]) -> Result<Vec<u8>, ZfpError> {
     // libzfp reads the input as native `float`s: use the bytes in place when that is what they
     // already are (little-endian host, 4-byte aligned), otherwise convert into an aligned copy.
     let converted: Vec<f32>;
-    let values: *const f32 =
-        if cfg!(target_endian = "little") && data.as_ptr().cast::<f32>().is_aligned() {
-            data.as_ptr().cast()
-        } else {
-            converted = data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            converted.as_ptr()
-        };
+    let values: *const f32 = if cfg!(target_endian = "little") && data.as_ptr().cast::<f32>().is_aligned() {
+        data.as_ptr().cast()
+    } else {
+        converted = data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        converted.as_ptr()
+    };
     // zfp_compress takes the field through a const pointer and only reads `data`; the *mut cast
     // is what the C struct type requires.
     let field = geom.field(values.cast_mut().cast());
@@ -381,9 +376,7 @@ pub fn encode_f32(data: &[u8], shape: &[u64]) -> Result<Vec<u8>, ZfpError> {
         unsafe {
             sys::zfp_stream_set_bit_stream(zs.as_ptr(), bs.raw.as_ptr());
             sys::zfp_stream_rewind(zs.as_ptr());
-            if sys::zfp_write_header(zs.as_ptr(), &field, sys::ZFP_HEADER_FULL) as u64
-                != HEADER_BITS
-            {
+            if sys::zfp_write_header(zs.as_ptr(), &field, sys::ZFP_HEADER_FULL) as u64 != HEADER_BITS {
                 return Err(ZfpError::Libzfp("zfp_write_header failed"));
             }
             // Returns the flushed stream size in bytes (a multiple of 8), 0 on failure.
@@ -423,8 +416,7 @@ pub fn decode_f32_into(stream: &[u8], shape: &[u64], out: &mut [u8]) -> Result<(
     if cfg!(target_endian = "little") && out.as_ptr().cast::<f32>().is_aligned() {
         // SAFETY: `out` is 4-byte aligned, `geom.byte_len()` = count * 4 bytes long and exclusively
         // borrowed; every bit pattern is a valid f32, so viewing it as `count` f32s is sound.
-        let floats =
-            unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), geom.count) };
+        let floats = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), geom.count) };
         decode_validated(stream, &geom, floats)
     } else {
         let mut floats = vec![0f32; geom.count];
@@ -462,9 +454,7 @@ fn decode_validated(stream: &[u8], geom: &Geometry, out: &mut [f32]) -> Result<(
     };
     let block_pad = zs.maximum_size(&one_block.field(ptr::null_mut()));
     if block_pad == 0 {
-        return Err(ZfpError::Libzfp(
-            "zfp_stream_maximum_size failed for one block",
-        ));
+        return Err(ZfpError::Libzfp("zfp_stream_maximum_size failed for one block"));
     }
 
     // Owned copy, word aligned, followed by block_pad bytes + one word of zeros. A block is only
@@ -498,8 +488,7 @@ fn decode_validated(stream: &[u8], geom: &Geometry, out: &mut [f32]) -> Result<(
     if header_bits as u64 != HEADER_BITS
         || mode != sys::zfp_mode_zfp_mode_reversible
         || seen.type_ != expected.type_
-        || (seen.nx, seen.ny, seen.nz, seen.nw)
-            != (expected.nx, expected.ny, expected.nz, expected.nw)
+        || (seen.nx, seen.ny, seen.nz, seen.nw) != (expected.nx, expected.ny, expected.nz, expected.nw)
     {
         return Err(ZfpError::Libzfp("libzfp read the zfp header differently"));
     }
@@ -528,12 +517,7 @@ fn decode_blocks(
 ) -> Result<(), ZfpError> {
     let [nx, ny, nz, nw] = geom.ext;
     // Element strides of a C-order array; products are < count, which fits in isize (Geometry::new).
-    let (sx, sy, sz, sw) = (
-        1isize,
-        nx as isize,
-        (nx * ny) as isize,
-        (nx * ny * nz) as isize,
-    );
+    let (sx, sy, sz, sw) = (1isize, nx as isize, (nx * ny) as isize, (nx * ny * nz) as isize);
     let base = out.as_mut_ptr();
     let zp = zs.as_ptr();
     for w in (0..nw).step_by(4) {
@@ -549,12 +533,8 @@ fn decode_blocks(
                             available: (avail_bits / 8) as usize,
                         });
                     }
-                    let (bx, by, bz, bw) = (
-                        (nx - x).min(4),
-                        (ny - y).min(4),
-                        (nz - z).min(4),
-                        (nw - w).min(4),
-                    );
+                    let (bx, by, bz, bw) =
+                        ((nx - x).min(4), (ny - y).min(4), (nz - z).min(4), (nw - w).min(4));
                     // Only axes that exist count: the extent-1 padding axes of a lower rank are
                     // not part of zfp's blocks.
                     let partial = match geom.rank {
@@ -574,20 +554,14 @@ fn decode_blocks(
                         let p = base.add(offset);
                         match (geom.rank, partial) {
                             (1, false) => sys::zfp_decode_block_float_1(zp, p),
-                            (1, true) => {
-                                sys::zfp_decode_partial_block_strided_float_1(zp, p, bx, sx)
-                            }
+                            (1, true) => sys::zfp_decode_partial_block_strided_float_1(zp, p, bx, sx),
                             (2, false) => sys::zfp_decode_block_strided_float_2(zp, p, sx, sy),
-                            (2, true) => {
-                                sys::zfp_decode_partial_block_strided_float_2(zp, p, bx, by, sx, sy)
-                            }
+                            (2, true) => sys::zfp_decode_partial_block_strided_float_2(zp, p, bx, by, sx, sy),
                             (3, false) => sys::zfp_decode_block_strided_float_3(zp, p, sx, sy, sz),
-                            (3, true) => sys::zfp_decode_partial_block_strided_float_3(
-                                zp, p, bx, by, bz, sx, sy, sz,
-                            ),
-                            (_, false) => {
-                                sys::zfp_decode_block_strided_float_4(zp, p, sx, sy, sz, sw)
+                            (3, true) => {
+                                sys::zfp_decode_partial_block_strided_float_3(zp, p, bx, by, bz, sx, sy, sz)
                             }
+                            (_, false) => sys::zfp_decode_block_strided_float_4(zp, p, sx, sy, sz, sw),
                             (_, true) => sys::zfp_decode_partial_block_strided_float_4(
                                 zp, p, bx, by, bz, bw, sx, sy, sz, sw,
                             ),
@@ -929,15 +903,8 @@ mod tests {
             let n = shape.iter().product::<u64>() as usize;
             let stream = encode_f32(&test_data(&mut rng, n), shape).unwrap();
             let (expected, size) = oracle_decode(&stream, shape);
-            assert_eq!(
-                size,
-                stream.len(),
-                "zfp_decompress consumed the whole stream"
-            );
-            assert!(
-                decode(&stream, shape).unwrap() == expected,
-                "shape {shape:?}"
-            );
+            assert_eq!(size, stream.len(), "zfp_decompress consumed the whole stream");
+            assert!(decode(&stream, shape).unwrap() == expected, "shape {shape:?}");
         }
     }
 
@@ -994,10 +961,7 @@ mod tests {
         forge_dims_4d(&mut forged_big, big);
         assert!(matches!(
             decode(&forged_big, &big),
-            Err(ZfpError::Truncated {
-                available: 4160,
-                ..
-            })
+            Err(ZfpError::Truncated { available: 4160, .. })
         ));
     }
 
@@ -1078,10 +1042,7 @@ mod tests {
         let (payload, shape, _) = vector_cases().remove(1);
         let mut s = payload.clone();
         s[0] = b'Z';
-        assert_eq!(
-            decode(&s, &shape),
-            Err(ZfpError::BadMagic { found: *b"Zfp" })
-        );
+        assert_eq!(decode(&s, &shape), Err(ZfpError::BadMagic { found: *b"Zfp" }));
         let mut s = payload.clone();
         s[3] = 4;
         assert_eq!(
@@ -1091,10 +1052,7 @@ mod tests {
         for (bits, name) in [(0, "int32"), (1, "int64"), (3, "float64")] {
             let mut s = payload.clone();
             set_type_bits(&mut s, bits);
-            assert_eq!(
-                decode(&s, &shape),
-                Err(ZfpError::NotFloat32 { found: name })
-            );
+            assert_eq!(decode(&s, &shape), Err(ZfpError::NotFloat32 { found: name }));
         }
         // 2175 = fixed precision 128, 0 = fixed rate 1 bit, 2177 = fixed accuracy, 4095 = long.
         for mode in [2175, 0, 2177, 4094, 4095] {
@@ -1106,10 +1064,7 @@ mod tests {
             decode(&payload[..11], &shape),
             Err(ZfpError::HeaderTooShort { len: 11 })
         );
-        assert_eq!(
-            decode(&[], &shape),
-            Err(ZfpError::HeaderTooShort { len: 0 })
-        );
+        assert_eq!(decode(&[], &shape), Err(ZfpError::HeaderTooShort { len: 0 }));
     }
 
     #[test]
@@ -1123,21 +1078,14 @@ mod tests {
                 max: 4096
             })
         );
-        assert_eq!(
-            encode_f32(&[], &[]),
-            Err(ZfpError::UnsupportedRank { rank: 0 })
-        );
+        assert_eq!(encode_f32(&[], &[]), Err(ZfpError::UnsupportedRank { rank: 0 }));
         assert_eq!(
             encode_f32(&[], &[1; 5]),
             Err(ZfpError::UnsupportedRank { rank: 5 })
         );
         assert!(matches!(
             encode_f32(&[], &[0, 4]),
-            Err(ZfpError::DimensionOutOfRange {
-                axis: 0,
-                size: 0,
-                ..
-            })
+            Err(ZfpError::DimensionOutOfRange { axis: 0, size: 0, .. })
         ));
         assert!(matches!(
             encode_f32(&[], &[1, 1, 65537]),
@@ -1145,10 +1093,7 @@ mod tests {
         ));
         assert!(matches!(
             encode_f32(&[], &[(1 << 24) + 1, 1]),
-            Err(ZfpError::DimensionOutOfRange {
-                max: 16_777_216,
-                ..
-            })
+            Err(ZfpError::DimensionOutOfRange { max: 16_777_216, .. })
         ));
         assert!(matches!(
             encode_f32(&[], &[(1 << 32) + 1]),

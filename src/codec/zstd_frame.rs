@@ -50,6 +50,53 @@ pub fn compress_parts_checksummed(parts: &[&[u8]], level: i32) -> Vec<u8> {
     }
 }
 
+/// Largest block a zstd frame may hold (RFC 8878, Block_Maximum_Size).
+const MAX_BLOCK: usize = 128 * 1024;
+
+/// A zstd frame of stored ("raw") blocks holding `head` followed by `body`,
+/// as byte pieces that borrow `body`. Any zstd decoder reads it, and writing
+/// it costs nothing: no compression is attempted. For data that does not
+/// compress (PNG gains 0.0 % at zstd level 3 and costs 0.4 ms per 1.7 MB).
+///
+/// Layout: magic, frame header descriptor 0xA0 (single segment, 4-byte
+/// content size, no checksum), the content size, then blocks of at most
+/// 128 KiB, each behind a 3-byte header (last-block bit, type 0 = raw, size).
+pub fn stored_frame<'a>(head: &[u8], body: &'a [u8]) -> Option<Vec<std::borrow::Cow<'a, [u8]>>> {
+    use std::borrow::Cow;
+    let total = head.len() + body.len();
+    let total32 = u32::try_from(total).ok()?;
+    let mut pieces: Vec<Cow<'a, [u8]>> = Vec::with_capacity(2 * (total / MAX_BLOCK + 1) + 1);
+    let mut owned = Vec::with_capacity(32 + head.len());
+    owned.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0xa0]);
+    owned.extend_from_slice(&total32.to_le_bytes());
+    let mut head_left = head;
+    let mut body_left = body;
+    let mut remaining = total;
+    loop {
+        let size = remaining.min(MAX_BLOCK);
+        remaining -= size;
+        let last = u32::from(remaining == 0);
+        let block_header = last | ((size as u32) << 3); // type 0: raw
+        owned.extend_from_slice(&block_header.to_le_bytes()[..3]);
+        let from_head = size.min(head_left.len());
+        owned.extend_from_slice(&head_left[..from_head]);
+        head_left = &head_left[from_head..];
+        let from_body = size - from_head;
+        if from_body > 0 {
+            pieces.push(Cow::Owned(std::mem::take(&mut owned)));
+            pieces.push(Cow::Borrowed(&body_left[..from_body]));
+            body_left = &body_left[from_body..];
+        }
+        if remaining == 0 {
+            break;
+        }
+    }
+    if !owned.is_empty() {
+        pieces.push(Cow::Owned(owned));
+    }
+    Some(pieces)
+}
+
 /// The content size a frame declares, if its header is readable and has one.
 pub fn declared_size(frame: &[u8]) -> Result<u64, String> {
     match zstd::zstd_safe::get_frame_content_size(frame) {
@@ -133,6 +180,27 @@ mod tests {
             }
         }
         assert!(caught > frame.len() / 2);
+    }
+
+    #[test]
+    fn stored_frames_decode_everywhere() {
+        for n in [
+            0usize,
+            1,
+            100,
+            MAX_BLOCK - 12,
+            MAX_BLOCK - 11,
+            MAX_BLOCK,
+            3 * MAX_BLOCK + 5,
+        ] {
+            let head = b"DATA0000\x01\x02\x03\x04";
+            let body: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+            let frame: Vec<u8> = stored_frame(head, &body).unwrap().concat();
+            let want: Vec<u8> = head.iter().chain(body.iter()).copied().collect();
+            assert_eq!(zstd::bulk::decompress(&frame, want.len()).unwrap(), want, "n={n}");
+            assert_eq!(decompress_exact(&frame, want.len()).unwrap(), want, "n={n}");
+            assert_eq!(declared_size(&frame).unwrap(), want.len() as u64);
+        }
     }
 
     #[test]

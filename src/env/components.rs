@@ -59,7 +59,10 @@ pub fn components(system: &SystemFacts, host: &HostFacts) -> Vec<(String, String
         let version = t.get("version").map(text).unwrap_or_default();
         // The reference drops the local version (`2.13.0+cu130` -> `2.13.0`).
         let version = version.split('+').next().unwrap_or_default().to_owned();
-        push("torch", fields("torch", &[("version", version), ("cuda", text(&torch_cuda))]));
+        push(
+            "torch",
+            fields("torch", &[("version", version), ("cuda", text(&torch_cuda))]),
+        );
     }
     if let Some(v) = host.get("numpy") {
         push("numpy", fields("numpy", &[("version", text(v))]));
@@ -68,12 +71,19 @@ pub fn components(system: &SystemFacts, host: &HostFacts) -> Vec<(String, String
         push("python", fields("python", &[("version", text(v))]));
     }
     if torch.is_some() {
-        let cuda = if torch_cuda.is_null() { "none".into() } else { text(&torch_cuda) };
+        let cuda = if torch_cuda.is_null() {
+            "none".into()
+        } else {
+            text(&torch_cuda)
+        };
         push("cuda", fields("cuda", &[("version", cuda)]));
     }
     push(
         "os",
-        fields("os", &[("version", format!("{} {}", system.os_family, system.os_release))]),
+        fields(
+            "os",
+            &[("version", format!("{} {}", system.os_family, system.os_release))],
+        ),
     );
     for gpu in &system.gpus {
         push(
@@ -83,7 +93,10 @@ pub fn components(system: &SystemFacts, host: &HostFacts) -> Vec<(String, String
                 &[
                     ("model", gpu.name.clone()),
                     ("driver", gpu.driver.clone()),
-                    ("cuda_driver", gpu.cuda_driver.clone().unwrap_or_else(|| "None".into())),
+                    (
+                        "cuda_driver",
+                        gpu.cuda_driver.clone().unwrap_or_else(|| "None".into()),
+                    ),
                     ("memory_mb", gpu.memory_mb.to_string()),
                     (
                         "compute_capability",
@@ -95,7 +108,10 @@ pub fn components(system: &SystemFacts, host: &HostFacts) -> Vec<(String, String
     }
     if let Some(t) = torch {
         let get = |k: &str| t.get(k).map(text).unwrap_or_else(|| "None".into());
-        push("torch_backends", fields("torch_backends", &[("cudnn", get("cudnn")), ("hip", get("hip"))]));
+        push(
+            "torch_backends",
+            fields("torch_backends", &[("cudnn", get("cudnn")), ("hip", get("hip"))]),
+        );
     }
     push(
         "cpu",
@@ -105,13 +121,18 @@ pub fn components(system: &SystemFacts, host: &HostFacts) -> Vec<(String, String
                 ("model", system.cpu_model.clone()),
                 (
                     "physical_cores",
-                    system.physical_cores.map_or_else(|| "None".into(), |n| n.to_string()),
+                    system
+                        .physical_cores
+                        .map_or_else(|| "None".into(), |n| n.to_string()),
                 ),
                 ("logical_cores", system.logical_cores.to_string()),
             ],
         ),
     );
-    push("ram", fields("ram", &[("total_gb", format!("{:.1}", gib(system.ram_bytes)))]));
+    push(
+        "ram",
+        fields("ram", &[("total_gb", format!("{:.1}", gib(system.ram_bytes)))]),
+    );
     if let Some(Value::Object(h)) = host.get("host") {
         push("host", object_fields("host", h));
     }
@@ -230,7 +251,10 @@ pub(crate) mod tests {
         let ids: Vec<&str> = comps.iter().map(|(i, _)| i.as_str()).collect();
         assert_eq!(&ids[..5], ["torch", "numpy", "python", "cuda", "os"]);
         assert_eq!(find("attention"), Some("name=attention;backend=sdpa"));
-        assert_eq!(find("torch_backends"), Some("name=torch_backends;cudnn=91002;hip=None"));
+        assert_eq!(
+            find("torch_backends"),
+            Some("name=torch_backends;cudnn=91002;hip=None")
+        );
         assert!(find("gpu").is_none());
         let doc = document(&machine(vec![]), &host());
         assert_eq!(
@@ -268,6 +292,9 @@ pub(crate) mod tests {
         assert_eq!(info["ram_gb"], 24.0);
         assert_eq!(info["framework"], "torch 2.13.0+cu130");
         assert_eq!(info["compute_lib"], "cuda 13.0");
-        assert_eq!(hardware_info(&m, &host(), Some("studio"))["machine_name"], "studio");
+        assert_eq!(
+            hardware_info(&m, &host(), Some("studio"))["machine_name"],
+            "studio"
+        );
     }
 }

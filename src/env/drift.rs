@@ -49,7 +49,12 @@ pub fn affects_pixels(component_id: &str) -> bool {
 fn keyed(doc: &Value) -> Vec<(String, String)> {
     let mut seen: Vec<(String, usize)> = Vec::new();
     let mut out = Vec::new();
-    for c in doc.get("components").and_then(Value::as_array).into_iter().flatten() {
+    for c in doc
+        .get("components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(id) = c.get("component_id").and_then(Value::as_str) else {
             continue;
         };
@@ -64,7 +69,11 @@ fn keyed(doc: &Value) -> Vec<(String, String)> {
                 0
             }
         };
-        let key = if n == 0 { id.to_owned() } else { format!("{id}[{n}]") };
+        let key = if n == 0 {
+            id.to_owned()
+        } else {
+            format!("{id}[{n}]")
+        };
         out.push((key, canonical.to_owned()));
     }
     out
@@ -130,7 +139,10 @@ mod tests {
             memory_mb: 24564,
             compute_capability: Some("8.9".into()),
         };
-        let old = document(&fx::machine(vec![gpu("RTX 4090", "550.54"), gpu("RTX 4090", "550.54")]), &fx::host());
+        let old = document(
+            &fx::machine(vec![gpu("RTX 4090", "550.54"), gpu("RTX 4090", "550.54")]),
+            &fx::host(),
+        );
         let mut m = fx::machine(vec![gpu("RTX 4090", "550.54"), gpu("RTX 3090", "550.54")]);
         m.ram_bytes = 64 << 30;
         let mut h = fx::host();
@@ -140,7 +152,11 @@ mod tests {
         h.insert("noise_device".into(), "cuda".into());
         let new = document(&m, &h);
         let d = compare(&old, &new);
-        let get = |id: &str| d.iter().find(|x| x.component == id).unwrap_or_else(|| panic!("{id}: {d:?}"));
+        let get = |id: &str| {
+            d.iter()
+                .find(|x| x.component == id)
+                .unwrap_or_else(|| panic!("{id}: {d:?}"))
+        };
         assert_eq!(d.len(), 6, "{d:#?}");
         assert!(get("gpu[1]").affects_pixels && get("gpu[1]").kind == DriftKind::Changed);
         assert!(get("attention").affects_pixels);
@@ -148,8 +164,14 @@ mod tests {
         assert!(!get("ram").affects_pixels);
         assert_eq!(get("numpy").kind, DriftKind::MissingNow);
         assert_eq!(get("noise_device").kind, DriftKind::NotInFile);
-        assert_eq!(get("attention").stored.as_deref(), Some("name=attention;backend=sdpa"));
-        assert_eq!(get("attention").current.as_deref(), Some("name=attention;backend=xformers"));
+        assert_eq!(
+            get("attention").stored.as_deref(),
+            Some("name=attention;backend=sdpa")
+        );
+        assert_eq!(
+            get("attention").current.as_deref(),
+            Some("name=attention;backend=xformers")
+        );
         assert!(d.iter().all(|x| x.component != "gpu"));
     }
 

@@ -114,11 +114,17 @@ pub fn fingerprint(path: &Path, cache_dir: Option<&Path>) -> Result<Fingerprint>
         .unwrap_or_else(|_| path.to_path_buf())
         .to_string_lossy()
         .into_owned();
-    let cache_file = cache_dir.map(Path::to_path_buf).or_else(default_cache_dir).map(|d| d.join(CACHE_FILE));
+    let cache_file = cache_dir
+        .map(Path::to_path_buf)
+        .or_else(default_cache_dir)
+        .map(|d| d.join(CACHE_FILE));
 
     if let Some(file) = &cache_file {
         let mut caches = CACHES.lock().unwrap_or_else(|p| p.into_inner());
-        let entries = caches.get_or_insert_with(HashMap::new).entry(file.clone()).or_insert_with(|| load(file));
+        let entries = caches
+            .get_or_insert_with(HashMap::new)
+            .entry(file.clone())
+            .or_insert_with(|| load(file));
         if let Some(e) = entries.get(&key) {
             if e["size"].as_u64() == Some(size) && e["mtime_ns"].as_u64() == Some(mtime_ns) {
                 if let Some(sha) = e["sha256"].as_str().filter(|s| s.len() == 64) {
@@ -135,13 +141,20 @@ pub fn fingerprint(path: &Path, cache_dir: Option<&Path>) -> Result<Fingerprint>
     if let Some(file) = &cache_file {
         // Only cache if the file did not change while it was hashed.
         let unchanged = std::fs::metadata(path).is_ok_and(|m| {
-            m.len() == size && m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64) == Some(mtime_ns)
+            m.len() == size
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos() as u64)
+                    == Some(mtime_ns)
         });
         if unchanged && hashed == size {
             let entry = json!({ "size": size, "mtime_ns": mtime_ns, "sha256": sha256 });
             if let Ok(entries) = store(file, &key, entry) {
                 let mut caches = CACHES.lock().unwrap_or_else(|p| p.into_inner());
-                caches.get_or_insert_with(HashMap::new).insert(file.clone(), entries);
+                caches
+                    .get_or_insert_with(HashMap::new)
+                    .insert(file.clone(), entries);
             }
         }
     }
@@ -164,7 +177,10 @@ mod tests {
         std::fs::write(&model, b"abc").unwrap();
         let first = fingerprint(&model, Some(&cache)).unwrap();
         // SHA-256("abc")
-        assert_eq!(first.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            first.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(first.short(), "ba7816bf8f");
         assert!(!first.cached);
         let second = fingerprint(&model, Some(&cache)).unwrap();

@@ -45,9 +45,15 @@ pub fn validate(doc: &Value) -> Result<()> {
         match (id, canonical, digest) {
             (Some(_), Some(s), Some(d)) if sha256_hex(s.as_bytes()) == d => {}
             (Some(id), Some(_), Some(_)) => {
-                return bad(&format!("component {id:?} has a digest that is not the SHA-256 of its string"))
+                return bad(&format!(
+                    "component {id:?} has a digest that is not the SHA-256 of its string"
+                ))
             }
-            _ => return bad("each component needs component_id, cononical_str, component_sha256_digest strings"),
+            _ => {
+                return bad(
+                    "each component needs component_id, cononical_str, component_sha256_digest strings",
+                )
+            }
         }
     }
     Ok(())

@@ -171,7 +171,10 @@ mod tests {
     fn rejects_bad_headers() {
         assert!(matches!(Header::parse(b""), Err(Error::BadMagic { .. })));
         assert!(matches!(Header::parse(b"PNG\x89"), Err(Error::BadMagic { .. })));
-        assert!(matches!(Header::parse(b"raiiaf\x01"), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            Header::parse(b"raiiaf\x01"),
+            Err(Error::Truncated { .. })
+        ));
         let mut b = [0u8; 33];
         b[..6].copy_from_slice(b"raiiaf");
         b[6] = 2;

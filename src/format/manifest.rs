@@ -86,7 +86,10 @@ impl ChunkRecord {
             .iter()
             .map(|d| {
                 d.as_u64().ok_or_else(|| {
-                    Error::corrupt(self.label(), format!("shape entry {d} is not a non-negative integer"))
+                    Error::corrupt(
+                        self.label(),
+                        format!("shape entry {d} is not a non-negative integer"),
+                    )
                 })
             })
             .collect()
@@ -95,9 +98,8 @@ impl ChunkRecord {
     /// Stored dtype: the manifest's `flags` (what the reference decoder
     /// trusts, via the inner header) must agree with `extra.dtype`.
     pub fn dtype(&self) -> Result<DType> {
-        let from_flags = DType::from_flags(self.flags.as_bytes()).ok_or_else(|| {
-            Error::corrupt(self.label(), format!("unknown latent flags {:?}", self.flags))
-        })?;
+        let from_flags = DType::from_flags(self.flags.as_bytes())
+            .ok_or_else(|| Error::corrupt(self.label(), format!("unknown latent flags {:?}", self.flags)))?;
         if let Some(name) = self.extra.get("dtype").and_then(Value::as_str) {
             let named = DType::from_name(name).map_err(|e| Error::corrupt(self.label(), e.to_string()))?;
             if named != from_flags {
@@ -141,7 +143,8 @@ impl ChunkRecord {
     pub fn check_latent_size(&self) -> Result<(Vec<u64>, DType)> {
         let shape = self.shape()?;
         let dtype = self.dtype()?;
-        let size = tensor::byte_size(&shape, dtype).map_err(|e| Error::corrupt(self.label(), e.to_string()))?;
+        let size =
+            tensor::byte_size(&shape, dtype).map_err(|e| Error::corrupt(self.label(), e.to_string()))?;
         if size != self.uncompressed_size {
             return Err(Error::corrupt(
                 self.label(),
@@ -198,12 +201,20 @@ impl ChunkRecord {
         let extra = match obj.get("extra") {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(m)) => m.clone(),
-            Some(_) => return Err(Error::manifest(format!("chunks[{position}].extra is not an object"))),
+            Some(_) => {
+                return Err(Error::manifest(format!(
+                    "chunks[{position}].extra is not an object"
+                )))
+            }
         };
         let codec = match obj.get("codec") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(Error::manifest(format!("chunks[{position}].codec is not a string"))),
+            Some(_) => {
+                return Err(Error::manifest(format!(
+                    "chunks[{position}].codec is not a string"
+                )))
+            }
         };
         Ok(ChunkRecord {
             index: opt_uint("index")?.unwrap_or(position as u64),
@@ -236,7 +247,10 @@ impl ChunkRecord {
         m.insert("hash".into(), self.hash.clone().into());
         m.insert("extra".into(), Value::Object(self.extra.clone()));
         m.insert("compressed".into(), self.compressed.into());
-        m.insert("len_header".into(), self.len_header.map_or(Value::Null, Value::from));
+        m.insert(
+            "len_header".into(),
+            self.len_header.map_or(Value::Null, Value::from),
+        );
         m.insert("len_data".into(), self.len_data.map_or(Value::Null, Value::from));
         if let Some(codec) = &self.codec {
             m.insert("codec".into(), codec.clone().into());
@@ -274,7 +288,11 @@ impl Manifest {
             .enumerate()
             .map(|(i, v)| ChunkRecord::parse(v, i))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Manifest { json, chunks, root_key })
+        Ok(Manifest {
+            json,
+            chunks,
+            root_key,
+        })
     }
 
     fn root(&self) -> Option<&Map<String, Value>> {
@@ -297,7 +315,11 @@ impl Manifest {
         let mut out = Map::new();
         if let Some(info) = self.model_info() {
             for (k, v) in info {
-                let key = if k == "version" { "model_version" } else { k.as_str() };
+                let key = if k == "version" {
+                    "model_version"
+                } else {
+                    k.as_str()
+                };
                 out.insert(key.to_owned(), v.clone());
             }
         }

@@ -225,10 +225,7 @@ mod tests {
         assert_eq!(s("café ☕"), r#""caf\u00e9 \u2615""#);
         assert_eq!(s("a\"b\\c/d"), r#""a\"b\\c/d""#);
         assert_eq!(s("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
-        assert_eq!(
-            s("\u{0}\u{1f}\u{7f}\u{80}"),
-            r#""\u0000\u001f\u007f\u0080""#
-        );
+        assert_eq!(s("\u{0}\u{1f}\u{7f}\u{80}"), r#""\u0000\u001f\u007f\u0080""#);
         assert_eq!(s("\u{1F600}\u{10FFFF}"), r#""\ud83d\ude00\udbff\udfff""#);
         assert_eq!(s("\u{FFFF}\u{ABCD}"), r#""\uffff\uabcd""#);
         assert_eq!(
@@ -372,9 +369,7 @@ mod tests {
             },
             3 | 4 => json!(random_float(rng)),
             5 => Value::String(random_string(rng)),
-            6 => (0..rng.below(5))
-                .map(|_| random_value(rng, depth + 1))
-                .collect(),
+            6 => (0..rng.below(5)).map(|_| random_value(rng, depth + 1)).collect(),
             _ => Value::Object(
                 (0..rng.below(5))
                     .map(|_| (random_string(rng), random_value(rng, depth + 1)))

@@ -265,13 +265,26 @@ impl<'a> Archive<'a> {
             if body.len() as u64 != rec.uncompressed_size {
                 return Err(Error::corrupt(
                     rec.label(),
-                    format!("payload is {} bytes, the record says {}", body.len(), rec.uncompressed_size),
+                    format!(
+                        "payload is {} bytes, the record says {}",
+                        body.len(),
+                        rec.uncompressed_size
+                    ),
                 ));
             }
             body.to_vec()
         };
         self.verify(rec, &payload)?;
         Ok(Some(payload))
+    }
+
+    /// Size of the embedded image file, if any, without decoding it.
+    pub fn image_size(&self) -> Option<u64> {
+        self.manifest
+            .chunks
+            .iter()
+            .find(|r| r.kind == DATA)
+            .map(|r| r.uncompressed_size)
     }
 
     /// The embedded image file, if any.
@@ -286,9 +299,10 @@ impl<'a> Archive<'a> {
             return Ok(None);
         };
         let label = || format!("{ENVC} (environment)");
-        let text = std::str::from_utf8(&bytes).map_err(|e| Error::corrupt(label(), format!("not UTF-8 ({e})")))?;
-        let doc: Value =
-            serde_json::from_str(text).map_err(|e| Error::corrupt(label(), format!("not valid JSON ({e})")))?;
+        let text =
+            std::str::from_utf8(&bytes).map_err(|e| Error::corrupt(label(), format!("not UTF-8 ({e})")))?;
+        let doc: Value = serde_json::from_str(text)
+            .map_err(|e| Error::corrupt(label(), format!("not valid JSON ({e})")))?;
         let components = doc
             .get("components")
             .and_then(Value::as_array)
@@ -356,17 +370,27 @@ fn decode_meta(meta: &[u8]) -> Result<Vec<u8>> {
         });
     }
     if declared < INNER_HEADER_LEN as u64 {
-        return Err(Error::corrupt(label, format!("only {declared} bytes, less than its inner header")));
+        return Err(Error::corrupt(
+            label,
+            format!("only {declared} bytes, less than its inner header"),
+        ));
     }
-    let mut whole = zstd_frame::decompress_exact(meta, declared as usize).map_err(|e| Error::corrupt(label, e))?;
+    let mut whole =
+        zstd_frame::decompress_exact(meta, declared as usize).map_err(|e| Error::corrupt(label, e))?;
     let (kind, _, len) = inner_header::parse(&whole[..INNER_HEADER_LEN]);
     if &kind != b"META" {
-        return Err(Error::corrupt(label, format!("inner header type is {:?}", String::from_utf8_lossy(&kind))));
+        return Err(Error::corrupt(
+            label,
+            format!("inner header type is {:?}", String::from_utf8_lossy(&kind)),
+        ));
     }
     if len as u64 + INNER_HEADER_LEN as u64 != declared {
         return Err(Error::corrupt(
             label,
-            format!("inner header says {len} bytes of JSON, the frame holds {}", declared - INNER_HEADER_LEN as u64),
+            format!(
+                "inner header says {len} bytes of JSON, the frame holds {}",
+                declared - INNER_HEADER_LEN as u64
+            ),
         ));
     }
     whole.drain(..INNER_HEADER_LEN);
@@ -375,7 +399,10 @@ fn decode_meta(meta: &[u8]) -> Result<Vec<u8>> {
 
 fn split_inner(chunk: &[u8]) -> std::result::Result<(&[u8], &[u8]), String> {
     if chunk.len() < INNER_HEADER_LEN {
-        return Err(format!("{} bytes, shorter than the 12-byte inner header", chunk.len()));
+        return Err(format!(
+            "{} bytes, shorter than the 12-byte inner header",
+            chunk.len()
+        ));
     }
     Ok(chunk.split_at(INNER_HEADER_LEN))
 }

@@ -28,9 +28,10 @@ fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
             // PermissionError, … according to errno.
             return PyOSError::new_err((errno, source.to_string(), path.display().to_string()));
         }
-        Error::Truncated { .. } | Error::BadMagic { .. } | Error::Manifest(_) | Error::CorruptChunk { .. } => {
-            "CorruptFileError"
-        }
+        Error::Truncated { .. }
+        | Error::BadMagic { .. }
+        | Error::Manifest(_)
+        | Error::CorruptChunk { .. } => "CorruptFileError",
         Error::LimitExceeded { .. } => "LimitExceededError",
         Error::HashMismatch { .. } => "HashMismatchError",
         Error::UnsupportedVersion { .. } | Error::Unsupported(_) => "UnsupportedError",
@@ -38,10 +39,7 @@ fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
         Error::AlreadyExists(_) => "TargetExistsError",
     };
     let message = err.to_string();
-    match py
-        .import("raiiaf_rs.errors")
-        .and_then(|m| m.getattr(class))
-    {
+    match py.import("raiiaf_rs.errors").and_then(|m| m.getattr(class)) {
         Ok(cls) => PyErr::from_type(cls.cast_into().expect("errors module holds classes"), message),
         Err(e) => e,
     }
@@ -51,7 +49,10 @@ fn parse_json_object(py: Python<'_>, text: &str, what: &str) -> PyResult<Map<Str
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(to_pyerr(py, Error::invalid(format!("{what} must be a dict")))),
-        Err(e) => Err(to_pyerr(py, Error::invalid(format!("{what} is not valid JSON: {e}")))),
+        Err(e) => Err(to_pyerr(
+            py,
+            Error::invalid(format!("{what} is not valid JSON: {e}")),
+        )),
     }
 }
 
@@ -182,7 +183,10 @@ fn _read<'py>(
             .map(|n| {
                 archive.latent_record(n).ok_or_else(|| {
                     let known: Vec<String> = archive.latent_records().map(|r| r.latent_name()).collect();
-                    to_pyerr(py, Error::invalid(format!("no latent named {n:?}; the file has {known:?}")))
+                    to_pyerr(
+                        py,
+                        Error::invalid(format!("no latent named {n:?}; the file has {known:?}")),
+                    )
                 })
             })
             .collect::<PyResult<_>>()?,
@@ -197,7 +201,7 @@ fn _read<'py>(
             DType::BF16 => Output::U16(empty(py, &shape)),
         });
     }
-    {
+    let (image, environment) = {
         let mut guards = Vec::with_capacity(outputs.len());
         for t in &outputs {
             guards.push(match t {
@@ -210,20 +214,29 @@ fn _read<'py>(
         for g in guards.iter_mut() {
             outs.push(g.bytes_mut()?);
         }
+        // The image (typically most of the bytes to hash) is verified on a
+        // second thread while the tensors are decoded on this one.
         py.detach(|| {
-            records
-                .iter()
-                .zip(outs)
-                .try_for_each(|(rec, out)| archive.decode_latent_into(rec, out))
+            std::thread::scope(|scope| {
+                let big_image = with_image && archive.image_size().is_some_and(|n| n > 256 * 1024);
+                let image_job = big_image.then(|| scope.spawn(|| archive.image()));
+                let latents = records
+                    .iter()
+                    .zip(outs)
+                    .try_for_each(|(rec, out)| archive.decode_latent_into(rec, out));
+                let image = match image_job {
+                    Some(job) => job
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::invalid("the image decoder thread panicked")))?,
+                    None if with_image => archive.image()?,
+                    None => None,
+                };
+                latents?;
+                Ok((image, archive.environment()?))
+            })
         })
-        .map_err(|e| to_pyerr(py, e))?;
-    }
-    let (image, environment) = py
-        .detach(|| -> crate::Result<_> {
-            let image = if with_image { archive.image()? } else { None };
-            Ok((image, archive.environment()?))
-        })
-        .map_err(|e| to_pyerr(py, e))?;
+        .map_err(|e| to_pyerr(py, e))?
+    };
 
     let out = PyDict::new(py);
     let latents = PyList::empty(py);
@@ -332,7 +345,9 @@ fn _environment(py: Python<'_>, host_facts_json: &str) -> PyResult<String> {
 #[pyo3(signature = (host_facts_json, machine_name=None))]
 fn _hardware_info(py: Python<'_>, host_facts_json: &str, machine_name: Option<&str>) -> PyResult<String> {
     let facts = parse_json_object(py, host_facts_json, "host facts")?;
-    Ok(py.detach(|| env::hardware_info(env::system(), &facts, machine_name)).to_string())
+    Ok(py
+        .detach(|| env::hardware_info(env::system(), &facts, machine_name))
+        .to_string())
 }
 
 /// `_drift(stored_json, current_json) -> list[(component, kind, stored,
