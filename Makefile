@@ -6,7 +6,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RUFF    := $(VENV)/bin/ruff
-PY_DIRS := $(wildcard python tests bench scripts)
+PY_DIRS := $(wildcard python tests bench scripts comfy_nodes workflows __init__.py)
 export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest. Stops at the first

@@ -5,6 +5,7 @@
 #   3. Python deps from tests/requirements.txt (re-installed only when that file changes)
 #   4. the extension, built into the venv with `maturin develop --release`
 #      (re-built only when Cargo.*, pyproject.toml, src/ or python/ change)
+#   5. ComfyUI 0.3.75, its deps and the tiny test model (scripts/setup_comfyui.sh)
 # Stamps live inside .venv, so deleting .venv starts over.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -89,4 +90,7 @@ if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$build_hash" ] ||
 else
     say "extension up to date"
 fi
+
+# --- 5. a real ComfyUI 0.3.75 for the node-pack tests and the demo ------------------
+bash scripts/setup_comfyui.sh
 say "done"

@@ -26,6 +26,7 @@ pub mod codec;
 pub mod env;
 pub mod error;
 pub mod format;
+pub mod image;
 pub mod tensor;
 
 #[cfg(feature = "python")]

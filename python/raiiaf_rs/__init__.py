@@ -30,6 +30,7 @@ from raiiaf_rs import environment as environment_module
 from raiiaf_rs._raiiaf_rs import (
     __version__,
     _convert_f32,
+    _encode_png,
     _environment_document,
     _fingerprint,
     _read,
@@ -62,6 +63,7 @@ __all__ = [
     "UnsupportedError",
     "__version__",
     "drift",
+    "encode_png",
     "environment",
     "environment_document",
     "errors",
@@ -372,3 +374,67 @@ def environment_document(components: Iterable[tuple[str, str]]) -> dict[str, Any
     """Build an ENVC document from ``(component_id, canonical_string)`` pairs, e.g.
     ``[("torch", "name=torch;version=2.13.0;cuda=13.0")]``; SHA-256 digests are filled in."""
     return json.loads(_environment_document([(str(a), str(b)) for a, b in components]))
+
+
+def encode_png(
+    image: ArrayLike,
+    text: Mapping[str, str] | None = None,
+    *,
+    level: str = "fast",
+) -> bytes:
+    """Encode one image as PNG bytes: the file ComfyUI's ``SaveImage`` writes, much faster.
+
+    Args:
+        image: A ComfyUI ``IMAGE`` slice (``images[i]``): a numpy array or torch tensor
+            (CPU or CUDA) of shape ``(H, W, C)``, ``C`` 1 (grayscale), 3 (RGB) or 4
+            (RGBA), float32 in [0, 1] or uint8; ``(H, W)`` is grayscale. Floats become
+            bytes exactly as ``SaveImage`` makes them,
+            ``np.clip(255. * x, 0, 255).astype(np.uint8)`` (truncation; NaN gives 0);
+            float16/float64 arrays go through that very numpy expression, bfloat16
+            tensors are widened to float32 first. uint8 is stored as is.
+        text: ``{keyword: text}`` PNG text chunks (ComfyUI writes ``prompt`` and
+            ``workflow`` JSON), written in order as Pillow's ``PngInfo.add_text`` does:
+            ``tEXt`` for Latin-1 text, ``iTXt`` (UTF-8) otherwise. Keywords are 1 to
+            79 Latin-1 characters.
+        level: ``"fast"`` (default: fdeflate, ~30x faster than Pillow's level 4 and
+            ~6 % larger on generated images), ``"balanced"`` or ``"high"`` (DEFLATE
+            levels 6 and 9: as slow as Pillow, smaller than "fast" on flat graphics only).
+
+    The GIL is released while the image is converted and compressed.
+    """
+    if _is_torch_tensor(image):
+        import torch
+
+        t = image.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if t.dtype == torch.bfloat16:
+            t = t.float()  # numpy has no bfloat16; widening is exact
+        arr = t.contiguous().numpy()
+    else:
+        arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        hint = "; pass one image of a batch, e.g. images[0]" if arr.ndim == 4 else ""
+        raise InvalidArgumentError(f"image must have shape (H, W, C), not {arr.shape}{hint}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize != 4:
+        # float16 / float64: SaveImage's own expression, at the array's precision.
+        with np.errstate(invalid="ignore"):
+            arr = np.clip(255.0 * arr, 0, 255).astype(np.uint8)
+    elif arr.dtype.kind == "f":
+        arr = np.ascontiguousarray(arr, dtype=np.float32)  # also swaps big-endian bytes
+    elif arr.dtype == np.uint8:
+        arr = np.ascontiguousarray(arr)
+    else:
+        raise InvalidArgumentError(
+            f"image dtype {arr.dtype} is not supported; use float32 in [0, 1] or uint8"
+        )
+    pairs = []
+    for key, value in (text or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"PNG text must map str to str, not {type(key).__name__} to {type(value).__name__}"
+            )
+        pairs.append((key, value))
+    return _encode_png(arr, pairs, level)

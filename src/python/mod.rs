@@ -17,6 +17,7 @@ use crate::error::Error;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
+use crate::image::{self, Pixels, PngLevel};
 use crate::tensor::{DType, TensorRef};
 
 /// Maps a crate error to the matching class of `raiiaf_rs.errors`.
@@ -377,6 +378,42 @@ fn _fingerprint(py: Python<'_>, path: PathBuf, cache_dir: Option<PathBuf>) -> Py
     Ok((fp.sha256, fp.size, fp.cached))
 }
 
+/// `_encode_png(array, text_pairs, level) -> bytes`: a C-contiguous
+/// (H, W, C) float32 or uint8 array as a PNG file; float32 is converted to
+/// bytes as ComfyUI's SaveImage does, text pairs become tEXt/iTXt chunks.
+#[pyfunction]
+fn _encode_png<'py>(
+    py: Python<'py>,
+    array: Bound<'py, PyAny>,
+    text_pairs: Vec<(String, String)>,
+    level: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let level = PngLevel::from_name(level).map_err(|e| to_pyerr(py, e))?;
+    let (floats, bytes);
+    let (shape, pixels) = if let Ok(a) = array.extract::<PyReadonlyArrayDyn<'py, f32>>() {
+        floats = a;
+        (floats.shape(), Pixels::F32(floats.as_slice()?))
+    } else if let Ok(a) = array.extract::<PyReadonlyArrayDyn<'py, u8>>() {
+        bytes = a;
+        (bytes.shape(), Pixels::U8(bytes.as_slice()?))
+    } else {
+        return Err(to_pyerr(
+            py,
+            Error::invalid("image must be a numpy array of float32 or uint8"),
+        ));
+    };
+    let &[height, width, channels] = shape else {
+        return Err(to_pyerr(
+            py,
+            Error::invalid(format!("image must have shape (H, W, C), not {shape:?}")),
+        ));
+    };
+    let png = py
+        .detach(|| image::encode_png(pixels, width, height, channels, &text_pairs, level))
+        .map_err(|e| to_pyerr(py, e))?;
+    Ok(PyBytes::new(py, &png))
+}
+
 /// `_cli_main(argv, host_facts_json) -> int`: the `raiiaf` command (argv
 /// without the program name); the facts complete `raiiaf env` / `drift`.
 #[pyfunction]
@@ -402,5 +439,6 @@ fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_drift, m)?)?;
     m.add_function(wrap_pyfunction!(_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(_encode_png, m)?)?;
     Ok(())
 }

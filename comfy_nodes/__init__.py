@@ -1,0 +1,34 @@
+"""raiiaf-rs for ComfyUI: save a .raiiaf (image + exact initial noise +
+settings + environment) beside every image, and load it to generate the same
+image again. Nodes: "Save Image + .raiiaf", "Load .raiiaf", "Replay .raiiaf
+noise", "Capture noise (.raiiaf)".
+
+The initial noise of every sampler run is captured by a global hook unless
+the environment variable RAIIAF_CAPTURE=0 is set when ComfyUI starts.
+"""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from . import capture
+from .capture_node import CaptureNoise
+from .load import LoadRaiiaf, ReplayRaiiafNoise
+from .save import SaveImageRaiiaf
+
+# Front-end files, relative to the pack root (none yet).
+WEB_DIRECTORY = None
+
+
+class RaiiafExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [SaveImageRaiiaf, LoadRaiiaf, ReplayRaiiafNoise, CaptureNoise]
+
+
+async def comfy_entrypoint() -> RaiiafExtension:
+    # Installed here, once: ComfyUI 0.3.x does not call ComfyExtension.on_load.
+    if capture.install_global_hook():
+        print(
+            "[raiiaf] capturing the initial noise of every sampler run (RAIIAF_CAPTURE=0 disables)"
+        )
+    return RaiiafExtension()

@@ -1,0 +1,55 @@
+"""Fixtures for the ComfyUI tests: one real ComfyUI 0.3.75 server (CPU) for the session.
+
+`make test` runs scripts/setup_comfyui.sh first, which provides the ComfyUI tree, its
+Python deps and the tiny checkpoint. If they are missing the tests FAIL (never skip): a
+green run must mean the real ComfyUI ran. The package's __init__.py makes this module
+`comfyui.conftest`, so it does not replace tests/conftest.py as `conftest`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from .harness import COMFYUI_DIR, TINY_MODEL, ComfyServer
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory):
+    """A running ComfyServer: base dir in a pytest tmp dir (outputs in comfy.output_dir),
+    the node pack (comfy_nodes/) in custom_nodes/raiiaf-rs, the tiny SD1.5 checkpoint as
+    comfy.ckpt. After the session, the server log must hold no IMPORT FAILED line."""
+    missing = [
+        f"{what} ({path})"
+        for what, path in (("ComfyUI tree", COMFYUI_DIR / "main.py"), ("tiny model", TINY_MODEL))
+        if not path.is_file()
+    ]
+    if missing:
+        pytest.fail(
+            f"missing {', '.join(missing)}: run `make setup` (scripts/setup_comfyui.sh)",
+            pytrace=False,
+        )
+    with ComfyServer(tmp_path_factory.mktemp("comfyui")) as server:
+        yield server
+    failed = [line for line in server.log_text().splitlines() if "IMPORT FAILED" in line]
+    if failed:
+        pytest.fail(
+            f"ComfyUI failed to import nodes (log {server.log_path}):\n" + "\n".join(failed),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def comfy_sample():
+    """ComfyUI's own `comfy.sample` module, imported into the test process (CPU), to check
+    results against ComfyUI's functions (e.g. prepare_noise). Costs a few seconds once."""
+    if str(COMFYUI_DIR) not in sys.path:
+        sys.path.append(str(COMFYUI_DIR))  # appended: ComfyUI's top-level names shadow nothing
+    from comfy.cli_args import args
+
+    # In-process, ComfyUI parses an empty argv; without --cpu it would probe CUDA and fail.
+    args.cpu = True
+    import comfy.sample
+
+    return comfy.sample
