@@ -198,7 +198,7 @@ class ComfyServer:
             if not self.alive():
                 return False
             try:
-                self._get("/object_info", timeout=10)
+                self.get_json("/object_info", timeout=10)
                 return True
             except (OSError, ComfyError):
                 time.sleep(0.25)
@@ -243,12 +243,12 @@ class ComfyServer:
             # A refused connection usually means the server crashed: say so, with its log.
             raise ComfyError(f"ComfyUI is not running ({e}):\n{self.log_text()[-6000:]}") from e
 
-    def _get(self, path: str, timeout: float = 60) -> object:
+    def get_json(self, path: str, timeout: float = 60) -> object:
         return json.loads(self._request(path, timeout=timeout))
 
     def object_info(self, node_class: str | None = None) -> dict:
         path = "/object_info" + (f"/{urllib.parse.quote(node_class)}" if node_class else "")
-        return self._get(path)
+        return self.get_json(path)
 
     def queue(self, prompt: dict, extra_data: dict | None = None) -> str:
         """POST /prompt (API-format graph); returns the prompt id."""
@@ -275,7 +275,7 @@ class ComfyServer:
         server died (both with the log tail)."""
         deadline = time.monotonic() + timeout
         while True:
-            entry = self._get(f"/history/{prompt_id}").get(prompt_id)
+            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
             status = (entry or {}).get("status", {})
             if status.get("completed") is not None or status.get("status_str") == "error":
                 if status.get("status_str") != "success":

@@ -193,3 +193,31 @@ def test_bad_input_gives_errors_and_the_server_survives(comfy):
             comfy.queue(api)
     assert comfy.alive()
     assert "RaiiafLoad" in comfy.object_info()
+
+
+def test_template_browser_lists_the_example_workflows(comfy):
+    templates = comfy.get_json("/workflow_templates")
+    assert sorted(templates["raiiaf-rs"]) == sorted(graphs.WORKFLOWS)
+
+
+def test_global_capture_can_be_switched_off(tmp_path_factory):
+    """RAIIAF_CAPTURE=0: no global hook; the save node still writes the PNG and a
+    .raiiaf without noise, saying why; the explicit capture node brings it back."""
+    from .harness import ComfyServer
+
+    with ComfyServer(tmp_path_factory.mktemp("nohook"), env={"RAIIAF_CAPTURE": "0"}) as server:
+        nodes = graphs.save_ksampler(
+            ckpt=server.ckpt, steps=2, width=SIZE, height=SIZE, prefix="off"
+        )
+        server.run(graphs.to_api(nodes), timeout=300)
+        art = raiiaf_rs.read(Path(server.base_dir) / "output" / "off_00001_.raiiaf")
+        assert art.latents == {} and "no noise was captured" in art.metadata["warning"]
+        api = graphs.to_api(
+            graphs.save_ksampler(ckpt=server.ckpt, steps=2, width=SIZE, height=SIZE, prefix="on")
+        )
+        api["20"] = {"class_type": "RaiiafCaptureNoise", "inputs": {"model": ["4", 0]}}
+        api["3"]["inputs"]["model"] = ["20", 0]
+        server.run(api, timeout=300)
+        art = raiiaf_rs.read(Path(server.base_dir) / "output" / "on_00001_.raiiaf")
+        assert art.latents["initial_noise"].shape == (1, 4, SIZE // 8, SIZE // 8)
+        assert "capturing the initial noise" not in server.log_text()
