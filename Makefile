@@ -22,9 +22,12 @@ develop:
 	rm -f $(VENV)/.build.sha256
 	@bash scripts/setup.sh
 
-# Benchmarks: raiiaf-rs against the reference.
+# Benchmarks: raiiaf-rs against the reference raiiaf, the save path against SaveImage's,
+# environment capture and model hashing. Tables go to stdout.
 bench: setup
 	$(PY) bench/bench_format.py
+	$(PY) bench/bench_png.py
+	$(PY) bench/bench_env.py
 
 # Format and lint checks only (Rust and Python).
 lint: setup fmt-check clippy ruff

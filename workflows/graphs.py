@@ -191,6 +191,26 @@ def save_ksampler(
     ]
 
 
+def _loaded_prompts(y: int) -> list[Node]:
+    """Text encoders fed by the loader's (node 10) positive and negative outputs."""
+    return [
+        Node(
+            6,
+            "CLIPTextEncode",
+            [("text", "")],
+            {"clip": ("CLIP", 4, 1), "text": ("STRING", 10, 9)},
+            (400, y),
+        ),
+        Node(
+            7,
+            "CLIPTextEncode",
+            [("text", "")],
+            {"clip": ("CLIP", 4, 1), "text": ("STRING", 10, 10)},
+            (400, y + 250),
+        ),
+    ]
+
+
 def reload_ksampler(file="raiiaf_00001_.raiiaf [output]", ckpt=CKPT, prefix="regenerated"):
     """Regenerate with a standard KSampler: the loader drives the settings and
     prompts, the replay patch makes the KSampler use the stored noise."""
@@ -204,20 +224,7 @@ def reload_ksampler(file="raiiaf_00001_.raiiaf [output]", ckpt=CKPT, prefix="reg
             {"model": ("MODEL", 4, 0), "raiiaf": ("RAIIAF", 10, 0)},
             (400, 0),
         ),
-        Node(
-            6,
-            "CLIPTextEncode",
-            [("text", "")],
-            {"clip": ("CLIP", 4, 1), "text": ("STRING", 10, 9)},
-            (400, 200),
-        ),
-        Node(
-            7,
-            "CLIPTextEncode",
-            [("text", "")],
-            {"clip": ("CLIP", 4, 1), "text": ("STRING", 10, 10)},
-            (400, 400),
-        ),
+        *_loaded_prompts(200),
         Node(
             3,
             "KSampler",
@@ -336,20 +343,7 @@ def reload_custom_advanced(
     loader = Node(10, "RaiiafLoad", [("file", file)], pos=(0, 600))
     return [
         Node(4, "CheckpointLoaderSimple", [("ckpt_name", ckpt)], pos=(0, 200)),
-        Node(
-            6,
-            "CLIPTextEncode",
-            [("text", "")],
-            {"clip": ("CLIP", 4, 1), "text": ("STRING", 10, 9)},
-            (400, 0),
-        ),
-        Node(
-            7,
-            "CLIPTextEncode",
-            [("text", "")],
-            {"clip": ("CLIP", 4, 1), "text": ("STRING", 10, 10)},
-            (400, 250),
-        ),
+        *_loaded_prompts(0),
         *_custom(ckpt, loader, steps, sampler, scheduler, cfg, (4, 0), (10, 2)),
         Node(
             9, "SaveImage", [("filename_prefix", prefix)], {"images": ("IMAGE", 8, 0)}, (1900, 300)
