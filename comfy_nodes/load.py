@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io as _io
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +169,7 @@ class LoadRaiiaf(io.ComfyNode):
     def fingerprint_inputs(cls, file):
         try:
             p = paths.resolve(file)
-            st = __import__("os").stat(p)
+            st = os.stat(p)
             return f"{p}:{st.st_size}:{st.st_mtime_ns}"
         except (ValueError, OSError):
             return float("nan")

@@ -27,6 +27,18 @@ def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
     return text
 
 
+def _write_new(path: str, data: bytes) -> None:
+    """Writes a file that must not exist yet, atomically: a temporary file,
+    then a hard link, which fails if another writer took the name first."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    try:
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
 def _slice(t: torch.Tensor, index: int, batch: int) -> torch.Tensor:
     """Image ``index``'s part of a captured tensor (whole if not batched alike)."""
     return t[index : index + 1] if t.dim() > 0 and t.shape[0] == batch and batch > 1 else t
@@ -161,10 +173,16 @@ class SaveImageRaiiaf(io.ComfyNode):
         environment = host.environment(caps)
         results = []
         for index in range(batch):
-            stem = f"{filename.replace('%batch_num%', str(index))}_{counter:05}_"
             png = raiiaf_rs.encode_png(images[index], text)
-            with open(os.path.join(folder, stem + ".png"), "wb") as f:
-                f.write(png)
+            # Another save with the same prefix may take a counter between
+            # ComfyUI's scan and this write: never overwrite, take the next.
+            while True:
+                stem = f"{filename.replace('%batch_num%', str(index))}_{counter:05}_"
+                try:
+                    _write_new(os.path.join(folder, stem + ".png"), png)
+                    break
+                except FileExistsError:
+                    counter += 1
             latents, metadata = build_record(caps, index, batch, prompt, extra, save_final_latent)
             raiiaf_rs.write(
                 os.path.join(folder, stem + ".raiiaf"),
