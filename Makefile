@@ -1,12 +1,12 @@
 # raiiaf-rs entry points. `make test` is THE test command (README, .ci/run).
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
-.PHONY: test develop bench lint fmt demo clean setup fmt-check clippy ruff cargo-test pytest
+.PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RUFF    := $(VENV)/bin/ruff
-PY_DIRS := $(wildcard python tests bench scripts comfy_nodes workflows __init__.py)
+PY_DIRS := $(wildcard python tests bench scripts comfy_nodes workflows a1111_extension __init__.py)
 export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest. Stops at the first
@@ -42,9 +42,15 @@ fmt: setup
 demo: setup
 	$(PY) scripts/demo.py
 
+# Bounded fuzzing of the reader (cargo-fuzz; FUZZ_SECONDS per target, default 60). Not part
+# of `test`: a cold cargo-fuzz install + ASan build takes ~5 minutes on 2 cores. Crash inputs
+# land in tests/data/fuzz-regressions/, which `cargo test` replays.
+fuzz:
+	@bash scripts/fuzz.sh
+
 # Remove build outputs and the venv.
 clean:
-	rm -rf target $(VENV) python/raiiaf_rs/_raiiaf_rs*.so
+	rm -rf target $(VENV) python/raiiaf_rs/_raiiaf_rs*.so fuzz/target
 
 # --- single steps (no set-up of their own) ---
 fmt-check:

@@ -12,6 +12,10 @@ except ImportError:
     # package): there is nothing to register.
     __all__: list = []
 else:
-    from .comfy_nodes import WEB_DIRECTORY, comfy_entrypoint
+    from .comfy_nodes import comfy_entrypoint
+
+    # The front-end extension (plain JavaScript, served under /extensions/<folder>/).
+    # ComfyUI resolves it against the directory of the module it loaded: this one.
+    WEB_DIRECTORY = "./comfy_nodes/web"
 
     __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

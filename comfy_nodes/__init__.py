@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import capture
+from . import capture, routes
 from .capture_node import CaptureNoise
 from .load import LoadRaiiaf, ReplayRaiiafNoise
 from .save import SaveImageRaiiaf
-
-# Front-end files, relative to the pack root (none yet).
-WEB_DIRECTORY = None
 
 
 class RaiiafExtension(ComfyExtension):
@@ -31,4 +28,8 @@ async def comfy_entrypoint() -> RaiiafExtension:
         print(
             "[raiiaf] capturing the initial noise of every sampler run (RAIIAF_CAPTURE=0 disables)"
         )
+    # The front end's routes (/raiiaf/inspect, /raiiaf/upload); WEB_DIRECTORY, the
+    # JavaScript, is set in the pack root's __init__.py.
+    if not routes.register():
+        print("[raiiaf] no ComfyUI server: the front-end routes are not available")
     return RaiiafExtension()

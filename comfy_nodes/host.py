@@ -72,3 +72,19 @@ def environment(caps: list[Any]) -> dict[str, Any]:
         # comfy.sample.prepare_noise always draws on the CPU.
         noise_device="cpu",
     )
+
+
+def drift(art: raiiaf_rs.Artifact) -> list[raiiaf_rs.Drift]:
+    """Real differences between a file's environment and this ComfyUI process as
+    the save node records it, pixel-changing first. Components the file did not
+    record are not differences, and the model dtype is known only once a sampler
+    ran, so its absence now is none either."""
+    now = environment([])
+    return sorted(
+        (
+            d
+            for d in raiiaf_rs.drift(art, now)
+            if d.kind != "not_in_file" and not (d.kind == "missing_now" and d.component == "dtype")
+        ),
+        key=lambda d: not d.affects_pixels,
+    )

@@ -21,7 +21,7 @@ import raiiaf_rs
 import torch
 from comfy_api.latest import io
 
-from . import paths
+from . import host, paths
 
 RaiiafType = io.Custom("RAIIAF")
 REPLAY_KEY = "raiiaf.replay"
@@ -79,8 +79,7 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
         lines.append(f"  negative: {meta['negative_prompt']}")
     if gen:
         lines.append("  " + ", ".join(f"{k}={v}" for k, v in gen.items()))
-    drifts = raiiaf_rs.drift(art)
-    real = [d for d in drifts if d.kind != "not_in_file"]
+    real = host.drift(art)
     if not art.environment:
         lines.append("environment: not recorded")
     elif not real:
@@ -141,19 +140,29 @@ class LoadRaiiaf(io.ComfyNode):
                 "to generate the same image again."
             ),
             inputs=[io.Combo.Input("file", options=paths.list_files())],
+            # display_name: without it ComfyUI names each output after its type (and the
+            # combo outputs after their whole option list).
             outputs=[
-                RaiiafType.Output("raiiaf"),
-                io.Noise.Output("noise"),
-                io.Latent.Output("latent"),
-                io.Image.Output("image"),
-                io.Int.Output("seed"),
-                io.Int.Output("steps"),
-                io.Float.Output("cfg"),
-                io.Combo.Output("sampler_name", options=comfy.samplers.KSampler.SAMPLERS),
-                io.Combo.Output("scheduler", options=comfy.samplers.KSampler.SCHEDULERS),
-                io.String.Output("positive"),
-                io.String.Output("negative"),
-                io.String.Output("summary"),
+                RaiiafType.Output("raiiaf", display_name="raiiaf"),
+                io.Noise.Output("noise", display_name="noise"),
+                io.Latent.Output("latent", display_name="latent"),
+                io.Image.Output("image", display_name="image"),
+                io.Int.Output("seed", display_name="seed"),
+                io.Int.Output("steps", display_name="steps"),
+                io.Float.Output("cfg", display_name="cfg"),
+                io.Combo.Output(
+                    "sampler_name",
+                    display_name="sampler_name",
+                    options=comfy.samplers.KSampler.SAMPLERS,
+                ),
+                io.Combo.Output(
+                    "scheduler",
+                    display_name="scheduler",
+                    options=comfy.samplers.KSampler.SCHEDULERS,
+                ),
+                io.String.Output("positive", display_name="positive"),
+                io.String.Output("negative", display_name="negative"),
+                io.String.Output("summary", display_name="summary"),
             ],
         )
 
@@ -209,7 +218,6 @@ def replay_wrapper(stored: Stored):
     calls: dict[str, int] = {}
 
     def wrapper(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
-        from . import host
 
         with lock:
             prompt_id = host.current_prompt_id()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any
 
 import folder_paths
@@ -12,7 +13,7 @@ import raiiaf_rs
 import torch
 from comfy_api.latest import io, ui
 
-from . import capture, graph, host
+from . import capture, graph, host, paths
 
 
 def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
@@ -28,13 +29,22 @@ def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
 
 
 def _write_new(path: str, data: bytes) -> None:
-    """Writes a file that must not exist yet, atomically: a temporary file,
-    then a hard link, which fails if another writer took the name first."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
+    """Writes a file that must not exist yet, atomically: a unique temporary
+    file, then a hard link, which fails if another writer took the name first.
+    Where hard links are unsupported (FAT, some network shares), an exclusive
+    create instead (not atomic against crashes, still never overwrites)."""
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
-        os.link(tmp, path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:
+            with open(path, "xb") as f:
+                f.write(data)
     finally:
         os.unlink(tmp)
 
@@ -172,27 +182,36 @@ class SaveImageRaiiaf(io.ComfyNode):
         text = _png_text(prompt, extra)
         environment = host.environment(caps)
         results = []
+        files = []  # loader choices of the .raiiaf files, for the front end's summary
         for index in range(batch):
             png = raiiaf_rs.encode_png(images[index], text)
+            latents, metadata = build_record(caps, index, batch, prompt, extra, save_final_latent)
             # Another save with the same prefix may take a counter between
-            # ComfyUI's scan and this write: never overwrite, take the next.
+            # ComfyUI's scan and these writes: never overwrite, take the next.
             while True:
                 stem = f"{filename.replace('%batch_num%', str(index))}_{counter:05}_"
                 try:
                     _write_new(os.path.join(folder, stem + ".png"), png)
-                    break
                 except FileExistsError:
                     counter += 1
-            latents, metadata = build_record(caps, index, batch, prompt, extra, save_final_latent)
-            raiiaf_rs.write(
-                os.path.join(folder, stem + ".raiiaf"),
-                latents,
-                png,
-                metadata,
-                environment=environment,
-                codec=codec,
-                image_extra={"width": int(images.shape[2]), "height": int(images.shape[1])},
-            )
+                    continue
+                try:
+                    raiiaf_rs.write(
+                        os.path.join(folder, stem + ".raiiaf"),
+                        latents,
+                        png,
+                        metadata,
+                        environment=environment,
+                        codec=codec,
+                        image_extra={"width": int(images.shape[2]), "height": int(images.shape[1])},
+                    )
+                except raiiaf_rs.TargetExistsError:
+                    os.unlink(os.path.join(folder, stem + ".png"))
+                    counter += 1
+                    continue
+                break
             results.append(ui.SavedResult(stem + ".png", subfolder, io.FolderType.output))
+            files.append(f"{subfolder}/{stem}.raiiaf" if subfolder else f"{stem}.raiiaf")
             counter += 1
-        return io.NodeOutput(ui=ui.SavedImages(results))
+        saved = ui.SavedImages(results).as_dict()
+        return io.NodeOutput(ui={**saved, "raiiaf": [f + paths.OUTPUT_TAG for f in files]})

@@ -6,6 +6,7 @@
 #   4. the extension, built into the venv with `maturin develop --release`
 #      (re-built only when Cargo.*, pyproject.toml, src/ or python/ change)
 #   5. ComfyUI 0.3.75, its deps and the tiny test model (scripts/setup_comfyui.sh)
+#   6. Debian's chromium for the front-end tests (scripts/setup_browser.sh)
 # Stamps live inside .venv, so deleting .venv starts over.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -57,11 +58,16 @@ if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
 fi
 
 # --- 3. Python dependencies ---------------------------------------------------
-req_hash=$(sha256sum "$REQS" | cut -d' ' -f1)
+# NODEPS: packages whose declared deps conflict with the pins (k-diffusion wants numpy<2
+# through dctorch); installed with --no-deps, their real imports pinned in $REQS.
+NODEPS=tests/a1111/requirements-nodeps.txt
+req_hash=$(cat "$REQS" "$NODEPS" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$req_hash" ]; then
     say "installing $REQS (first time includes torch, several GB: minutes)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off \
         --retries 5 -r "$REQS"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off \
+        --retries 5 --no-deps -r "$NODEPS"
     echo "$req_hash" >"$REQ_STAMP"
 else
     say "python deps up to date"
@@ -93,4 +99,7 @@ fi
 
 # --- 5. a real ComfyUI 0.3.75 for the node-pack tests and the demo ------------------
 bash scripts/setup_comfyui.sh
+
+# --- 6. a browser for the front-end tests (system chromium, driven by Playwright) ----
+bash scripts/setup_browser.sh
 say "done"

@@ -303,3 +303,51 @@ fn compact_plane_bomb_is_refused() {
     });
     assert!(matches!(read(&f), Err(Error::LimitExceeded { .. })));
 }
+
+#[test]
+fn json_frames_get_the_tighter_json_limit() {
+    // 1.2 MB of `0,` compresses to a few hundred bytes: within the tensor
+    // limit (32 768x), far beyond the JSON one (64x, 1 MiB floor). Parsed,
+    // such a document took ~55 bytes of memory per byte of text.
+    let file = sample(Codec::Raw);
+    let at = Archive::parse(&file, ReadOptions::default())
+        .unwrap()
+        .header
+        .meta_offset as usize;
+    let text = [&b"{\"x\":["[..], &b"0,".repeat(600_000), b"0]}"].concat();
+    let meta = zstd::bulk::compress(
+        &[
+            &inner_header::build(b"META", b"0000", text.len() as u32)[..],
+            &text,
+        ]
+        .concat(),
+        19,
+    )
+    .unwrap();
+    assert!((text.len() as u64) < format::inflate_limit(meta.len() as u64));
+    let mut f = file[..at].to_vec();
+    f.extend_from_slice(&meta);
+    f[13..17].copy_from_slice(&(meta.len() as u32).to_le_bytes());
+    assert!(matches!(read(&f), Err(Error::LimitExceeded { .. })));
+
+    // The writer stores such JSON uncompressed, so what it writes reads back.
+    let mut metadata = Map::new();
+    metadata.insert("zeros".into(), Value::Array(vec![json!(0); 200_000]));
+    let environment = envc::document([("pad", &*"x".repeat(2 << 20))]);
+    let contents = Contents {
+        latents: vec![],
+        image: None,
+        image_extra: Map::new(),
+        metadata,
+        environment: Some(environment.clone()),
+    };
+    for codec in [Codec::Raw, Codec::Compact] {
+        let bytes = format::encode(&contents, codec).unwrap();
+        let art = read(&bytes).unwrap();
+        assert_eq!(
+            art.manifest.metadata()["zeros"].as_array().unwrap().len(),
+            200_000
+        );
+        assert_eq!(art.environment.as_ref(), Some(&environment));
+    }
+}

@@ -28,10 +28,22 @@ const INFLATE_FLOOR: u64 = 1 << 20;
 /// block from 4 bytes), so a declared size beyond that is forged.
 const INFLATE_RATIO: u64 = 32_768;
 
+/// JSON (the manifest, the environment) is parsed into a document some 50x
+/// larger than its text, so a JSON frame may inflate far less than a tensor:
+/// at 32 768x a 3 KB META grew to 1.7 GB of memory. Real manifests compress
+/// 2-10x (a ComfyUI workflow 6-7x); writers store JSON that would exceed
+/// this in uncompressed blocks instead.
+const JSON_INFLATE_RATIO: u64 = 64;
+
 /// The most a compressed chunk of `compressed` bytes may inflate to. Sizes
 /// above it are refused before anything is allocated.
 pub fn inflate_limit(compressed: u64) -> u64 {
     compressed.saturating_mul(INFLATE_RATIO).max(INFLATE_FLOOR)
+}
+
+/// [`inflate_limit`] for a zstd frame of JSON (META, ENVC).
+pub fn json_inflate_limit(compressed: u64) -> u64 {
+    compressed.saturating_mul(JSON_INFLATE_RATIO).max(INFLATE_FLOOR)
 }
 
 /// Lowercase hex SHA-256, as the manifest stores it.

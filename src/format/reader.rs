@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::header::{Flavor, Header};
 use super::manifest::{ChunkRecord, LatentEncoding, Manifest, DATA, ENVC, LATN};
-use super::{inflate_limit, inner_header, sha256_hex, INNER_HEADER_LEN};
+use super::{inflate_limit, inner_header, json_inflate_limit, sha256_hex, INNER_HEADER_LEN};
 use crate::codec::{shuffle, zfp, zstd_frame};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
@@ -235,7 +235,11 @@ impl<'a> Archive<'a> {
 
     /// zstd frame of inner header + payload, bounded and exact.
     fn inflate(&self, rec: &ChunkRecord, chunk: &[u8]) -> Result<Vec<u8>> {
-        let limit = inflate_limit(rec.compressed_size);
+        let limit = if rec.kind == ENVC {
+            json_inflate_limit(rec.compressed_size)
+        } else {
+            inflate_limit(rec.compressed_size)
+        };
         if rec.uncompressed_size > limit {
             return Err(Error::LimitExceeded {
                 what: format!("chunk {}", rec.label()),
@@ -361,7 +365,7 @@ impl<'a> Archive<'a> {
 fn decode_meta(meta: &[u8]) -> Result<Vec<u8>> {
     let label = "META (manifest)";
     let declared = zstd_frame::declared_size(meta).map_err(|e| Error::corrupt(label, e))?;
-    let limit = inflate_limit(meta.len() as u64);
+    let limit = json_inflate_limit(meta.len() as u64);
     if declared > limit {
         return Err(Error::LimitExceeded {
             what: label.into(),

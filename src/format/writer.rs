@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::header::{Flavor, Header, RAIIAF_HEADER_LEN};
 use super::manifest::{ChunkRecord, CODEC_SHUFFLE_ZSTD, DATA, ENVC, LATN};
-use super::{inner_header, pyjson, sha256_hex, INNER_HEADER_LEN};
+use super::{inner_header, json_inflate_limit, pyjson, sha256_hex, INNER_HEADER_LEN};
 use crate::codec::{shuffle, zfp, zstd_frame};
 use crate::error::{Error, Result};
 use crate::tensor::{DType, TensorRef};
@@ -245,10 +245,9 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
             .map_err(|_| Error::Unsupported("the manifest JSON exceeds 4 GiB".into()))?;
         // The manifest carries no SHA-256 of its own: a zstd checksum
         // guards it (the reference decoder verifies it too).
-        Ok::<_, Error>(zstd_frame::compress_parts_checksummed(
-            &[&inner_header::build(b"META", b"0000", len), &json],
-            zstd_frame::REFERENCE_LEVEL,
-        ))
+        let head = inner_header::build(b"META", b"0000", len);
+        let frame = zstd_frame::compress_parts_checksummed(&[&head, &json], zstd_frame::REFERENCE_LEVEL);
+        Ok::<_, Error>(json_frame_within_limit(frame, &head, &json))
     };
     let meta = settle_file_size(meta_offset, manifest)?;
     let file_size = meta_offset + meta.len() as u64;
@@ -417,15 +416,27 @@ fn wrap_zstd<'a>(kind: &str, payload: &[u8]) -> Result<Encoded<'a>> {
         .map_err(|_| Error::Unsupported(format!("the {kind} chunk exceeds 4 GiB")))?;
     let mut tag = [0u8; 4];
     tag.copy_from_slice(kind.as_bytes());
-    let frame = zstd_frame::compress_parts(
-        &[&inner_header::build(&tag, b"0000", len), payload],
-        zstd_frame::REFERENCE_LEVEL,
-    );
+    let head = inner_header::build(&tag, b"0000", len);
+    let mut frame = zstd_frame::compress_parts(&[&head, payload], zstd_frame::REFERENCE_LEVEL);
+    if kind == ENVC {
+        frame = json_frame_within_limit(frame, &head, payload);
+    }
     let record = record_for(kind, payload, frame.len() as u64, true);
     Ok(Encoded {
         parts: vec![Cow::Owned(frame)],
         record,
     })
+}
+
+/// A JSON frame that inflates beyond what readers allow JSON
+/// ([`json_inflate_limit`]: extremely repetitive metadata) is stored in
+/// uncompressed blocks instead, so every file written stays readable.
+fn json_frame_within_limit(frame: Vec<u8>, head: &[u8], json: &[u8]) -> Vec<u8> {
+    let total = (head.len() + json.len()) as u64;
+    if total <= json_inflate_limit(frame.len() as u64) {
+        return frame;
+    }
+    zstd_frame::stored_frame(head, json).map_or(frame, |pieces| pieces.concat())
 }
 
 fn record_for(kind: &str, payload: &[u8], compressed_size: u64, compressed: bool) -> ChunkRecord {
@@ -558,13 +569,21 @@ fn persist(path: &Path, pieces: &[Cow<'_, [u8]>], options: WriteOptions) -> Resu
             std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         } else {
             match std::fs::hard_link(&tmp, path) {
-                Ok(()) => {}
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&tmp);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     return Err(Error::AlreadyExists(path.to_path_buf()))
                 }
-                Err(e) => return Err(Error::io(path, e)),
+                // File systems without hard links (FAT, some network shares):
+                // rename if the name is free. A writer racing in between the
+                // check and the rename could be replaced; nothing better exists
+                // there without renameat2.
+                Err(_) if !path.exists() => {
+                    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+                }
+                Err(_) => return Err(Error::AlreadyExists(path.to_path_buf())),
             }
-            let _ = std::fs::remove_file(&tmp);
         }
         if options.fsync {
             if let Ok(d) = std::fs::File::open(&dir) {
@@ -575,13 +594,92 @@ fn persist(path: &Path, pieces: &[Cow<'_, [u8]>], options: WriteOptions) -> Resu
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else {
+        remove_stale_temp_files(&dir);
     }
     result
+}
+
+/// How long a dead writer's temporary file must have been left unchanged
+/// before another writer removes it.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A writer that is killed (or crashes, or loses power) mid-write leaves its
+/// hidden temporary file `.<name>.<pid>-<n>.tmp` behind, as large as the
+/// file. The first successful write of each process into a directory removes
+/// those whose process is gone (`/proc/<pid>`, so Linux only) and that have
+/// not changed for [`STALE_TEMP_AGE`]; the age also covers a writer in
+/// another PID namespace sharing the directory.
+fn remove_stale_temp_files(dir: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+        {
+            let Ok(mut cleaned) = CLEANED.lock() else {
+                return;
+            };
+            if cleaned.iter().any(|d| d == dir) {
+                return;
+            }
+            cleaned.push(dir.to_path_buf());
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let me = std::process::id();
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(temp_file_pid) else {
+                continue;
+            };
+            if pid == me || Path::new("/proc").join(pid.to_string()).exists() {
+                continue;
+            }
+            // DirEntry::metadata does not follow symbolic links.
+            let stale = entry.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age >= STALE_TEMP_AGE)
+            });
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
+}
+
+/// The writer's pid in a temporary file name `.<name>.<pid>-<n>.tmp`.
+fn temp_file_pid(file_name: &str) -> Option<u32> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let rest = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (head, n) = rest.rsplit_once('-')?;
+    let (name, pid) = head.rsplit_once('.')?;
+    (!name.is_empty() && digits(n) && digits(pid)).then(|| pid.parse().ok())?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temp_file_names() {
+        assert_eq!(temp_file_pid(".a.raiiaf.1234-0.tmp"), Some(1234));
+        assert_eq!(temp_file_pid(".x.y.7-12.tmp"), Some(7));
+        for not_ours in [
+            "a.raiiaf.1234-0.tmp",
+            ".a.raiiaf.1234-0.tmpx",
+            ".a.raiiaf.12a4-0.tmp",
+            ".a.raiiaf.1234-.tmp",
+            "..1234-0.tmp",
+            ".a.raiiaf.+12-0.tmp",
+            ".a.raiiaf.99999999999-0.tmp",
+        ] {
+            assert_eq!(temp_file_pid(not_ours), None, "{not_ours}");
+        }
+    }
 
     #[test]
     fn iso_dates() {

@@ -1,0 +1,158 @@
+"""raiiaf for AUTOMATIC1111 / Forge: a ``.raiiaf`` beside every saved image (the exact
+initial noise of every sampling pass, the settings, the infotext, the environment), and
+regeneration from such a file (its noise copied into the sampler's noise tensor).
+
+Loaded by the webui's script loader with this extension's folder on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from lib_raiiaf import core, replay
+from modules import script_callbacks, scripts
+
+try:  # A1111 >= 1.7 and Forge
+    from modules.ui_components import InputAccordion
+except ImportError:  # older: an accordion with a checkbox inside
+    InputAccordion = None
+
+#: ``process_before_every_sampling`` exists from A1111 1.10.0 (and in Forge); before it,
+#: the initial noise is taken by wrapping ``p.rng``.
+HAS_SAMPLING_HOOK = hasattr(scripts.Script, "process_before_every_sampling")
+#: ``postprocess_image_after_composite`` (1.8.0+) gives the very image object saved next.
+HAS_COMPOSITE_HOOK = hasattr(scripts.Script, "postprocess_image_after_composite")
+
+#: Order of the script's arguments (UI values; API callers pass them in this order under
+#: ``alwayson_scripts["raiiaf"]["args"]``).
+ARGS = tuple(core.Options.__dataclass_fields__)
+
+#: The UI components "apply stored settings" fills, by elem_id suffix, per tab.
+SETTING_ELEMS = {
+    "seed": "seed",
+    "subseed": "subseed",
+    "subseed_strength": "subseed_strength",
+    "steps": "steps",
+    "sampler": "sampling",
+    "scheduler": "scheduler",
+    "cfg_scale": "cfg_scale",
+    "width": "width",
+    "height": "height",
+    "denoising_strength": "denoising_strength",
+}
+_components: dict[str, object] = {}
+
+
+def _remember_component(component, **kwargs):
+    elem_id = kwargs.get("elem_id") or getattr(component, "elem_id", None)
+    if isinstance(elem_id, str):
+        _components[elem_id] = component
+
+
+def apply_stored_settings(files, keys: list[str]):
+    """Values for the ``keys`` components (seed, steps, sampler, cfg, size...) from the
+    first file, then a status line; ``gr.update()`` (no change) where the file has none."""
+    try:
+        sources = replay.load_sources(files)
+    except replay.ReplayError as e:
+        return [gr.update() for _ in keys] + [f"raiiaf: {e}"]
+    if not sources:
+        return [gr.update() for _ in keys] + ["raiiaf: upload a .raiiaf file first"]
+    stored = replay.stored_settings(sources[0])
+    values = [gr.update(value=stored[k]) if k in stored else gr.update() for k in keys]
+    summary = ", ".join(f"{k}: {stored[k]}" for k in keys if k in stored)
+    return [*values, f"raiiaf: applied from {sources[0].name}: {summary}"]
+
+
+class RaiiafScript(scripts.Script):
+    def title(self):
+        return "raiiaf"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img):
+        tab = "img2img" if is_img2img else "txt2img"
+        label = "raiiaf: .raiiaf noise files (save / replay)"
+        if InputAccordion is not None:
+            accordion = InputAccordion(False, label=label, elem_id=f"{tab}_raiiaf")
+            enabled = accordion
+        else:
+            accordion = gr.Accordion(label, open=False)
+            enabled = None
+        with accordion:
+            if enabled is None:
+                enabled = gr.Checkbox(False, label="Enable", elem_id=f"{tab}_raiiaf_enabled")
+            with gr.Row():
+                save = gr.Checkbox(
+                    True, label="Save a .raiiaf beside each image", elem_id=f"{tab}_raiiaf_save"
+                )
+                embed = gr.Checkbox(True, label="Embed the image", elem_id=f"{tab}_raiiaf_embed")
+                latent = gr.Checkbox(
+                    False, label="Store the final latent", elem_id=f"{tab}_raiiaf_latent"
+                )
+            files = gr.File(
+                label="Replay: .raiiaf file(s), one per image of the run, in order",
+                file_count="multiple",
+                file_types=[".raiiaf"],
+                type="binary",
+                elem_id=f"{tab}_raiiaf_files",
+            )
+            with gr.Row():
+                on_mismatch = gr.Radio(
+                    list(replay.ON_MISMATCH),
+                    value=replay.STOP,
+                    label="If a file does not fit (shape, damaged, altered)",
+                    elem_id=f"{tab}_raiiaf_on_mismatch",
+                )
+                restore = gr.Checkbox(
+                    True,
+                    label="Use the stored seeds (ancestral/SDE samplers and hires need them)",
+                    elem_id=f"{tab}_raiiaf_restore_seeds",
+                )
+            with gr.Row():
+                apply = gr.Button("Apply stored settings", elem_id=f"{tab}_raiiaf_apply")
+                status = gr.Markdown("", elem_id=f"{tab}_raiiaf_status")
+        # The tab's own components, created before the scripts' UI (elem_ids as in 1.10).
+        keys = [k for k in SETTING_ELEMS if f"{tab}_{SETTING_ELEMS[k]}" in _components]
+        targets = [_components[f"{tab}_{SETTING_ELEMS[k]}"] for k in keys]
+        apply.click(
+            fn=lambda f: apply_stored_settings(f, keys),
+            inputs=[files],
+            outputs=[*targets, status],
+        )
+        self.infotext_fields = []
+        return [enabled, save, embed, latent, files, on_mismatch, restore]
+
+    def process(self, p, *args):
+        core.start(p, core.Options.from_args(args))
+
+    def before_process_batch(self, p, *args, **kwargs):
+        core.before_batch(p, getattr(p, "raiiaf", None), HAS_SAMPLING_HOOK)
+
+    def process_before_every_sampling(self, p, *args, **kwargs):
+        which = "hires" if getattr(p, "is_hr_pass", False) else "first"
+        core.on_noise(p, getattr(p, "raiiaf", None), which, kwargs.get("noise"))
+
+    def post_sample(self, p, ps, *args):
+        core.on_samples(p, getattr(p, "raiiaf", None), getattr(ps, "samples", None))
+
+    def postprocess_image(self, p, pp, *args):
+        core.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
+
+    def postprocess_image_after_composite(self, p, pp, *args):
+        core.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
+
+    def postprocess(self, p, processed, *args):
+        run = getattr(p, "raiiaf", None)
+        if run is not None and run.warnings and hasattr(processed, "comments"):
+            extra = "\n".join(w for w in run.warnings if w not in processed.comments)
+            processed.comments = "\n".join(x for x in (processed.comments, extra) if x)
+
+
+def _on_image_saved(params):
+    core.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
+
+
+# Module level, once per load (the loader clears callbacks before loading scripts).
+script_callbacks.on_image_saved(_on_image_saved)
+script_callbacks.on_after_component(_remember_component)

@@ -1,0 +1,346 @@
+"""HTTP routes for the front-end extension (comfy_nodes/web/raiiaf.js):
+
+- ``GET  /raiiaf/inspect?file=NAME``: what a ``.raiiaf`` the loader may read holds
+  (NAME is a loader choice: a path in the input directory, or ``name [output]``);
+- ``POST /raiiaf/upload`` (multipart, field ``file``): checks an uploaded file (every
+  SHA-256), stores it in the input directory under a safe name and answers like
+  inspect, plus ``name``, the loader choice. An invalid file is never stored.
+
+Both answer JSON: ``{name, workflow, prompt, summary, drift, thumbnail}``, or
+``{error}`` with HTTP 400 (413 for an upload over ``--max-upload-size``). Files are
+found through paths.resolve, like the loader's, and no answer holds a path on the
+server: names are the loader's, and errors name the file as the client did.
+ComfyUI adds every route under ``/api`` too (``api.fetchApi`` uses that one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import io as _io
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import unicodedata
+from typing import Any
+
+import folder_paths
+import raiiaf_rs
+from aiohttp import web
+
+from . import host, paths
+
+INSPECT = "/raiiaf/inspect"
+UPLOAD = "/raiiaf/upload"
+THUMBNAIL_SIZE = 256  # longest side of the thumbnail, pixels
+_registered = False
+
+
+class RequestError(Exception):
+    """An error answered as ``{"error": message}`` with an HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- what a file holds ----------------------------------------------------------------
+def _thumbnail(png: bytes | None) -> tuple[str | None, dict[str, int] | None]:
+    """A PNG data URL at most THUMBNAIL_SIZE pixels wide and high, and the image size."""
+    if not png:
+        return None, None
+    try:
+        from PIL import Image
+
+        with Image.open(_io.BytesIO(png)) as img:
+            size = {"width": img.width, "height": img.height}
+            if max(img.size) > THUMBNAIL_SIZE or img.format != "PNG":
+                img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                out = _io.BytesIO()
+                img.convert("RGBA" if "A" in img.getbands() else "RGB").save(out, "PNG")
+                png = out.getvalue()
+    except Exception:  # not an image PIL reads: the rest of the file still shows
+        return None, None
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii"), size
+
+
+def _drift(art: raiiaf_rs.Artifact) -> list[dict[str, Any]]:
+    """:func:`host.drift` as JSON; a malformed environment must not hide the rest."""
+    try:
+        drifts = host.drift(art)
+    except Exception as e:
+        logging.warning("[raiiaf] environment comparison failed: %s", e)
+        return []
+    return [
+        {
+            "component": d.component,
+            "kind": d.kind,
+            "stored": d.stored,
+            "current": d.current,
+            "affects_pixels": bool(d.affects_pixels),
+        }
+        for d in drifts
+    ]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any) -> int | float | str | None:
+    """A finite number; an integer JavaScript cannot hold exactly (seeds up to 2**64) as text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and abs(value) > 2**53 - 1:
+        return str(value)
+    return value if math.isfinite(value) else None
+
+
+def describe(art: raiiaf_rs.Artifact, name: str) -> dict[str, Any]:
+    """The JSON answer for a file read as ``art``; ``name`` is the client's name for it."""
+    meta = art.metadata if isinstance(art.metadata, dict) else {}
+    gen = meta.get("generation_settings")
+    gen = gen if isinstance(gen, dict) else {}
+    comfy = meta.get("comfyui")
+    comfy = comfy if isinstance(comfy, dict) else {}
+    models = meta.get("models")
+    models = [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+    workflow = comfy.get("workflow")
+    prompt = comfy.get("prompt")
+    thumbnail, image_size = _thumbnail(art.image)
+    summary = {
+        "file": name,
+        "format": art.version,
+        "prompt": _text(meta.get("prompt")),
+        "negative": _text(meta.get("negative_prompt")),
+        "seed": _number(gen.get("seed")),
+        "steps": _number(gen.get("steps")),
+        "sampler": _text(gen.get("sampler")),
+        "scheduler": _text(gen.get("scheduler")),
+        "cfg": _number(gen.get("cfg_scale")),
+        "denoise": _number(meta.get("denoise")),
+        "model": _text(meta.get("model_name")),
+        "model_hash": next(
+            (_text(m.get("short_hash")) for m in models if m.get("short_hash")), None
+        ),
+        "noise": [
+            {"name": key, "shape": list(arr.shape), "dtype": art.dtypes.get(key)}
+            for key, arr in art.latents.items()
+        ],
+        "image": image_size,
+        "comfyui_version": _text(comfy.get("version")),
+        "warning": _text(meta.get("warning")),
+    }
+    return {
+        "name": name,
+        "workflow": workflow if isinstance(workflow, dict) else None,
+        "prompt": prompt if isinstance(prompt, dict) and prompt else None,
+        "summary": summary,
+        "drift": _drift(art),
+        "thumbnail": thumbnail,
+    }
+
+
+def _read(path: str, name: str) -> raiiaf_rs.Artifact:
+    """Read and verify ``path``; errors name the file ``name`` and never the path."""
+    try:
+        return raiiaf_rs.read(path)
+    except raiiaf_rs.HashMismatchError as e:
+        reason = f"the file was altered or damaged ({_scrub(str(e), path, name)})"
+    except raiiaf_rs.RaiiafError as e:
+        reason = f"not a readable .raiiaf file ({_scrub(str(e), path, name)})"
+    except OSError as e:
+        reason = f"could not be read ({e.strerror or type(e).__name__})"
+    except Exception as e:  # e.g. metadata that is not JSON
+        reason = f"not a readable .raiiaf file ({type(e).__name__})"
+    raise RequestError(f"{name}: {reason}")
+
+
+def _scrub(message: str, path: str, name: str) -> str:
+    """``message`` with the file's path (and ComfyUI's directories) replaced."""
+    for p in sorted({path, os.path.realpath(path)}, key=len, reverse=True):
+        message = message.replace(p, name)
+    for root in (folder_paths.get_input_directory(), folder_paths.get_output_directory()):
+        for r in {root, os.path.realpath(root)}:
+            message = message.replace(r + os.sep, "").replace(r, "")
+    return message
+
+
+def inspect_file(choice: str) -> dict[str, Any]:
+    """inspect's answer for a loader choice (blocking: run it in an executor)."""
+    try:
+        path = paths.resolve(choice)
+    except ValueError as e:
+        raise RequestError(str(e)) from None
+    return describe(_read(path, choice), choice)
+
+
+# --- uploads ----------------------------------------------------------------------------
+def safe_name(filename: str | None) -> str:
+    """A file name for an upload: its base name (no folders), letters, digits and
+    ``_-.,()+=@ `` only, no leading dot, at most 100 characters, ending in .raiiaf."""
+    base = unicodedata.normalize("NFC", str(filename or "")).replace("\\", "/").split("/")[-1]
+    if base.lower().endswith(paths.SUFFIX):
+        base = base[: -len(paths.SUFFIX)]
+    stem = re.sub(r"[^\w\-.,()+=@ ]", "_", base)
+    stem = re.sub(r"\s+", " ", stem).strip(" .")[:100].strip(" .")
+    return (stem or "upload") + paths.SUFFIX
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _store(tmp: str, name: str) -> str:
+    """Link the checked upload ``tmp`` into the input directory as ``name``, or as
+    ``stem (N).raiiaf`` when another file has that name; a file with the same bytes
+    is reused. Never replaces a file. Returns the name used."""
+    root = folder_paths.get_input_directory()
+    stem = name[: -len(paths.SUFFIX)]
+    digest = None
+    for i in range(1000):
+        candidate = name if i == 0 else f"{stem} ({i}){paths.SUFFIX}"
+        target = os.path.join(root, candidate)
+        if os.path.lexists(target):
+            if os.path.isfile(target) and not os.path.islink(target):
+                digest = digest or _sha256(tmp)
+                if _sha256(target) == digest:
+                    return candidate
+            continue
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here: an exclusive create and a copy
+            try:
+                with open(tmp, "rb") as src, open(target, "xb") as dst:
+                    while block := src.read(1 << 20):
+                        dst.write(block)
+            except FileExistsError:
+                continue
+        return candidate
+    raise RequestError(f"too many files named like {name} in the input directory")
+
+
+def _max_upload_bytes() -> int:
+    try:
+        from comfy.cli_args import args
+
+        return int(args.max_upload_size * 1024 * 1024)
+    except Exception:
+        return 100 * 1024 * 1024
+
+
+async def _receive(request: web.Request, tmp_fd: int) -> str:
+    """Stream the multipart field ``file`` into ``tmp_fd``; returns its file name."""
+    try:
+        reader = await request.multipart()
+    except Exception:
+        raise RequestError("expected a multipart/form-data upload with a 'file' field") from None
+    limit = _max_upload_bytes()
+    while True:
+        part = await reader.next()
+        if part is None:
+            raise RequestError("expected a multipart/form-data upload with a 'file' field")
+        if getattr(part, "name", None) == "file":
+            break
+        await part.release()
+    filename = part.filename or ""
+    size = 0
+    with os.fdopen(tmp_fd, "wb", closefd=False) as out:
+        while chunk := await part.read_chunk(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(
+                    f"{safe_name(filename)} is larger than the upload limit "
+                    f"({limit // (1024 * 1024)} MB, ComfyUI's --max-upload-size)",
+                    413,
+                )
+            out.write(chunk)
+    return filename
+
+
+def _check_and_store(tmp: str, filename: str) -> dict[str, Any]:
+    name = safe_name(filename)
+    shown = os.path.basename(str(filename).replace("\\", "/")) or name
+    art = _read(tmp, shown)  # raises before anything is stored
+    stored = _store(tmp, name)
+    return describe(art, stored)
+
+
+# --- handlers ---------------------------------------------------------------------------
+def _json(body: Any, status: int = 200) -> web.Response:
+    try:
+        text = json.dumps(body, allow_nan=False)
+    except ValueError:  # NaN or infinity somewhere in the metadata: JSON has none
+        text = json.dumps(_finite(body))
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def inspect_handler(request: web.Request) -> web.Response:
+    choice = request.query.get("file", "")
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(None, inspect_file, choice)
+    except RequestError as e:
+        return _json({"error": str(e)}, e.status)
+    return _json(body)
+
+
+async def upload_handler(request: web.Request) -> web.Response:
+    root = folder_paths.get_input_directory()
+    try:
+        os.makedirs(root, exist_ok=True)
+        # In the input directory, so that storing it is a link; not listed (not *.raiiaf).
+        fd, tmp = tempfile.mkstemp(prefix=".raiiaf-upload-", suffix=".part", dir=root)
+    except OSError as e:
+        return _json({"error": f"cannot write to the input directory ({e.strerror})"}, 500)
+    try:
+        try:
+            filename = await _receive(request, fd)
+        finally:
+            os.close(fd)
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, _check_and_store, tmp, filename
+        )
+    except RequestError as e:
+        return _json({"error": str(e)}, e.status)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return _json(body)
+
+
+def register() -> bool:
+    """Add the routes to ComfyUI's server (once); False when there is no server."""
+    global _registered
+    if _registered:
+        return True
+    try:
+        from server import PromptServer
+
+        routes = PromptServer.instance.routes
+    except (ImportError, AttributeError):
+        return False
+    routes.get(INSPECT)(inspect_handler)
+    routes.post(UPLOAD)(upload_handler)
+    _registered = True
+    return True

@@ -1,0 +1,63 @@
+"""``opts``, ``cmd_opts``, ``state``, the loaded model. Values are the webui's defaults
+where the extension reads them; tests change them per case."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from modules import devices
+
+DEFAULT_OPTS = {
+    "randn_source": "GPU",
+    "eta_noise_seed_delta": 0,
+    "sgm_noise_multiplier": False,
+    "no_dpmpp_sde_batch_determinism": False,
+    "img2img_extra_noise": 0.0,
+    "initial_noise_multiplier": 1.0,
+    "eta_ancestral": 1.0,
+    "s_churn": 0.0,
+    "s_tmin": 0.0,
+    "s_noise": 1.0,
+    "CLIP_stop_at_last_layers": 1,
+    "samples_save": True,
+    "samples_format": "png",
+    "samples_filename_pattern": "",
+    "save_images_add_number": True,
+    "save_images_replace_action": "Replace",
+    "enable_pnginfo": True,
+    "save_txt": False,
+    "grid_save": True,
+    "grid_format": "png",
+    "grid_only_if_multiple": True,
+    "save_images_before_highres_fix": False,
+    "save_mask": False,
+    "save_mask_composite": False,
+    "save_incomplete_images": False,
+    "cross_attention_optimization": "Automatic",
+}
+
+opts = SimpleNamespace(**DEFAULT_OPTS)
+cmd_opts = SimpleNamespace()
+device = devices.device
+xformers_available = False
+sd_model = None
+
+
+class State:
+    def __init__(self) -> None:
+        self.interrupted = False
+        self.skipped = False
+        self.stopping_generation = False
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+
+
+state = State()
+
+
+def reset() -> None:
+    """Back to defaults (between tests)."""
+    opts.__dict__.clear()
+    opts.__dict__.update(DEFAULT_OPTS)
+    state.__init__()
