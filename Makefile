@@ -9,9 +9,9 @@ RUFF    := $(VENV)/bin/ruff
 PY_DIRS := $(wildcard python tests bench scripts comfy_nodes workflows a1111_extension __init__.py)
 export OMP_NUM_THREADS := 1
 
-# Full check: set-up, fmt + clippy + ruff, cargo test, pytest. Stops at the first
+# Full check: set-up, fmt + clippy + ruff, cargo test, pytest, bounded fuzzing. Stops at the first
 # failing step; `make -k test` runs every step and still fails at the end.
-test: setup fmt-check clippy ruff cargo-test pytest
+test: setup fmt-check clippy ruff cargo-test pytest fuzz
 
 # System packages, .venv, Python deps, extension build (idempotent, fast when done).
 setup:
@@ -42,9 +42,9 @@ fmt: setup
 demo: setup
 	$(PY) scripts/demo.py
 
-# Bounded fuzzing of the reader (cargo-fuzz; FUZZ_SECONDS per target, default 60). Not part
-# of `test`: a cold cargo-fuzz install + ASan build takes ~5 minutes on 2 cores. Crash inputs
-# land in tests/data/fuzz-regressions/, which `cargo test` replays.
+# Bounded fuzzing of the reader (cargo-fuzz; FUZZ_SECONDS per target, default 60), the last
+# step of `test`: a cold cargo-fuzz install + ASan build adds ~5 minutes on 2 cores. Crash
+# inputs land in tests/data/fuzz-regressions/, which `cargo test` replays.
 fuzz:
 	@bash scripts/fuzz.sh
 
