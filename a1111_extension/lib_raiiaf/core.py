@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import raiiaf_rs
@@ -44,16 +44,8 @@ class Options:
 
     @classmethod
     def from_args(cls, args: tuple) -> Options:
-        names = [
-            "enabled",
-            "save",
-            "embed_image",
-            "store_latent",
-            "replay_files",
-            "on_mismatch",
-            "restore_seeds",
-        ]
-        values = dict(zip(names, args))
+        # The UI's components come in the order of the fields (scripts/raiiaf.py ARGS).
+        values = dict(zip((f.name for f in fields(cls)), args))
         out = cls(**values)
         if out.on_mismatch not in replay.ON_MISMATCH:
             out.on_mismatch = replay.STOP
