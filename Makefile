@@ -1,7 +1,8 @@
 # raiiaf-rs entry points. `make test` is THE test command (README, .ci/run).
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
-.PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest
+.PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
+	torch-test
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -9,9 +10,9 @@ RUFF    := $(VENV)/bin/ruff
 PY_DIRS := $(wildcard python tests bench scripts comfy_nodes workflows a1111_extension __init__.py)
 export OMP_NUM_THREADS := 1
 
-# Full check: set-up, fmt + clippy + ruff, cargo test, pytest, bounded fuzzing. Stops at the first
-# failing step; `make -k test` runs every step and still fails at the end.
-test: setup fmt-check clippy ruff cargo-test pytest fuzz
+# Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
+# fuzzing. Stops at the first failing step; `make -k test` runs every step and still fails at the end.
+test: setup fmt-check clippy ruff cargo-test pytest torch-test fuzz
 
 # System packages, .venv, Python deps, extension build (idempotent, fast when done).
 setup:
@@ -23,11 +24,13 @@ develop:
 	@bash scripts/setup.sh
 
 # Benchmarks: raiiaf-rs against the reference raiiaf, the save path against SaveImage's,
-# environment capture and model hashing. Tables go to stdout.
+# environment capture and model hashing, torch tensors through both builds. Tables go to stdout.
 bench: setup
+	@bash scripts/setup_torch.sh
 	$(PY) bench/bench_format.py
 	$(PY) bench/bench_png.py
 	$(PY) bench/bench_env.py
+	$(PY) bench/bench_torch.py
 
 # Format and lint checks only (Rust and Python).
 lint: setup fmt-check clippy ruff
@@ -48,9 +51,19 @@ demo: setup
 fuzz:
 	@bash scripts/fuzz.sh
 
-# Remove build outputs and the venv.
+# The optional torch build (cargo feature `torch`: tch 0.26 on torch 2.13.0) in its own venv,
+# .venv-torch: set-up and build (scripts/setup_torch.sh; cold: a ~3 GB torch download and ~4 min
+# of compiling), clippy, then the torch and API tests against it and the byte-for-byte comparison
+# with the default build (tests/torch_build).
+torch-test: setup
+	@bash scripts/setup_torch.sh cargo clippy --release --features torch --lib -- -D warnings
+	RAIIAF_EXPECT_TORCH_BUILD=1 RAIIAF_DEFAULT_PYTHON=$(CURDIR)/$(PY) \
+		.venv-torch/bin/python -m pytest tests/test_torch.py tests/test_api.py \
+		tests/torch_build
+
+# Remove build outputs and the venvs.
 clean:
-	rm -rf target $(VENV) python/raiiaf_rs/_raiiaf_rs*.so fuzz/target
+	rm -rf target $(VENV) .venv-torch python/raiiaf_rs/_raiiaf_rs*.so fuzz/target
 
 # --- single steps (no set-up of their own) ---
 fmt-check:
@@ -59,7 +72,7 @@ fmt-check:
 # Core without the python feature (all targets), then the PyO3 bindings.
 clippy:
 	cargo clippy --all-targets -- -D warnings
-	PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy --features python --lib -- -D warnings
+	PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy --features abi3 --lib -- -D warnings
 
 ruff:
 	$(RUFF) check $(PY_DIRS)

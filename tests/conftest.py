@@ -8,10 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import raiiaf_rs
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 VECTORS = Path(__file__).parent / "data" / "vectors"
+
+# tests/torch_build/ compares the optional torch build with the default one; it runs
+# in .venv-torch (`make torch-test`), where the installed raiiaf_rs links torch.
+if not raiiaf_rs.LINKED_TORCH:
+    collect_ignore = ["torch_build"]
 
 
 def noise(shape: tuple[int, ...], seed: int = 0, dtype=np.float32) -> np.ndarray:

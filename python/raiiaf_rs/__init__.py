@@ -12,7 +12,9 @@ environment, so the image can be regenerated bit for bit.
 
 The Rust core does the work (the GIL is released while it hashes,
 compresses and does I/O); torch is optional and imported only when a torch
-tensor is passed or ``as_torch=True`` is asked for.
+tensor is passed or ``as_torch=True`` is asked for. Torch tensors cross into
+Rust as numpy views of their memory; the optional torch build
+(:data:`LINKED_TORCH` is set) hands them over through libtorch instead.
 """
 
 from __future__ import annotations
@@ -27,16 +29,7 @@ import numpy as np
 
 from raiiaf_rs import environment, errors
 from raiiaf_rs import environment as environment_module
-from raiiaf_rs._raiiaf_rs import (
-    __version__,
-    _convert_f32,
-    _encode_png,
-    _environment_document,
-    _fingerprint,
-    _read,
-    _verify,
-    _write,
-)
+from raiiaf_rs._extension import native
 from raiiaf_rs.environment import Drift, drift
 from raiiaf_rs.errors import (
     CorruptFileError,
@@ -48,9 +41,16 @@ from raiiaf_rs.errors import (
     UnsupportedError,
 )
 
+__version__: str = native.__version__
+#: ``torch.__version__`` of the torch this build is linked against: set only by the
+#: optional torch build (README, "The torch build"); ``None`` for the default wheel,
+#: which works with any torch (or none).
+LINKED_TORCH: str | None = native.LINKED_TORCH
+
 __all__ = [
     "CODECS",
     "DTYPES",
+    "LINKED_TORCH",
     "Artifact",
     "CorruptFileError",
     "Drift",
@@ -123,34 +123,54 @@ def _is_torch_tensor(value: Any) -> bool:
     return type(value).__module__.startswith("torch") and hasattr(value, "detach")
 
 
-def _from_torch(name: str, t: Any) -> tuple[str, np.ndarray]:
+def _from_torch(name: str, t: Any, target: str | None) -> tuple[str, Any]:
+    """(stored dtype, what the extension takes) for a torch tensor: a numpy view of
+    its memory, or in the torch build the tensor itself."""
     import torch
 
+    dtype = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}.get(
+        t.dtype
+    )
+    if dtype is None:
+        raise InvalidArgumentError(
+            f"latent {name!r}: torch dtype {t.dtype} cannot be stored losslessly; "
+            "use float32, float16 or bfloat16"
+        )
+    if (
+        LINKED_TORCH is not None
+        and target in (None, dtype)
+        # Plain dense tensors only: subclasses, sparse, meta or other devices take
+        # the generic route below, which goes through their own dispatch.
+        and type(t) in (torch.Tensor, torch.nn.Parameter)
+        and t.layout == torch.strided
+        and t.device.type in ("cpu", "cuda")
+    ):
+        return dtype, t
+    if t.device.type == "meta":
+        raise InvalidArgumentError(f"latent {name!r} is a meta tensor: it holds no values to store")
     t = t.detach()
     if t.device.type != "cpu":
         t = t.cpu()  # the one device-to-host copy
+    if t.layout != torch.strided:
+        t = t.to_dense()  # sparse: the same values, exactly
     t = t.contiguous()
-    if t.dtype == torch.float32:
-        return "float32", t.numpy()
-    if t.dtype == torch.float16:
-        return "float16", t.numpy()
-    if t.dtype == torch.bfloat16:
+    if dtype == "bfloat16":
         # Same bits, viewed as 16-bit integers: no copy, no rounding.
-        return "bfloat16", t.view(torch.int16).numpy().view(np.uint16)
-    raise InvalidArgumentError(
-        f"latent {name!r}: torch dtype {t.dtype} cannot be stored losslessly; "
-        "use float32, float16 or bfloat16"
-    )
+        return dtype, t.view(torch.int16).numpy().view(np.uint16)
+    return dtype, t.numpy()
 
 
-def _as_stored(name: str, value: ArrayLike, target: str | None) -> tuple[str, np.ndarray]:
-    """(stored dtype, C-contiguous little-endian array) for one latent."""
+def _as_stored(name: str, value: ArrayLike, target: str | None) -> tuple[str, Any]:
+    """(stored dtype, C-contiguous little-endian array) for one latent; in the
+    torch build a torch tensor the extension takes as it is."""
     if target is not None and target not in DTYPES:
         raise InvalidArgumentError(
             f"latent {name!r}: unknown dtype {target!r}; use one of {DTYPES}"
         )
     if _is_torch_tensor(value):
-        dtype, arr = _from_torch(name, value)
+        dtype, arr = _from_torch(name, value, target)
+        if not isinstance(arr, np.ndarray):
+            return dtype, arr
     else:
         arr = np.asarray(value)
         kind = arr.dtype.newbyteorder("=") if arr.dtype.byteorder == ">" else arr.dtype
@@ -173,13 +193,14 @@ def _as_stored(name: str, value: ArrayLike, target: str | None) -> tuple[str, np
                 f"latent {name!r}: numpy dtype {arr.dtype} cannot be stored losslessly; "
                 "use float32, float16 or bfloat16 (cast explicitly if a lossy cast is intended)"
             )
-    arr = np.ascontiguousarray(arr)
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)  # (not for 0-d arrays: it would make them 1-d)
     if target is None or target == dtype:
         return dtype, arr
     if dtype == "float32":
         # The one lossy step, taken only on request; refuses values that
         # would overflow to infinity.
-        return target, _convert_f32(arr, target)
+        return target, native._convert_f32(arr, target)
     if target == "float32":
         # Widening is exact.
         if dtype == "float16":
@@ -226,6 +247,8 @@ def write(
         latents: ``{name: array}``; numpy arrays or torch tensors (CPU or CUDA) of
             float32, float16 or bfloat16 (uint16 bit patterns with ``dtype="bfloat16"``),
             1 to 8 dimensions. By convention the initial noise is ``initial_noise``.
+            Contiguous CPU tensors are read in place, CUDA tensors copied to the host
+            once, bit for bit.
         image: The encoded image file (PNG bytes), stored byte for byte.
         metadata: JSON-serialisable dict. ``model_name``, ``model_version``, ``date``,
             ``prompt``, ``tags``, ``generation_settings`` and ``hardware_info`` fill the
@@ -261,7 +284,7 @@ def write(
             )
         environment = environment_module.capture()
         metadata.setdefault("hardware_info", environment_module.hardware_info())
-    return _write(
+    return native._write(
         os.fspath(path),
         items,
         image,
@@ -290,24 +313,27 @@ def read(
             damaged files only.
         names: Decode only these latents (``[]`` for none: metadata only).
         image: Also return the embedded image.
-        as_torch: Return torch tensors (of the stored dtype, bfloat16 included)
-            sharing memory with the decoded arrays.
+        as_torch: Return CPU torch tensors of the stored dtype (bfloat16 included),
+            decoded in place: ``torch.from_numpy`` views of the decoded arrays, or in
+            the torch build tensors libtorch allocated.
         warn_drift: Emit a ``UserWarning`` per environment component that differs
             from the current environment, as the reference decoder does
             (see :func:`raiiaf_rs.drift` for the structured differences).
     """
-    raw = _read(
+    native_torch = as_torch and LINKED_TORCH is not None
+    raw = native._read(
         os.fspath(path),
         verify,
         None if names is None else [str(n) for n in names],
         image,
+        native_torch,
     )
     latents: dict[str, Any] = {}
     dtypes: dict[str, str] = {}
     for name, stored, arr in raw["latents"]:
         dtypes[name] = stored
         latents[name] = arr
-    if as_torch:
+    if as_torch and not native_torch:
         import torch
 
         for name, arr in latents.items():
@@ -337,7 +363,7 @@ def read_metadata(path: PathLike) -> Artifact:
 
 def verify(path: PathLike) -> None:
     """Decode every chunk and check every SHA-256; raise a :class:`RaiiafError` if any fails."""
-    _verify(os.fspath(path))
+    native._verify(os.fspath(path))
 
 
 @dataclass(frozen=True)
@@ -364,7 +390,7 @@ def fingerprint(path: PathLike, *, cache_dir: PathLike | None = None) -> Fingerp
     """SHA-256 of a checkpoint, VAE or LoRA file, cached by (path, size, mtime) in
     ``cache_dir`` (default ``$RAIIAF_CACHE_DIR`` or ``~/.cache/raiiaf-rs``), so each
     file is hashed once. The GIL is released while hashing."""
-    sha, size, cached = _fingerprint(
+    sha, size, cached = native._fingerprint(
         os.fspath(path), None if cache_dir is None else os.fspath(cache_dir)
     )
     return Fingerprint(os.path.basename(os.fspath(path)), sha, size, cached)
@@ -373,7 +399,7 @@ def fingerprint(path: PathLike, *, cache_dir: PathLike | None = None) -> Fingerp
 def environment_document(components: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Build an ENVC document from ``(component_id, canonical_string)`` pairs, e.g.
     ``[("torch", "name=torch;version=2.13.0;cuda=13.0")]``; SHA-256 digests are filled in."""
-    return json.loads(_environment_document([(str(a), str(b)) for a, b in components]))
+    return json.loads(native._environment_document([(str(a), str(b)) for a, b in components]))
 
 
 def encode_png(
@@ -437,4 +463,4 @@ def encode_png(
                 f"PNG text must map str to str, not {type(key).__name__} to {type(value).__name__}"
             )
         pairs.append((key, value))
-    return _encode_png(arr, pairs, level)
+    return native._encode_png(arr, pairs, level)

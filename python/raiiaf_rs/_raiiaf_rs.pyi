@@ -5,10 +5,12 @@ from typing import Any
 import numpy as np
 
 __version__: str
+#: torch.__version__ of the torch the torch build links; None in the default build.
+LINKED_TORCH: str | None
 
 def _write(
     path: str,
-    latents: list[tuple[str, str, np.ndarray]],
+    latents: list[tuple[str, str, Any]],  # numpy arrays; torch tensors in the torch build
     image: bytes | None,
     image_extra_json: str,
     metadata_json: str,
@@ -22,6 +24,7 @@ def _read(
     verify: bool = True,
     names: list[str] | None = None,
     with_image: bool = True,
+    as_torch: bool = False,  # the torch build only
 ) -> dict[str, Any]: ...
 def _verify(path: str) -> None: ...
 def _convert_f32(array: np.ndarray, target: str) -> np.ndarray: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from raiiaf_rs._raiiaf_rs import _cli_main
+from raiiaf_rs._extension import native
 from raiiaf_rs.environment import host_facts
 
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
         # The environment as this Python would record it, torch included.
         facts = json.dumps(host_facts(import_torch=True))
     sys.stdout.flush()
-    code = _cli_main(args, facts)
+    code = native._cli_main(args, facts)
     if argv is None:
         sys.exit(code)
     return code

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from raiiaf_rs._raiiaf_rs import _drift, _environment, _hardware_info
+from raiiaf_rs._extension import native
 
 __all__ = ["Drift", "capture", "drift", "hardware_info", "host_facts", "warn_drift"]
 
@@ -95,7 +95,7 @@ def host_facts(
 
 @functools.lru_cache(maxsize=64)
 def _document(facts_json: str) -> str:
-    return _environment(facts_json)
+    return native._environment(facts_json)
 
 
 def capture(
@@ -137,7 +137,7 @@ def hardware_info(
     elif isinstance(machine_name, str) and machine_name:
         name = machine_name
     facts = host_facts(import_torch=import_torch)
-    return json.loads(_hardware_info(json.dumps(facts), name))
+    return json.loads(native._hardware_info(json.dumps(facts), name))
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def drift(source: Any, current: Mapping[str, Any] | None = None) -> list[Drift]:
     if stored is None:
         return []
     now = dict(current) if current is not None else capture()
-    return [Drift(*row) for row in _drift(json.dumps(stored), json.dumps(now))]
+    return [Drift(*row) for row in native._drift(json.dumps(stored), json.dumps(now))]
 
 
 def warn_drift(drifts: list[Drift], stacklevel: int = 2) -> None:

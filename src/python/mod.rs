@@ -2,6 +2,16 @@
 //! purpose: argument conversion and error mapping only; the public,
 //! documented API is the Python package `raiiaf_rs` on top of it. The GIL
 //! is released around all hashing, (de)compression and file I/O.
+//!
+//! Latents arrive and leave as numpy arrays (bfloat16 as uint16 words); the
+//! optional torch build ([`torch`]) also takes and returns torch tensors.
+
+#[cfg(feature = "torch")]
+mod torch;
+// The default build: the same types, uninhabited, so torch code paths vanish.
+#[cfg(not(feature = "torch"))]
+#[path = "no_torch.rs"]
+mod torch;
 
 use std::path::PathBuf;
 
@@ -57,14 +67,44 @@ fn parse_json_object(py: Python<'_>, text: &str, what: &str) -> PyResult<Map<Str
     }
 }
 
-/// A borrowed, C-contiguous numpy array of one of the stored element types.
+/// A latent's elements, borrowed from the caller: a C-contiguous numpy array
+/// of one of the stored element types or, in the torch build, a torch tensor.
 enum Borrowed<'py> {
     F32(PyReadonlyArrayDyn<'py, f32>),
     F16(PyReadonlyArrayDyn<'py, half::f16>),
     U16(PyReadonlyArrayDyn<'py, u16>),
+    Torch(torch::HostTensor),
 }
 
-impl Borrowed<'_> {
+impl<'py> Borrowed<'py> {
+    fn new(py: Python<'py>, name: &str, dtype: DType, obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let what = format!("latent {name:?}");
+        if let Some(t) = torch::HostTensor::borrow(py, &what, obj, dtype).map_err(|e| to_pyerr(py, e))? {
+            return Ok(Borrowed::Torch(t));
+        }
+        match dtype {
+            DType::F32 => obj.extract().map(Borrowed::F32),
+            DType::F16 => obj.extract().map(Borrowed::F16),
+            DType::BF16 => obj.extract().map(Borrowed::U16),
+        }
+        .map_err(|_| {
+            to_pyerr(
+                py,
+                Error::invalid(format!("latent {name:?}: expected a numpy array holding {dtype}")),
+            )
+        })
+    }
+
+    fn shape(&self) -> Vec<u64> {
+        let dims = match self {
+            Borrowed::F32(a) => a.shape(),
+            Borrowed::F16(a) => a.shape(),
+            Borrowed::U16(a) => a.shape(),
+            Borrowed::Torch(t) => return t.shape(),
+        };
+        dims.iter().map(|&d| d as u64).collect()
+    }
+
     fn bytes(&self) -> PyResult<&[u8]> {
         // `as_slice` fails for non-contiguous arrays; the Python layer makes
         // them contiguous first.
@@ -72,13 +112,15 @@ impl Borrowed<'_> {
             Borrowed::F32(a) => bytemuck::cast_slice(a.as_slice()?),
             Borrowed::F16(a) => bytemuck::cast_slice(a.as_slice()?),
             Borrowed::U16(a) => bytemuck::cast_slice(a.as_slice()?),
+            Borrowed::Torch(t) => t.bytes(),
         })
     }
 }
 
 /// `_write(path, latents, image, image_extra_json, metadata_json,
 /// environment_json, codec, overwrite, fsync) -> int`. `latents` is a list of
-/// `(name, dtype, array)` with array float32 / float16 / uint16 (bfloat16 bits).
+/// `(name, dtype, array)` with array float32 / float16 / uint16 (bfloat16 bits),
+/// or in the torch build also a torch tensor of that dtype.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (path, latents, image, image_extra_json, metadata_json, environment_json, codec, overwrite, fsync))]
@@ -98,29 +140,12 @@ fn _write(
     let mut borrowed = Vec::with_capacity(latents.len());
     for (name, dtype, array) in &latents {
         let dtype = DType::from_name(dtype).map_err(|e| to_pyerr(py, e))?;
-        let b = match dtype {
-            DType::F32 => array.extract().map(Borrowed::F32),
-            DType::F16 => array.extract().map(Borrowed::F16),
-            DType::BF16 => array.extract().map(Borrowed::U16),
-        }
-        .map_err(|_| {
-            to_pyerr(
-                py,
-                Error::invalid(format!("latent {name:?}: expected a numpy array holding {dtype}")),
-            )
-        })?;
-        let shape = match &b {
-            Borrowed::F32(a) => a.shape().to_vec(),
-            Borrowed::F16(a) => a.shape().to_vec(),
-            Borrowed::U16(a) => a.shape().to_vec(),
-        };
-        borrowed.push((name.clone(), dtype, shape, b));
+        borrowed.push((name, dtype, Borrowed::new(py, name, dtype, array)?));
     }
     let mut tensors = Vec::with_capacity(borrowed.len());
-    for (name, dtype, shape, b) in &borrowed {
-        let shape = shape.iter().map(|&d| d as u64).collect();
-        let t = TensorRef::new(*dtype, shape, b.bytes()?).map_err(|e| to_pyerr(py, e))?;
-        tensors.push((name.clone(), t));
+    for (name, dtype, b) in &borrowed {
+        let t = TensorRef::new(*dtype, b.shape(), b.bytes()?).map_err(|e| to_pyerr(py, e))?;
+        tensors.push(((*name).clone(), t));
     }
     let environment = match environment_json {
         Some(text) => Some(Value::Object(parse_json_object(py, text, "environment")?)),
@@ -142,11 +167,47 @@ fn _write(
         .map_err(|e| to_pyerr(py, e))
 }
 
-/// A numpy array allocated for a latent, decoded into without the GIL.
+/// An array allocated for a latent, decoded into without the GIL: numpy, or
+/// in the torch build a torch tensor when `as_torch` is asked for.
 enum Output<'py> {
     F32(Bound<'py, PyArrayDyn<f32>>),
     F16(Bound<'py, PyArrayDyn<half::f16>>),
     U16(Bound<'py, PyArrayDyn<u16>>),
+    Torch(torch::TorchOutput),
+}
+
+impl<'py> Output<'py> {
+    fn new(py: Python<'py>, dtype: DType, shape: &[usize], as_torch: bool) -> PyResult<Self> {
+        if as_torch {
+            return torch::TorchOutput::empty(dtype, shape)
+                .map(Output::Torch)
+                .map_err(|e| to_pyerr(py, e));
+        }
+        Ok(match dtype {
+            DType::F32 => Output::F32(empty(py, shape)),
+            DType::F16 => Output::F16(empty(py, shape)),
+            DType::BF16 => Output::U16(empty(py, shape)),
+        })
+    }
+
+    /// Write access while the GIL is released.
+    fn writer<'a>(&'a mut self) -> OutputMut<'py, 'a> {
+        match self {
+            Output::F32(a) => OutputMut::F32(a.readwrite()),
+            Output::F16(a) => OutputMut::F16(a.readwrite()),
+            Output::U16(a) => OutputMut::U16(a.readwrite()),
+            Output::Torch(t) => OutputMut::Torch(t),
+        }
+    }
+
+    fn into_py(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match self {
+            Output::F32(a) => a.into_any(),
+            Output::F16(a) => a.into_any(),
+            Output::U16(a) => a.into_any(),
+            Output::Torch(t) => t.into_py(py)?,
+        })
+    }
 }
 
 fn empty<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
@@ -155,17 +216,19 @@ fn empty<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArra
     unsafe { PyArrayDyn::<T>::new(py, shape, false) }
 }
 
-/// `_read(path, verify, names, with_image) -> dict` with keys `latents`
-/// (list of (name, dtype, array)), `image` (bytes or None), `manifest`,
-/// `environment` (JSON text or None), `metadata` (JSON text), `header` (dict).
+/// `_read(path, verify, names, with_image, as_torch) -> dict` with keys
+/// `latents` (list of (name, dtype, array)), `image` (bytes or None),
+/// `manifest`, `environment` (JSON text or None), `metadata` (JSON text),
+/// `header` (dict). `as_torch` (torch build only) decodes into torch tensors.
 #[pyfunction]
-#[pyo3(signature = (path, verify=true, names=None, with_image=true))]
+#[pyo3(signature = (path, verify=true, names=None, with_image=true, as_torch=false))]
 fn _read<'py>(
     py: Python<'py>,
     path: PathBuf,
     verify: bool,
     names: Option<Vec<String>>,
     with_image: bool,
+    as_torch: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let bytes = py
         .detach(|| format::read_bytes(&path))
@@ -196,21 +259,10 @@ fn _read<'py>(
     for rec in &records {
         let (shape, dtype) = rec.check_latent_size().map_err(|e| to_pyerr(py, e))?;
         let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        outputs.push(match dtype {
-            DType::F32 => Output::F32(empty(py, &shape)),
-            DType::F16 => Output::F16(empty(py, &shape)),
-            DType::BF16 => Output::U16(empty(py, &shape)),
-        });
+        outputs.push(Output::new(py, dtype, &shape, as_torch)?);
     }
     let (image, environment) = {
-        let mut guards = Vec::with_capacity(outputs.len());
-        for t in &outputs {
-            guards.push(match t {
-                Output::F32(a) => OutputMut::F32(a.readwrite()),
-                Output::F16(a) => OutputMut::F16(a.readwrite()),
-                Output::U16(a) => OutputMut::U16(a.readwrite()),
-            });
-        }
+        let mut guards: Vec<_> = outputs.iter_mut().map(Output::writer).collect();
         let mut outs: Vec<&mut [u8]> = Vec::with_capacity(guards.len());
         for g in guards.iter_mut() {
             outs.push(g.bytes_mut()?);
@@ -242,12 +294,8 @@ fn _read<'py>(
     let out = PyDict::new(py);
     let latents = PyList::empty(py);
     for (rec, output) in records.iter().zip(outputs) {
-        let (dtype, array): (&str, Bound<'_, PyAny>) = match output {
-            Output::F32(a) => ("float32", a.into_any()),
-            Output::F16(a) => ("float16", a.into_any()),
-            Output::U16(a) => ("bfloat16", a.into_any()),
-        };
-        latents.append((rec.latent_name(), dtype, array))?;
+        let (_, dtype) = rec.check_latent_size().map_err(|e| to_pyerr(py, e))?;
+        latents.append((rec.latent_name(), dtype.name(), output.into_py(py)?))?;
     }
     out.set_item("latents", latents)?;
     out.set_item("image", image.map(|b| PyBytes::new(py, &b)))?;
@@ -259,18 +307,20 @@ fn _read<'py>(
 }
 
 /// Write access to an [`Output`] while the GIL is released.
-enum OutputMut<'py> {
+enum OutputMut<'py, 'a> {
     F32(numpy::PyReadwriteArrayDyn<'py, f32>),
     F16(numpy::PyReadwriteArrayDyn<'py, half::f16>),
     U16(numpy::PyReadwriteArrayDyn<'py, u16>),
+    Torch(&'a mut torch::TorchOutput),
 }
 
-impl OutputMut<'_> {
+impl OutputMut<'_, '_> {
     fn bytes_mut(&mut self) -> PyResult<&mut [u8]> {
         Ok(match self {
             OutputMut::F32(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
             OutputMut::F16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
             OutputMut::U16(a) => bytemuck::cast_slice_mut(a.as_slice_mut()?),
+            OutputMut::Torch(t) => t.bytes_mut(),
         })
     }
 }
@@ -429,6 +479,8 @@ fn _cli_main(py: Python<'_>, argv: Vec<String>, host_facts_json: Option<&str>) -
 #[pymodule]
 fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The torch this build is linked against (the torch build), or None.
+    m.add("LINKED_TORCH", torch::LINKED_TORCH)?;
     m.add_function(wrap_pyfunction!(_write, m)?)?;
     m.add_function(wrap_pyfunction!(_read, m)?)?;
     m.add_function(wrap_pyfunction!(_verify, m)?)?;
