@@ -68,6 +68,14 @@ def test_ml_dtypes_bfloat16_and_uint16_rules(tmp_path):
         raiiaf_rs.write(tmp_path / "c.raiiaf", {"n": np.zeros(3)})
 
 
+def test_scalars_are_refused_not_reshaped(tmp_path):
+    # A 0-d array is not silently stored as shape (1,).
+    for scalar in (np.array(np.float32(1.5)), np.float16(1.5)):
+        with pytest.raises(InvalidArgumentError, match="0 dimensions"):
+            raiiaf_rs.write(tmp_path / "s.raiiaf", {"n": scalar})
+    assert not (tmp_path / "s.raiiaf").exists()
+
+
 def test_lossy_conversion_only_on_request_and_never_to_infinity(tmp_path):
     a = noise((1, 4, 8, 8))
     raiiaf_rs.write(tmp_path / "h.raiiaf", {"n": a}, dtype="float16")
