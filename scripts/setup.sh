@@ -74,18 +74,7 @@ else
 fi
 
 # --- 4. the extension -----------------------------------------------------------
-# Content hash of everything the build reads (plus the compiler version).
-build_inputs_hash() {
-    {
-        rustc -V
-        for f in Cargo.toml Cargo.lock pyproject.toml; do
-            [ ! -f "$f" ] || sha256sum "$f"
-        done
-        find src python -type f ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
-            LC_ALL=C sort -z | xargs -0 -r sha256sum
-    } | sha256sum | cut -d' ' -f1
-}
-build_hash=$(build_inputs_hash)
+build_hash=$(bash scripts/build_inputs_hash.sh)
 if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$build_hash" ] ||
     ! compgen -G 'python/raiiaf_rs/_raiiaf_rs*.so' >/dev/null; then
     say "building the extension (maturin develop --release)"

@@ -43,21 +43,14 @@ else
     say "python deps up to date"
 fi
 
-build_hash=$(
-    {
-        rustc -V
-        cat "$REQ_STAMP"
-        sha256sum Cargo.toml Cargo.lock pyproject.toml build.rs
-        find src python -type f ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
-            LC_ALL=C sort -z | xargs -0 -r sha256sum
-    } | sha256sum | cut -d' ' -f1
-)
+# The build inputs and the installed torch (through the requirements).
+build_hash=$({ bash scripts/build_inputs_hash.sh && cat "$REQ_STAMP"; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$build_hash" ] ||
     ! "$VENV/bin/python" -c 'import torch, raiiaf_rs; assert raiiaf_rs.LINKED_TORCH' >/dev/null 2>&1; then
     say "building the torch extension (maturin build --release --features torch)"
     rm -f "$BUILD_STAMP"
     rm -rf "$CARGO_TARGET_DIR/wheels"
-        "$VENV/bin/maturin" build --release --features torch --interpreter "$VENV/bin/python" \
+    "$VENV/bin/maturin" build --release --features torch --interpreter "$VENV/bin/python" \
         --auditwheel skip --out "$CARGO_TARGET_DIR/wheels"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
         --force-reinstall "$CARGO_TARGET_DIR"/wheels/*.whl

@@ -42,8 +42,16 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, TchError>) -> Result<T, 
     }
 }
 
-fn byte_len(t: &Tensor, dtype: DType) -> Result<usize, TchError> {
-    Ok(t.numel() * dtype.itemsize())
+/// Address and byte length of a CPU, contiguous tensor's elements (a
+/// dangling, aligned address when it has none, as empty slices need).
+fn memory(t: &Tensor, dtype: DType) -> (*mut u8, usize) {
+    let len = t.numel() * dtype.itemsize();
+    let ptr = if len == 0 {
+        std::ptr::NonNull::<u8>::dangling().as_ptr()
+    } else {
+        t.data_ptr().cast()
+    };
+    (ptr, len)
 }
 
 /// A latent's elements in host memory, borrowed from (or copied once into) a
@@ -86,19 +94,11 @@ impl HostTensor {
                 t.f_contiguous()
             })
         })?;
-        let (shape, len, ptr) = guarded(what, || {
-            let len = byte_len(&t, dtype)?;
-            let ptr = if len == 0 {
-                std::ptr::NonNull::<u8>::dangling().as_ptr()
-            } else {
-                t.data_ptr().cast()
-            };
-            Ok((t.size(), len, ptr.cast_const()))
-        })?;
+        let (shape, (ptr, len)) = guarded(what, || Ok((t.size(), memory(&t, dtype))))?;
         Ok(Some(HostTensor {
             _tensor: t,
             shape: shape.into_iter().map(|d| d as u64).collect(),
-            ptr,
+            ptr: ptr.cast_const(),
             len,
         }))
     }
@@ -126,12 +126,7 @@ impl TorchOutput {
         let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         guarded("allocating a torch tensor", || {
             let tensor = Tensor::f_empty(dims.as_slice(), (kind(dtype), Device::Cpu))?;
-            let len = byte_len(&tensor, dtype)?;
-            let ptr = if len == 0 {
-                std::ptr::NonNull::<u8>::dangling().as_ptr()
-            } else {
-                tensor.data_ptr().cast()
-            };
+            let (ptr, len) = memory(&tensor, dtype);
             Ok(TorchOutput { tensor, ptr, len })
         })
     }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Prints one hash of everything an extension build reads (plus the compiler version).
+# scripts/setup.sh and scripts/setup_torch.sh rebuild when it changes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+{
+    rustc -V
+    for f in Cargo.toml Cargo.lock pyproject.toml build.rs; do
+        [ ! -f "$f" ] || sha256sum "$f"
+    done
+    find src python -type f ! -name '*.so' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 |
+        LC_ALL=C sort -z | xargs -0 -r sha256sum
+} | sha256sum | cut -d' ' -f1
