@@ -7,7 +7,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RUFF    := $(VENV)/bin/ruff
-PY_DIRS := $(wildcard python tests bench scripts comfy_nodes workflows a1111_extension __init__.py)
+PY_DIRS := $(wildcard python tests bench dev comfy_nodes workflows a1111_extension __init__.py)
 export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
@@ -16,17 +16,17 @@ test: setup fmt-check clippy ruff cargo-test pytest torch-test fuzz
 
 # System packages, .venv, Python deps, extension build (idempotent, fast when done).
 setup:
-	@bash scripts/setup.sh
+	@bash dev/setup.sh
 
 # Set-up, forcing a fresh `maturin develop --release` of the extension into .venv.
 develop:
 	rm -f $(VENV)/.build.sha256
-	@bash scripts/setup.sh
+	@bash dev/setup.sh
 
 # Benchmarks: raiiaf-rs against the reference raiiaf, the save path against SaveImage's,
 # environment capture and model hashing, torch tensors through both builds. Tables go to stdout.
 bench: setup
-	@bash scripts/setup_torch.sh
+	@bash dev/setup_torch.sh
 	$(PY) bench/bench_format.py
 	$(PY) bench/bench_png.py
 	$(PY) bench/bench_env.py
@@ -41,22 +41,22 @@ fmt: setup
 	$(RUFF) check --fix --exit-zero --quiet $(PY_DIRS)
 	$(RUFF) format $(PY_DIRS)
 
-# The main job end to end (scripts/demo.py).
+# The main job end to end (dev/demo.py).
 demo: setup
-	$(PY) scripts/demo.py
+	$(PY) dev/demo.py
 
 # Bounded fuzzing of the reader (cargo-fuzz; FUZZ_SECONDS per target, default 60), the last
 # step of `test`: a cold cargo-fuzz install + ASan build adds ~5 minutes on 2 cores. Crash
 # inputs land in tests/data/fuzz-regressions/, which `cargo test` replays.
 fuzz:
-	@bash scripts/fuzz.sh
+	@bash dev/fuzz.sh
 
 # The optional torch build (cargo feature `torch`: tch 0.26 on torch 2.13.0) in its own venv,
-# .venv-torch: set-up and build (scripts/setup_torch.sh; cold: a ~3 GB torch download and ~4 min
+# .venv-torch: set-up and build (dev/setup_torch.sh; cold: a ~3 GB torch download and ~4 min
 # of compiling), clippy, then the torch and API tests against it and the byte-for-byte comparison
 # with the default build (tests/torch_build).
 torch-test: setup
-	@bash scripts/setup_torch.sh cargo clippy --release --features torch --lib -- -D warnings
+	@bash dev/setup_torch.sh cargo clippy --release --features torch --lib -- -D warnings
 	RAIIAF_EXPECT_TORCH_BUILD=1 RAIIAF_DEFAULT_PYTHON=$(CURDIR)/$(PY) \
 		.venv-torch/bin/python -m pytest tests/test_torch.py tests/test_api.py \
 		tests/torch_build

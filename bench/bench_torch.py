@@ -16,7 +16,7 @@ rounds. Files go to /dev/shm when it exists, so disk noise stays out; every writ
 includes the SHA-256 of the tensor. The tensors are CPU tensors: no GPU on these machines.
 
     make bench                                   # includes this
-    .venv/bin/python bench/bench_torch.py        # after scripts/setup.sh and setup_torch.sh
+    .venv/bin/python bench/bench_torch.py        # after dev/setup.sh and setup_torch.sh
     .venv/bin/python bench/bench_torch.py --quick
 
 A benchmark, not a test: it prints a table and never fails on a timing.
@@ -136,7 +136,7 @@ def main() -> None:
         worker(args.worker, args.reps)
         return
     if not TORCH_PYTHON.exists():
-        sys.exit("bench_torch: .venv-torch is missing; run `bash scripts/setup_torch.sh` first")
+        sys.exit("bench_torch: .venv-torch is missing; run `bash dev/setup_torch.sh` first")
     rounds, reps = (1, 3) if args.quick else (args.rounds, args.reps)
 
     cells: dict[tuple, dict] = {}

@@ -1,5 +1,5 @@
 //! Replays every saved fuzz crash input (`tests/data/fuzz-regressions/<target>/`,
-//! copied there by scripts/fuzz.sh) and every file of the adversarial corpus
+//! copied there by dev/fuzz.sh) and every file of the adversarial corpus
 //! (`tests/data/adversarial/`) through the fuzz targets' bodies: each must end
 //! in an error or a clean read, never a panic.
 
@@ -90,7 +90,7 @@ fn seed_samples_read_back() {
 }
 
 /// Writes the generated fuzz seeds into `$RAIIAF_FUZZ_SEEDS/<target>/`
-/// (scripts/fuzz.sh runs this; `cargo test -- --ignored`).
+/// (dev/fuzz.sh runs this; `cargo test -- --ignored`).
 #[test]
 #[ignore]
 fn write_fuzz_seeds() {

@@ -14,7 +14,7 @@ from types import ModuleType
 
 _REBUILD = (
     "reinstall raiiaf-rs (the default wheel works with every torch version), or rebuild the "
-    "torch build against this torch (scripts/setup_torch.sh)"
+    "torch build against this torch (dev/setup_torch.sh)"
 )
 
 

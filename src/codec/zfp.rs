@@ -3,10 +3,12 @@
 //! The reference writes a compressed latent with zfpy 1.0.1 `compress_numpy(arr)`: a float32 field
 //! with `nx` = last numpy axis, reversible mode, the full 96-bit zfp header
 //! (`zfp_write_header(.., ZFP_HEADER_FULL)`), then `zfp_compress`, serial execution. [`encode_f32`]
-//! makes exactly those libzfp 1.0.1 calls (through `zfp-sys`, built without OpenMP), so its output is
-//! byte-identical to zfpy's.
+//! makes exactly those calls through `zfp-rs-ffi`, a pure-Rust port of libzfp 1.0.1 behind the same
+//! C API (so building needs no cmake, libclang or C compiler), and its output is byte-identical to
+//! zfpy's: `tests/zfp_interop.py` checks both directions against the real libzfp in zfpy.
 //!
-//! Decoding is where the danger lies: libzfp's decoder does no bounds checking at all. It reads the
+//! Decoding is where the danger lies: libzfp's decoder (and the port, which keeps its raw-pointer
+//! API) does no bounds checking at all. It reads the
 //! stream one 64-bit word at a time and trusts the header's dimensions, so a forged header or a short
 //! stream makes it read past the end of the buffer (the reference decoder segfaults on a 5 KB file).
 //! [`decode_f32_into`] therefore
@@ -28,7 +30,7 @@ use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
-use zfp_sys as sys;
+use zfp_rs_ffi as sys;
 
 /// zfp codec version written by libzfp 1.0.x (zfpy 1.0.1); streams of other versions are refused.
 const CODEC_VERSION: u8 = 5;
@@ -169,7 +171,7 @@ impl Geometry {
     fn field(&self, data: *mut c_void) -> sys::zfp_field {
         let dim = |i: usize| if i < self.rank { self.ext[i] } else { 0 };
         sys::zfp_field {
-            type_: sys::zfp_type_zfp_type_float,
+            r#type: sys::zfp_type_zfp_type_float,
             nx: dim(0),
             ny: dim(1),
             nz: dim(2),
@@ -236,7 +238,7 @@ impl Header {
     }
 
     fn check(&self, expected: &[u64]) -> Result<(), ZfpError> {
-        if self.type_code != sys::zfp_type_zfp_type_float as u8 {
+        if u32::from(self.type_code) != sys::zfp_type_zfp_type_float.0 {
             return Err(ZfpError::NotFloat32 {
                 found: TYPE_NAMES[usize::from(self.type_code - 1)],
             });
@@ -475,7 +477,7 @@ fn decode_validated(stream: &[u8], geom: &Geometry, out: &mut [f32]) -> Result<(
     // Let libzfp read the header too (it positions the stream after it and sets the mode from it),
     // and make sure it sees exactly what we validated.
     let mut seen = geom.field(ptr::null_mut());
-    seen.type_ = sys::zfp_type_zfp_type_none;
+    seen.r#type = sys::zfp_type_zfp_type_none;
     // SAFETY: zs and bs are valid; the header occupies the first 2 words, which exist (the buffer
     // has at least block_pad > 16 bytes); `seen` is a plain struct that zfp_read_header fills in.
     let (header_bits, mode) = unsafe {
@@ -487,7 +489,7 @@ fn decode_validated(stream: &[u8], geom: &Geometry, out: &mut [f32]) -> Result<(
     let expected = geom.field(ptr::null_mut());
     if header_bits as u64 != HEADER_BITS
         || mode != sys::zfp_mode_zfp_mode_reversible
-        || seen.type_ != expected.type_
+        || seen.r#type != expected.r#type
         || (seen.nx, seen.ny, seen.nz, seen.nw) != (expected.nx, expected.ny, expected.nz, expected.nw)
     {
         return Err(ZfpError::Libzfp("libzfp read the zfp header differently"));

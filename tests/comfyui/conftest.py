@@ -1,6 +1,6 @@
 """Fixtures for the ComfyUI tests: one real ComfyUI 0.3.75 server (CPU) for the session.
 
-`make test` runs scripts/setup_comfyui.sh first, which provides the ComfyUI tree, its
+`make test` runs dev/setup_comfyui.sh first, which provides the ComfyUI tree, its
 Python deps and the tiny checkpoint. If they are missing the tests FAIL (never skip): a
 green run must mean the real ComfyUI ran. The package's __init__.py makes this module
 `comfyui.conftest`, so it does not replace tests/conftest.py as `conftest`.
@@ -27,7 +27,7 @@ def comfy(tmp_path_factory):
     ]
     if missing:
         pytest.fail(
-            f"missing {', '.join(missing)}: run `make setup` (scripts/setup_comfyui.sh)",
+            f"missing {', '.join(missing)}: run `make setup` (dev/setup_comfyui.sh)",
             pytrace=False,
         )
     with ComfyServer(tmp_path_factory.mktemp("comfyui")) as server:

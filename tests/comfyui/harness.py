@@ -2,7 +2,7 @@
 
 Used by the ComfyUI tests (tests/comfyui/conftest.py) and the demo. Standard library
 only, and it never imports ComfyUI: the server is a subprocess (`main.py`) of the
-ComfyUI tree that scripts/setup_comfyui.sh puts in .comfyui/ComfyUI (or $COMFYUI_PATH),
+ComfyUI tree that dev/setup_comfyui.sh puts in .comfyui/ComfyUI (or $COMFYUI_PATH),
 run with the current Python (the project's .venv).
 
     with ComfyServer(tmp_dir) as comfy:
@@ -151,7 +151,7 @@ class ComfyServer:
     def start(self) -> None:
         if not (self.comfy_dir / "main.py").is_file():
             raise ComfyError(
-                f"no ComfyUI tree at {self.comfy_dir}: run scripts/setup_comfyui.sh "
+                f"no ComfyUI tree at {self.comfy_dir}: run dev/setup_comfyui.sh "
                 "(make setup), or set COMFYUI_PATH"
             )
         self._prepare_base()

@@ -21,7 +21,7 @@ header length, a JSON header and the raw little-endian tensors, so it is streame
 tensor at a time. Seeded and deterministic: the same options give the same bytes.
 
 The recipe is stored in the header; when --out already holds a file made with the same
-recipe nothing is written (the fast path of scripts/setup_comfyui.sh). The file is
+recipe nothing is written (the fast path of dev/setup_comfyui.sh). The file is
 written to a temporary name and renamed, so an interrupted run leaves no partial file.
 
   python tests/comfyui/make_tiny_sd15.py [--out PATH] [--seed 0] [--dtype fp16|fp32]

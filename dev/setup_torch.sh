@@ -9,7 +9,7 @@
 # Re-built only when the build inputs change. A cold build compiles libtorch's C
 # API wrapper (tch): about 4 minutes on 2 cores.
 # With arguments, runs them afterwards in the build's environment, e.g.
-#   bash scripts/setup_torch.sh cargo clippy --release --features torch --lib
+#   bash dev/setup_torch.sh cargo clippy --release --features torch --lib
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OMP_NUM_THREADS=1
@@ -44,7 +44,7 @@ else
 fi
 
 # The build inputs and the installed torch (through the requirements).
-build_hash=$({ bash scripts/build_inputs_hash.sh && cat "$REQ_STAMP"; } | sha256sum | cut -d' ' -f1)
+build_hash=$({ bash dev/build_inputs_hash.sh && cat "$REQ_STAMP"; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$build_hash" ] ||
     ! "$VENV/bin/python" -c 'import torch, raiiaf_rs; assert raiiaf_rs.LINKED_TORCH' >/dev/null 2>&1; then
     say "building the torch extension (maturin build --release --features torch)"

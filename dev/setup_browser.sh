@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the browser for the front-end tests (tests/comfyui/test_frontend.py):
 # Debian's `chromium` package, driven by Playwright for Python (pinned in
-# tests/requirements.txt, installed by scripts/setup.sh). Playwright never downloads a
+# tests/requirements.txt, installed by dev/setup.sh). Playwright never downloads a
 # browser here: the tests launch the system Chromium by path (executable_path).
 # Also extracts a current ComfyUI front end (tests/comfyui/frontend-current.txt) into
 # .comfyui/frontend-current, served by a second test server with --front-end-root.
-# Called at the end of scripts/setup.sh; fast when done. Any failure exits non-zero.
+# Called at the end of dev/setup.sh; fast when done. Any failure exits non-zero.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,7 +30,7 @@ fi
 # The launcher script prints shell noise on some machines; the version line is what counts.
 version=$(chromium --version 2>/dev/null | grep -i chromium) || die "chromium does not run"
 "$PY" -c 'import playwright.sync_api' 2>/dev/null ||
-    die "the playwright package is missing from .venv (tests/requirements.txt; run scripts/setup.sh)"
+    die "the playwright package is missing from .venv (tests/requirements.txt; run dev/setup.sh)"
 say "$version; playwright $("$PY" -c 'from importlib.metadata import version; print(version("playwright"))')"
 
 # A current front end: the static/ tree of the pinned wheel, nothing installed.
@@ -44,7 +44,7 @@ else
     trap 'rm -rf "$tmp"' EXIT
     "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
         -r "$FRONT_REQ" -d "$tmp/wheel" || die "could not download the front end in $FRONT_REQ"
-    "$PY" scripts/extract_wheel_tree.py "$tmp/wheel" comfyui_frontend_package/static/ \
+    "$PY" dev/extract_wheel_tree.py "$tmp/wheel" comfyui_frontend_package/static/ \
         "$tmp/front/static" || die "could not extract the front end"
     [ -f "$tmp/front/static/index.html" ] || die "the front-end wheel has no static/index.html"
     rm -rf "$FRONT"
