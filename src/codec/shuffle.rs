@@ -25,7 +25,7 @@ const PREFIX: usize = 8;
 
 /// Encodes `data` (elements of `itemsize` bytes) into a shuffle-zstd payload.
 pub fn encode(data: &[u8], itemsize: usize) -> Vec<u8> {
-    debug_assert!(itemsize > 0 && data.len() % itemsize == 0);
+    debug_assert!(itemsize > 0 && data.len().is_multiple_of(itemsize));
     let n = data.len() / itemsize;
     let planes = transpose(data, itemsize);
     let mut out = Vec::with_capacity(PREFIX + 8 * itemsize + data.len() + 64 * itemsize);
@@ -94,7 +94,7 @@ pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<()
     if payload[1..PREFIX].iter().any(|&b| b != 0) {
         return Err("shuffle-zstd reserved bytes are not zero".into());
     }
-    if out.len() % itemsize != 0 {
+    if !out.len().is_multiple_of(itemsize) {
         return Err("output size is not a whole number of elements".into());
     }
     let n = out.len() / itemsize;
