@@ -7,7 +7,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RUFF    := $(VENV)/bin/ruff
-PY_DIRS := $(wildcard python tests bench dev comfy_nodes workflows a1111_extension __init__.py)
+PY_DIRS := $(wildcard python tests bench dev comfy_nodes workflows scripts lib_raiiaf __init__.py install.py)
 export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
@@ -31,6 +31,7 @@ bench: setup
 	$(PY) bench/bench_png.py
 	$(PY) bench/bench_env.py
 	$(PY) bench/bench_torch.py
+	$(PY) bench/bench_zfp.py
 
 # Format and lint checks only (Rust and Python).
 lint: setup fmt-check clippy ruff
