@@ -1,4 +1,4 @@
-"""Tests of the AUTOMATIC1111 / Forge extension (a1111_extension/) in a harness webui.
+"""Tests of the AUTOMATIC1111 / Forge extension (root scripts/, lib_raiiaf/, install.py) in a
 
 ``webui/`` is a from-scratch reproduction of the parts of stable-diffusion-webui the
 extension touches (module names, signatures and call order as documented in

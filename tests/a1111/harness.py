@@ -1,9 +1,12 @@
 """Driving the harness webui (``webui/``) with the extension installed.
 
 ``Webui(root, mode=...)`` puts ``webui/`` (and the gradio stand-in) on ``sys.path``
-like the webui's own process has its root there, loads the extension's
-``scripts/*.py`` through the webui's loader, builds the txt2img and img2img tabs (the
-built-in seed/steps/sampler/size components first, then the always-on scripts' UIs),
+like the webui's own process has its root there, installs this repository as
+``<root>/extensions/raiiaf-rs`` (a link to the working tree, or a given ``git clone``),
+loads every extension's ``scripts/*.py`` through the webui's discovery and loader (in
+Forge mode after the built-in extensions of ``webui/extensions-builtin-forge/``), builds
+the txt2img and img2img tabs (the built-in seed/steps/sampler/size components first, then
+the always-on scripts' UIs),
 and runs generations with ``process_images`` exactly as a UI click does.
 """
 
@@ -20,8 +23,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-EXTENSION_DIR = REPO / "a1111_extension"
+EXTENSION_NAME = "raiiaf-rs"
 WEBUI_DIR = HERE / "webui"
+FORGE_BUILTIN_DIR = WEBUI_DIR / "extensions-builtin-forge"
 STUBS_DIR = HERE / "stubs"
 
 #: The tab components the webui creates before the scripts' UIs (elem_id suffixes).
@@ -113,11 +117,20 @@ def pixels(path_or_bytes: Any) -> np.ndarray:
 
 
 class Webui:
-    def __init__(self, root: Path, mode: str = "a1111-1.10", cmd_opts: dict | None = None):
+    def __init__(
+        self,
+        root: Path,
+        mode: str = "a1111-1.10",
+        cmd_opts: dict | None = None,
+        extension: Path | None = None,
+    ):
+        """``extension``: a folder already in ``<root>/extensions/`` (a clone); by default
+        ``<root>/extensions/raiiaf-rs`` links to this working tree."""
         install_paths()
         import gradio
         from modules import (
             errors,
+            paths_internal,
             script_callbacks,
             scripts,
             sd_models,
@@ -125,6 +138,20 @@ class Webui:
         )
 
         self.root = Path(root)
+        paths_internal.set_data_path(str(self.root))
+        paths_internal.extensions_builtin_dir = str(
+            FORGE_BUILTIN_DIR if mode == "forge" else self.root / "extensions-builtin"
+        )
+        if extension is None:
+            extension = self.root / "extensions" / EXTENSION_NAME
+            if not extension.exists():
+                extension.parent.mkdir(parents=True, exist_ok=True)
+                extension.symlink_to(REPO, target_is_directory=True)
+        self.extension = Path(extension)
+        # Another copy of the extension may have been loaded before: its helpers go.
+        for name in list(sys.modules):
+            if name.split(".")[0] == "lib_raiiaf":
+                del sys.modules[name]
         self.scripts = scripts
         self.shared = shared
         self.errors = errors
@@ -133,8 +160,9 @@ class Webui:
         shared.reset()
         shared.cmd_opts.__dict__.clear()
         shared.cmd_opts.__dict__.update(cmd_opts or {})
+        shared.opts.outdir_samples = str(self.root)  # the webui's output folder
         shared.sd_model = sd_models.load_model()
-        scripts.load_scripts([str(EXTENSION_DIR)])
+        scripts.load_scripts()
         gradio._after_component_hooks[:] = [script_callbacks.after_component_callback]
         self.tabs: dict[str, Any] = {}
         self.components: dict[str, dict[str, Any]] = {}
@@ -148,6 +176,12 @@ class Webui:
                 runner.initialize_scripts(is_img2img)
                 runner.setup_ui()
             self.tabs[tab] = runner
+
+    def lib(self, name: str):
+        """A module of the loaded extension's ``lib_raiiaf`` package."""
+        import importlib
+
+        return importlib.import_module(f"lib_raiiaf.{name}")
 
     def script(self, tab: str = "txt2img"):
         (script,) = [s for s in self.tabs[tab].alwayson_scripts if s.title() == "raiiaf"]

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-import runpy
+import importlib.metadata
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import raiiaf_rs
 
-from .harness import EXTENSION_DIR, WEBUI_DIR
+from .harness import REPO, Webui
 
 BASE = {"prompt": "a cat", "steps": 5, "width": 64, "height": 64, "cfg_scale": 5.0}
 
 
 def test_loaded_like_the_webui_does(webui):
-    from modules import script_callbacks, scripts
+    from modules import extensions, script_callbacks, scripts
 
-    ((_cls, _path, ext, module),) = scripts.scripts_data
+    (ext,) = extensions.active()
+    assert ext.name == "raiiaf-rs" and ext.canonical_name == "raiiaf"
+    # Only the root scripts/ folder is loaded: one script file, the extension's.
+    ((_cls, path, ext_dir, module),) = scripts.scripts_data
+    assert path == str(webui.extension / "scripts" / "raiiaf.py")
     assert module.__name__ == "raiiaf.py"  # spec_from_file_location(basename, path)
-    assert ext == str(EXTENSION_DIR)
-    assert str(EXTENSION_DIR) not in sys.path  # restored after the load
-    # One instance per tab, one always-on script each; the callback registered once.
+    assert ext_dir == str(webui.extension)
+    assert str(webui.extension) not in sys.path  # restored after the load
+    # One instance per tab, one always-on script each; the callbacks registered once.
     for tab in ("txt2img", "img2img"):
         (script,) = webui.tabs[tab].alwayson_scripts
         assert script.name == "raiiaf"
         assert script.args_to - script.args_from == 7
     assert len(script_callbacks.registered("image_saved")) == 1
+    assert webui.errors.reported == []
 
 
 def test_accordion_ui_defaults(webui):
@@ -70,19 +80,88 @@ def _walk(component):
         yield from _walk(child)
 
 
-def test_installer_installs_the_wheel(webui, tmp_path, monkeypatch):
+def _installer(webui, **env) -> tuple[str, list[list[str]]]:
+    """Run the webui's installer step (every extension's install.py in a child process)."""
     from modules import launch_utils
 
+    log = webui.root / "pip-calls.jsonl"
+    log.unlink(missing_ok=True)
+    env = {launch_utils.PIP_LOG_ENV: str(log), **env}
+    out = launch_utils.run_extensions_installers(str(webui.root / "extensions"), env)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return out[webui.extension.name], calls
+
+
+def test_installer_installs_the_given_wheel_through_the_webuis_pip(webui, tmp_path):
+    wheel = tmp_path / "raiiaf_rs-0.1.3-cp39-abi3-win_amd64.whl"
+    wheel.write_bytes(b"")
+    out, calls = _installer(webui, RAIIAF_WHEEL=str(wheel))
+    assert calls == [[f'install --upgrade "{wheel}"', "raiiaf_rs 0.1.3 (.raiiaf files)"]], out
+
+
+def test_installer_refuses_a_wheel_outside_the_required_range(webui, tmp_path):
+    if not (REPO / "requirement.py").exists():
+        pytest.fail("requirement.py (the version range reader) is missing")
+    wheel = tmp_path / "raiiaf_rs-9.0.0-cp39-abi3-win_amd64.whl"
+    wheel.write_bytes(b"")
+    out, calls = _installer(webui, RAIIAF_WHEEL=str(wheel))
+    assert calls == []
+    assert "does not fit" in out and "RAIIAF_WHEEL" in out
+
+
+def test_installer_without_a_wheel_uses_only_the_requirements_line(webui, tmp_path):
+    installed = importlib.metadata.version("raiiaf-rs")
+    out, calls = _installer(webui, RAIIAF_WHEEL="")
+    line = next(
+        ln.split("#")[0].strip()
+        for ln in (REPO / "requirements.txt").read_text().splitlines()
+        if ln.split("#")[0].strip().startswith("raiiaf-rs")
+    )
+    # Already installed at a fitting version: nothing; otherwise exactly that line.
+    assert calls in ([], [[f'install "{line}"', f"{line} (.raiiaf files)"]]), (installed, out)
+    for command, _ in calls:
+        assert command == f'install "{line}"'
+
+
+def test_installer_under_comfyui_manager_does_nothing(tmp_path):
+    # ComfyUI-Manager runs `python install.py` in the node pack's folder, without the
+    # webui on the path: requirements.txt has done the install.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, str(REPO / "install.py")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "not run by the webui" in out.stdout
+
+
+def test_git_clone_into_extensions_loads_and_works(tmp_path):
+    """The repository's committed HEAD, `git clone`d into the webui's extensions/ folder
+    (what "Install from URL" does), found, installed and run the webui's way."""
+    target = tmp_path / "extensions" / "raiiaf-rs"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(target)],
+        check=True,
+        capture_output=True,
+    )
+    assert not (target / "a1111_extension").exists()
+    assert sorted(p.name for p in (target / "scripts").iterdir()) == ["raiiaf.py"]
+    webui = Webui(tmp_path, extension=target)
+    from modules import scripts
+
+    ((_cls, path, ext_dir, _module),) = scripts.scripts_data
+    assert path == str(target / "scripts" / "raiiaf.py") and ext_dir == str(target)
+    import lib_raiiaf
+
+    assert Path(lib_raiiaf.__file__).resolve().parent == (target / "lib_raiiaf").resolve()
     wheel = tmp_path / "raiiaf_rs-0.1.0-cp39-abi3-linux_x86_64.whl"
     wheel.write_bytes(b"")
-    monkeypatch.setenv("RAIIAF_WHEEL", str(wheel))
-    monkeypatch.syspath_prepend(str(WEBUI_DIR))
-    launch_utils.pip_calls.clear()
-    runpy.run_path(str(EXTENSION_DIR / "install.py"), run_name="__main__")
-    ((command, _desc),) = launch_utils.pip_calls
-    assert command == f'install --upgrade "{wheel}"'
-    monkeypatch.delenv("RAIIAF_WHEEL")
-    launch_utils.pip_calls.clear()
-    runpy.run_path(str(EXTENSION_DIR / "install.py"), run_name="__main__")
-    assert launch_utils.pip_calls == [] or "raiiaf" in launch_utils.pip_calls[0][0]
-    assert raiiaf_rs.__version__
+    _out, calls = _installer(webui, RAIIAF_WHEEL=str(wheel))
+    assert calls == [[f'install --upgrade "{wheel}"', "raiiaf_rs 0.1.0 (.raiiaf files)"]]
+    res = webui.txt2img(seed=7, sampler_name="Euler", raiiaf={"enabled": True}, **BASE)
+    art = raiiaf_rs.read(res.sidecar(res.images[0]))
+    assert art.latents["initial_noise"].shape == (1, 4, 8, 8)
+    assert webui.errors.reported == []

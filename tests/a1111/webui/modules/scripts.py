@@ -10,7 +10,6 @@ reported and generation goes on.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -159,36 +158,43 @@ def basedir() -> str:
     return current_basedir
 
 
-def list_extension_scripts(extension_dir: str) -> list[str]:
-    folder = os.path.join(extension_dir, "scripts")
-    return [
-        os.path.join(folder, name)
-        for name in sorted(os.listdir(folder))
-        if name.endswith(".py") and os.path.isfile(os.path.join(folder, name))
-    ]
+def list_scripts(subdir: str, extension: str) -> list[tuple[str, str]]:
+    """(extension folder, script path) of every active extension's ``<subdir>/*<ext>``,
+    built-in extensions first, each extension's files sorted by name."""
+    from modules import extensions
+
+    out = []
+    for ext in extensions.active():
+        out.extend((ext.path, path) for path in ext.list_files(subdir, extension))
+    return out
 
 
-def load_scripts(extension_dirs: list[str]) -> None:
-    """Clear the callbacks, then import every extension's top-level ``scripts/*.py``
-    with the extension folder at the front of ``sys.path`` (restored afterwards) and
-    collect the ``Script`` subclasses."""
+def load_scripts() -> None:
+    """Discover the extensions, clear the callbacks, then import every extension's
+    top-level ``scripts/*.py`` with the extension folder at the front of ``sys.path``
+    (restored afterwards) and collect the ``Script`` subclasses; a script that fails to
+    load is reported and skipped, as the webui does."""
     global current_basedir
+    from modules import extensions
+
     _strip_for_mode()
+    extensions.list_extensions()
     script_callbacks.clear_callbacks()
     scripts_data.clear()
-    for ext in extension_dirs:
-        for path in list_extension_scripts(ext):
-            saved = sys.path
-            try:
-                sys.path = [ext, *sys.path]
-                current_basedir = ext
-                module = script_loading.load_module(path)
-                for obj in module.__dict__.values():
-                    if isinstance(obj, type) and issubclass(obj, Script) and obj is not Script:
-                        scripts_data.append((obj, path, ext, module))
-            finally:
-                sys.path = saved
-                current_basedir = None
+    for ext, path in list_scripts("scripts", ".py"):
+        saved = sys.path
+        try:
+            sys.path = [ext, *sys.path]
+            current_basedir = ext
+            module = script_loading.load_module(path)
+            for obj in module.__dict__.values():
+                if isinstance(obj, type) and issubclass(obj, Script) and obj is not Script:
+                    scripts_data.append((obj, path, ext, module))
+        except Exception:
+            errors.report(f"Error loading script: {path}", exc_info=True)
+        finally:
+            sys.path = saved
+            current_basedir = None
 
 
 class ScriptRunner:

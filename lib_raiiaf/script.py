@@ -1,15 +1,13 @@
-"""raiiaf for AUTOMATIC1111 / Forge: a ``.raiiaf`` beside every saved image (the exact
-initial noise of every sampling pass, the settings, the infotext, the environment), and
-regeneration from such a file (its noise copied into the sampler's noise tensor).
-
-Loaded by the webui's script loader with this extension's folder on ``sys.path``.
-"""
+"""The webui script: its UI, its hooks, and the callbacks ``scripts/raiiaf.py``
+registers (that file only imports this module, so that a missing ``raiiaf_rs`` is
+reported instead of breaking the webui's script loading)."""
 
 from __future__ import annotations
 
 import gradio as gr
-from lib_raiiaf import core, replay
-from modules import script_callbacks, scripts
+from modules import scripts
+
+from . import core, replay
 
 try:  # A1111 >= 1.7 and Forge
     from modules.ui_components import InputAccordion
@@ -42,7 +40,7 @@ SETTING_ELEMS = {
 _components: dict[str, object] = {}
 
 
-def _remember_component(component, **kwargs):
+def remember_component(component, **kwargs):
     elem_id = kwargs.get("elem_id") or getattr(component, "elem_id", None)
     if isinstance(elem_id, str):
         _components[elem_id] = component
@@ -149,10 +147,5 @@ class RaiiafScript(scripts.Script):
             processed.comments = "\n".join(x for x in (processed.comments, extra) if x)
 
 
-def _on_image_saved(params):
+def on_image_saved(params):
     core.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
-
-
-# Module level, once per load (the loader clears callbacks before loading scripts).
-script_callbacks.on_image_saved(_on_image_saved)
-script_callbacks.on_after_component(_remember_component)
