@@ -97,6 +97,11 @@ def test_installer_installs_the_given_wheel_through_the_webuis_pip(webui, tmp_pa
     wheel.write_bytes(b"")
     out, calls = _installer(webui, RAIIAF_WHEEL=str(wheel))
     assert calls == [[f'install --upgrade "{wheel}"', "raiiaf_rs 0.1.3 (.raiiaf files)"]], out
+    # The version already installed: no reinstall at every start.
+    same = tmp_path / f"raiiaf_rs-{importlib.metadata.version('raiiaf-rs')}-cp39-abi3-any.whl"
+    same.write_bytes(b"")
+    _out, calls = _installer(webui, RAIIAF_WHEEL=str(same))
+    assert calls == []
 
 
 def test_installer_refuses_a_wheel_outside_the_required_range(webui, tmp_path):
@@ -157,10 +162,12 @@ def test_git_clone_into_extensions_loads_and_works(tmp_path):
     import lib_raiiaf
 
     assert Path(lib_raiiaf.__file__).resolve().parent == (target / "lib_raiiaf").resolve()
-    wheel = tmp_path / "raiiaf_rs-0.1.0-cp39-abi3-linux_x86_64.whl"
+    # The installer step: a wheel in the clone's wheels/ folder, through the webui's pip.
+    (target / "wheels").mkdir()
+    wheel = target / "wheels" / "raiiaf_rs-0.1.9-cp39-abi3-win_amd64.whl"
     wheel.write_bytes(b"")
-    _out, calls = _installer(webui, RAIIAF_WHEEL=str(wheel))
-    assert calls == [[f'install --upgrade "{wheel}"', "raiiaf_rs 0.1.0 (.raiiaf files)"]]
+    _out, calls = _installer(webui, RAIIAF_WHEEL="")
+    assert calls == [[f'install --upgrade "{wheel}"', "raiiaf_rs 0.1.9 (.raiiaf files)"]]
     res = webui.txt2img(seed=7, sampler_name="Euler", raiiaf={"enabled": True}, **BASE)
     art = raiiaf_rs.read(res.sidecar(res.images[0]))
     assert art.latents["initial_noise"].shape == (1, 4, 8, 8)
