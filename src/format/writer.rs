@@ -602,6 +602,7 @@ fn persist(path: &Path, pieces: &[Cow<'_, [u8]>], options: WriteOptions) -> Resu
 
 /// How long a dead writer's temporary file must have been left unchanged
 /// before another writer removes it.
+#[cfg(target_os = "linux")]
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A writer that is killed (or crashes, or loses power) mid-write leaves its
@@ -652,6 +653,7 @@ fn remove_stale_temp_files(dir: &Path) {
 }
 
 /// The writer's pid in a temporary file name `.<name>.<pid>-<n>.tmp`.
+#[cfg(any(target_os = "linux", test))]
 fn temp_file_pid(file_name: &str) -> Option<u32> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let rest = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
