@@ -8,6 +8,7 @@ latents, and the replay plan. Hooks only read and write that state; the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -55,10 +56,16 @@ class Options:
 @dataclass
 class Run:
     options: Options
+    #: Settings restored from the files for this generation: {label: (was, now)}.
+    restored: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     plan: replay.Plan | None = None
     #: Set when the user chose to stop on a bad file: the message the run stops with.
     stop: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Set when another script (e.g. Forge's inpaint preprocessor) replaced the noise
+    #: through ``p.modified_noise`` before this extension's hook: {pass: True}.
+    modified_by_other: dict[str, bool] = field(default_factory=dict)
+    sources: list = field(default_factory=list)
     noise: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
     latents: dict[int, torch.Tensor] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -82,20 +89,25 @@ def global_index(p: Any, i: int) -> int:
     return int(getattr(p, "iteration", 0)) * int(getattr(p, "batch_size", 1)) + i
 
 
-def report(p: Any, run: Run, message: str) -> None:
+def report(p: Any, run: Run, message: str, drop: str | None = None) -> None:
     """A bad replay: stop (the message reaches the UI as the run's error) or go on
-    without replay (the message goes to the log and under the images)."""
+    without replay (the message goes to the log and under the images); ``drop``: only
+    that pass goes on without replay."""
     message = f"raiiaf: {message}"
     if run.options.on_mismatch == replay.STOP:
         log.error("%s (stopping, as chosen)", message)
         print(f"[raiiaf] ERROR {message} (stopping, as chosen)")
         run.stop = message
         return
-    note = f"{message}; generating WITHOUT replay, as chosen"
+    if drop is not None and run.plan is not None:
+        note = f"{message}; the {drop} pass is generated WITHOUT replay, as chosen"
+        run.plan.skip.add(drop)
+    else:
+        note = f"{message}; generating WITHOUT replay, as chosen"
+        run.plan = None
     log.warning("%s", note)
     print(f"[raiiaf] WARNING {note}")
     run.warnings.append(note)
-    run.plan = None
     comment = getattr(p, "comment", None)
     if callable(comment):
         comment(note)
@@ -119,59 +131,140 @@ class StoppedRng:
         return getattr(self._inner, name)
 
 
-class CapturingRng:
-    """For webuis without ``process_before_every_sampling`` (A1111 1.6-1.9): wraps
-    ``p.rng`` so its first draw (the initial noise) is captured or replaced in place;
-    later draws (ancestral per-step noise) pass through."""
+class DrawRng:
+    """Wraps ``p.rng`` for the first pass (the txt2img/img2img draw). Its first draw is
+    the webui's own (so every image's generator advances exactly as in the original run)
+    with the stored noise then written into it in place, *before* any hook sees it: a
+    script that derives its own noise from it (Forge's ``p.modified_noise``, e.g. the
+    inpaint preprocessor's ``noise + latent / sigma_max``) then derives it from the
+    stored noise, as in the original run. Later draws (ancestral and DDIM per-step
+    noise through ``TorchHijack``) pass through. Without ``process_before_every_sampling``
+    (A1111 1.6-1.9) the first draw is also where the noise is captured."""
 
-    def __init__(self, inner: Any, p: Any, run: Run):
+    def __init__(self, inner: Any, p: Any, run: Run, capture: bool):
         self._inner = inner
         self._p = p
         self._run = run
+        self._capture = capture
         self._drawn = False
 
     def next(self):
         x = self._inner.next()
         if not self._drawn:
             self._drawn = True
-            on_noise(self._p, self._run, "first", x)
+            replace_at_draw(self._p, self._run, x)
+            if self._capture:
+                on_noise(self._p, self._run, "first", x)
         return x
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
-def start(p: Any, options: Options) -> Run | None:
-    """The ``process`` hook: set up the run, load and check the replay files, restore
-    the stored seeds. ``p.all_seeds`` exists; ``p.init()`` has not run yet."""
+def replace_at_draw(p: Any, run: Run, x: Any) -> None:
+    """The stored first-pass noise into the freshly drawn tensor (img2img: divided by the
+    noise multiplier the webui applies next, in place; the hook then writes the exact
+    stored values)."""
+    plan = run.plan
+    if plan is None or run.stop is not None or "first" in plan.skip:
+        return
+    if tuple(x.shape[1:]) != _first_shape(plan, p) or x.shape[0] != _batch(p):
+        return  # the hook reports it
+    multiplier = 1.0
+    if is_img2img(p):
+        multiplier = float(getattr(p, "initial_noise_multiplier", 1.0) or 1.0)
+    for i in range(int(x.shape[0])):
+        arr = plan.source(global_index(p, i)).noise("first")
+        if arr is None:
+            continue
+        stored = torch.from_numpy(arr.copy())
+        if multiplier != 1.0:
+            stored = stored / multiplier
+        x[i].copy_(stored.to(device=x.device, dtype=x.dtype))
+
+
+def _first_shape(plan: replay.Plan, p: Any) -> tuple[int, ...]:
+    arr = plan.source(global_index(p, 0)).noise("first")
+    return tuple(arr.shape) if arr is not None else ()
+
+
+def _batch(p: Any) -> int:
+    return len(getattr(p, "seeds", None) or []) or int(getattr(p, "batch_size", 1))
+
+
+def prepare(p: Any, options: Options) -> Run | None:
+    """The ``before_process`` hook (before the webui applies ``p.override_settings``):
+    set up the run, read and check the replay files, and restore the pixel-relevant
+    settings they hold (or report each difference)."""
     if not options.enabled:
         p.raiiaf = None
         return None
     run = Run(options=options)
     p.raiiaf = run
+    try:
+        run.sources = replay.load_sources(options.replay_files)
+        differences = replay.setting_differences(run.sources, p)
+    except replay.ReplayError as e:
+        report(p, run, str(e))
+        run.sources = []
+        return run
+    if not run.sources or not differences:
+        return run
+    if options.restore_seeds:
+        restored = replay.restore(p, differences)
+        run.restored = restored
+        note = "raiiaf: restored from the file: " + "; ".join(
+            f"{k} {was!r} -> {now!r}" for k, (was, now) in restored.items()
+        )
+        log.info("%s", note)
+        print(f"[raiiaf] {note}")
+        comment = getattr(p, "comment", None)
+        if callable(comment):
+            comment(note)
+        return run
+    listing = "; ".join(d.text() for d in differences)
+    report(
+        p,
+        run,
+        f"the file was made with other settings that change the image: {listing}. Turn on "
+        "'use the stored seeds and settings' to restore them, or set them as listed",
+    )
+    if run.plan is None and run.stop is None:
+        run.sources = []  # "proceed": no replay at all
+    return run
+
+
+def start(p: Any, run: Run | None) -> Run | None:
+    """The ``process`` hook: ``p.all_seeds`` exists, ``p.init()`` has not run yet. Check
+    the files against the run and restore the stored seeds."""
+    if run is None:
+        return None
     if is_img2img(p):
         run.inputs = {
             "init_images_sha256": [image_sha256(im) for im in (p.init_images or [])],
             "mask_sha256": image_sha256(getattr(p, "image_mask", None)),
         }
-    try:
-        sources = replay.load_sources(options.replay_files)
-    except replay.ReplayError as e:
-        report(p, run, str(e))
+    if getattr(p, "firstpass_image", None) is not None:
+        run.inputs = {"firstpass_image_sha256": image_sha256(p.firstpass_image)}
+    sources = run.sources
+    if not sources or run.stop is not None:
         return run
-    if not sources:
-        return run
-    plan = replay.Plan(sources=sources, restore_seeds=options.restore_seeds)
+    plan = replay.Plan(sources=sources, restore_seeds=run.options.restore_seeds)
+    plan.restored = dict(run.restored)
     total = len(getattr(p, "all_seeds", None) or []) or p.batch_size * p.n_iter
     try:
         replay.check_count(plan, total)
-        c = webui.latent_channels()
-        replay.check_shape(plan, "first", (c, p.height // 8, p.width // 8), 0, total)
+        if getattr(p, "firstpass_image", None) is None:
+            c = webui.latent_channels()
+            replay.check_shape(plan, "first", (c, p.height // 8, p.width // 8), 0, total)
+        else:
+            plan.skip.add("first")  # the Hires fix button: no first pass runs
+        check_batch_independence(p, plan)
     except replay.ReplayError as e:
         report(p, run, str(e))
         return run
     run.plan = plan
-    if options.restore_seeds:
+    if run.options.restore_seeds:
         seeds = plan.seeds()
         if seeds is not None:
             p.all_seeds, p.all_subseeds = list(seeds[0]), list(seeds[1])
@@ -196,46 +289,89 @@ def start(p: Any, options: Options) -> Run | None:
     return run
 
 
+def check_batch_independence(p: Any, plan: replay.Plan) -> None:
+    """With ``no_dpmpp_sde_batch_determinism`` the SDE samplers draw one Brownian tree for
+    the whole batch from the global generator: an image of such a batch cannot be made
+    again in another batch layout. Refuse instead of replaying something else."""
+    samplers = {getattr(p, "sampler_name", None), getattr(p, "hr_sampler_name", None)}
+    if not any(isinstance(n, str) and "SDE" in n for n in samplers):
+        return
+    size = int(getattr(p, "batch_size", 1))
+    for k, src in enumerate(plan.sources):
+        a = src.a1111
+        if not (a.get("opts") or {}).get("no_dpmpp_sde_batch_determinism"):
+            continue
+        same = a.get("batch_size") == size and a.get("batch_index") == k % size
+        if not same:
+            raise replay.ReplayError(
+                f"{src.name} was made with an SDE sampler while 'Do not make DPM++ SDE "
+                "deterministic across different batch sizes' was on: its noise depends on "
+                f"the whole batch of {a.get('batch_size')}, so this image cannot be made "
+                f"again as image {k % size + 1} of a batch of {size}; replay the whole "
+                "batch with all its files, in order"
+            )
+
+
+def hires_shape(p: Any) -> tuple[int, ...] | None:
+    """The hires pass's latent shape: the upscaled size, less the rows and columns the
+    webui crops when both resize width and height are set at another aspect ratio."""
+    hr_x = int(getattr(p, "hr_upscale_to_x", 0) or 0)
+    hr_y = int(getattr(p, "hr_upscale_to_y", 0) or 0)
+    if not hr_x or not hr_y:
+        return None
+    tx = int(getattr(p, "truncate_x", 0) or 0)
+    ty = int(getattr(p, "truncate_y", 0) or 0)
+    return (webui.latent_channels(), hr_y // 8 - ty, hr_x // 8 - tx)
+
+
 def before_batch(p: Any, run: Run | None, has_sampling_hook: bool) -> None:
     """``before_process_batch``: ``p.rng`` was just created and ``p.init()`` has run."""
     if run is None:
         return
-    if run.plan is not None and run.stop is None and getattr(p, "iteration", 0) == 0:
-        hr_x = getattr(p, "hr_upscale_to_x", 0)
-        hr_y = getattr(p, "hr_upscale_to_y", 0)
-        if getattr(p, "enable_hr", False) and hr_x and hr_y and not is_img2img(p):
-            c = webui.latent_channels()
+    plan = run.plan
+    if plan is not None and run.stop is None and getattr(p, "iteration", 0) == 0:
+        shape = hires_shape(p)
+        if getattr(p, "enable_hr", False) and shape is not None and not is_img2img(p):
             try:
-                replay.check_shape(
-                    run.plan, "hires", (c, hr_y // 8, hr_x // 8), 0, len(run.plan.sources)
-                )
+                replay.check_shape(plan, "hires", shape, 0, len(plan.sources))
             except replay.ReplayError as e:
-                report(p, run, str(e))
+                report(p, run, str(e), drop="hires")
     if run.stop is not None:
         p.rng = StoppedRng(p.rng, run.stop)
-    elif not has_sampling_hook:
-        p.rng = CapturingRng(p.rng, p, run)
+        if getattr(p, "firstpass_image", None) is not None:
+            # The Hires fix button draws nothing from p.rng before the hires pass.
+            _interrupt()
+    elif run.plan is not None or not has_sampling_hook:
+        p.rng = DrawRng(p.rng, p, run, capture=not has_sampling_hook)
+
+
+def _interrupt() -> None:
+    state = getattr(webui.module("modules.shared"), "state", None)
+    if state is not None and hasattr(state, "interrupt"):
+        state.interrupt()
 
 
 def on_noise(p: Any, run: Run | None, which: str, noise: Any) -> None:
     """The exact noise of a pass (``process_before_every_sampling``'s ``noise``):
     replace it in place from the plan, then capture what the sampler will use.
-    Idempotent (Forge calls it twice in the hires pass)."""
+    Idempotent (Forge calls it twice in the hires pass). ``p.modified_noise`` is never
+    set: the in-place copy is what the sampler uses in every webui, and another script's
+    ``p.modified_noise`` (derived from this noise) stays as that script made it."""
     if run is None or noise is None or run.stop is not None:
         return
     batch = int(noise.shape[0])
     plan = run.plan
+    if plan is not None and which in plan.skip:
+        plan = None
     if plan is not None:
         try:
             replay.check_shape(plan, which, tuple(noise.shape[1:]), global_index(p, 0), batch)
         except replay.ReplayError as e:
-            report(p, run, str(e))
+            report(p, run, str(e), drop=which if which == "hires" else None)
             if run.stop is not None:
                 # Too late to raise (hooks' errors are only logged): interrupt instead,
                 # so nothing is saved from noise that is not the stored one.
-                state = getattr(webui.module("modules.shared"), "state", None)
-                if state is not None and hasattr(state, "interrupt"):
-                    state.interrupt()
+                _interrupt()
                 return
             plan = None
     if plan is not None:
@@ -246,8 +382,8 @@ def on_noise(p: Any, run: Run | None, which: str, noise: Any) -> None:
             stored = torch.from_numpy(arr.copy()).to(device=noise.device, dtype=noise.dtype)
             noise[i].copy_(stored)
             plan.applied[(which, global_index(p, i))] = True
-        if hasattr(p, "modified_noise"):  # Forge: also the documented way
-            p.modified_noise = noise
+    if getattr(p, "modified_noise", None) is not None:
+        run.modified_by_other[which] = True
     for i in range(batch):
         run.noise[(which, global_index(p, i))] = (
             noise[i].detach().to("cpu", torch.float32).contiguous().clone()
@@ -299,10 +435,10 @@ def _settings(p: Any, index: int) -> dict[str, Any]:
         "denoising_strength": getattr(p, "denoising_strength", None),
         "clip_skip": webui.opt("CLIP_stop_at_last_layers"),
     }
-    for key in ("eta", "s_churn", "s_tmin", "s_tmax", "s_noise"):
+    for key in replay.P_SAMPLER_ATTRS:
         value = getattr(p, key, None)
-        if isinstance(value, (int, float)):
-            a[key] = value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            a[key] = webui.json_value(value)
     if getattr(p, "enable_hr", False):
         a["hires"] = {
             key: getattr(p, key, None)
@@ -314,6 +450,8 @@ def _settings(p: Any, index: int) -> dict[str, Any]:
                 "hr_resize_y",
                 "hr_upscale_to_x",
                 "hr_upscale_to_y",
+                "truncate_x",
+                "truncate_y",
                 "hr_sampler_name",
                 "hr_scheduler",
                 "hr_cfg",
@@ -379,8 +517,13 @@ def build(p: Any, run: Run, index: int, infotext: str) -> tuple[dict, dict[str, 
         webui=webui.host(),
         noise_stage=("after the initial noise multiplier" if is_img2img(p) else "as drawn"),
     )
-    if run.inputs:
+    if run.inputs and is_img2img(p):
         a.setdefault("img2img", {}).update(run.inputs)
+    elif run.inputs:
+        a.setdefault("hires", {}).update(run.inputs)
+        a["first_pass"] = "skipped: the Hires fix button on an existing image"
+    if run.modified_by_other:
+        a["noise_modified_by_other_script"] = sorted(run.modified_by_other)
     parsed = infotext_mod.parse(infotext) if infotext else {}
     prompts = list(getattr(p, "all_prompts", None) or [getattr(p, "prompt", "")])
     negatives = list(
@@ -411,6 +554,10 @@ def build(p: Any, run: Run, index: int, infotext: str) -> tuple[dict, dict[str, 
             "sha256": src.sha256,
             "passes": sorted(w for (w, k) in run.plan.applied if k == index),
             "seeds_restored": run.plan.restore_seeds,
+            "settings_restored": {
+                k: {"was": webui.json_value(was), "now": webui.json_value(now)}
+                for k, (was, now) in run.plan.restored.items()
+            },
         }
     if run.warnings:
         metadata["warnings"] = list(run.warnings)
@@ -434,6 +581,36 @@ def is_main_image(params: Any, run: Run, tagging: bool) -> int | None:
     return global_index(params.p, int(getattr(params.p, "batch_index", 0)))
 
 
+def before_saved(params: Any) -> None:
+    """``on_before_image_saved``: with the webui's "Add number suffix" on a name clash,
+    A1111 writes ``<name>-1.png`` (``-2``...) but reports the name it asked for; note the
+    name the image will really get (the first free one, the webui's rule) so the sidecar
+    follows the image instead of overwriting the other image's ``.raiiaf``."""
+    p = getattr(params, "p", None)
+    if not isinstance(getattr(p, "raiiaf", None), Run):
+        return
+    if webui.opt("save_images_replace_action", "Replace") == "Replace":
+        return
+    stem, ext = os.path.splitext(params.filename)
+    target, n = params.filename, 0
+    while os.path.exists(target):
+        n += 1
+        target = f"{stem}-{n}{ext}"
+    with contextlib.suppress(AttributeError):
+        params.raiiaf_target = target
+
+
+def saved_path(params: Any) -> str:
+    """The file the webui really wrote for this save."""
+    asked = getattr(params.image, "already_saved_as", None) or params.filename
+    if webui.opt("save_images_replace_action", "Replace") == "Replace":
+        return asked
+    if asked != params.filename:  # Forge reports the name written
+        return asked
+    expected = getattr(params, "raiiaf_target", None)
+    return expected if isinstance(expected, str) and os.path.exists(expected) else asked
+
+
 def on_saved(params: Any, tagging: bool) -> str | None:
     """``on_image_saved``: write ``<same basename>.raiiaf`` beside a main image."""
     p = getattr(params, "p", None)
@@ -443,11 +620,13 @@ def on_saved(params: Any, tagging: bool) -> str | None:
     index = is_main_image(params, run, tagging)
     if index is None:
         return None
-    saved = getattr(params.image, "already_saved_as", None) or params.filename
-    if ("first", index) not in run.noise:
+    saved = saved_path(params)
+    if not any(k == index for (_w, k) in run.noise):
         log.warning("raiiaf: no noise captured for image %d; no .raiiaf for %s", index, saved)
         return None
     target = os.path.splitext(saved)[0] + ".raiiaf"
+    # "Replace" replaces the image, so its sidecar too; otherwise never overwrite one.
+    overwrite = webui.opt("save_images_replace_action", "Replace") == "Replace"
     try:
         latents, metadata = build(p, run, index, _infotext(params, p, index))
         image = None
@@ -465,7 +644,7 @@ def on_saved(params: Any, tagging: bool) -> str | None:
             image=image,
             metadata=metadata,
             environment=environment(),
-            overwrite=True,
+            overwrite=overwrite,
         )
     except Exception as e:  # a failed sidecar must never break the webui's save
         log.exception("raiiaf: could not write %s", target)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import raiiaf_rs
 
+from . import webui
+
 #: Tensor names in the files this extension writes, by sampling pass.
 PASS_NAMES = {"first": "initial_noise", "hires": "hires_noise"}
 
@@ -60,6 +62,24 @@ def _items(value: Any) -> list[Any]:
     return [value]
 
 
+def _read_allowed(path: str) -> tuple[str, bytes]:
+    """A replay file named by path (API input or an upload's temp file): only a
+    ``.raiiaf`` file inside the webui's output folders or the upload folder is read."""
+    name = os.path.basename(path)
+    real = os.path.realpath(os.path.abspath(path))
+    allowed = webui.allowed_dirs()
+    if not any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in allowed):
+        raise ReplayError(
+            f"{name} is not inside the webui's output folders or its upload folder, so it is "
+            "not read; upload the file, pass its contents as base64, or move it into the "
+            "outputs folder"
+        )
+    if not real.lower().endswith(".raiiaf"):
+        raise ReplayError(f"{name} is not a .raiiaf file (replay reads only .raiiaf files)")
+    with open(real, "rb") as f:
+        return name, f.read()
+
+
 def _load_bytes(item: Any) -> tuple[str, bytes]:
     """(display name, bytes) of one upload: bytes (gradio ``type="binary"``), a path, a
     base64 string (API), a dict with ``name``/``path``/``data``, or a tempfile wrapper."""
@@ -68,17 +88,16 @@ def _load_bytes(item: Any) -> tuple[str, bytes]:
     if isinstance(item, dict):
         for key in ("path", "name"):
             if isinstance(item.get(key), str) and os.path.isfile(item[key]):
-                return _load_bytes(item[key])
+                return _read_allowed(item[key])
         if "data" in item:
             return _load_bytes(item["data"])
     name = getattr(item, "name", None)
     if isinstance(name, str) and not isinstance(item, str) and os.path.isfile(name):
-        return _load_bytes(name)
+        return _read_allowed(name)
     if isinstance(item, str):
         text = item.strip()
         if len(text) < 4096 and os.path.isfile(text):
-            with open(text, "rb") as f:
-                return os.path.basename(text), f.read()
+            return _read_allowed(text)
         if text.startswith("data:") and "," in text:
             text = text.split(",", 1)[1]
         try:
@@ -108,7 +127,7 @@ def _decode(name: str, data: bytes) -> Source:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    if "initial_noise" not in art.latents:
+    if "initial_noise" not in art.latents and "hires_noise" not in art.latents:
         raise ReplayError(f"{name} holds no initial_noise tensor: nothing to replay")
     return Source(name=name, sha256=digest, artifact=art)
 
@@ -129,6 +148,10 @@ class Plan:
     sources: list[Source]
     restore_seeds: bool
     applied: dict[tuple[str, int], bool] = field(default_factory=dict)
+    #: Passes whose replay was dropped (a hires shape that does not fit, "proceed").
+    skip: set[str] = field(default_factory=set)
+    #: The settings restored from the files: {label: (was, now)}.
+    restored: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def source(self, index: int) -> Source:
         return self.sources[index]
@@ -168,6 +191,12 @@ def check_shape(plan: Plan, which: str, expected: tuple[int, ...], first: int, c
     for k in range(first, first + count):
         src = plan.sources[k]
         arr = src.noise(which)
+        if arr is None and which == "first" and src.noise("hires") is not None:
+            raise ReplayError(
+                f"{src.name} was made with the 'Hires fix' button from an existing image: it "
+                "holds no first-pass noise; replay it with the 'Hires fix' button on the same "
+                "image"
+            )
         if arr is None:
             if which == "first" or not plan.restore_seeds:
                 raise ReplayError(
@@ -204,3 +233,136 @@ def stored_settings(src: Source) -> dict[str, Any]:
         "negative_prompt": src.artifact.metadata.get("negative_prompt"),
     }
     return {k: v for k, v in out.items() if v is not None}
+
+
+#: ``p`` attributes the samplers read (the webui fills them from the settings of the
+#: same name when a generation starts).
+P_SAMPLER_ATTRS = ("eta", "s_churn", "s_tmin", "s_tmax", "s_noise")
+
+#: Settings never restored: ``initial_noise_multiplier`` is img2img's own (stored noise is
+#: taken after it).
+NOT_RESTORED = ("initial_noise_multiplier",)
+
+#: Names as the webui's settings page shows them.
+LABELS = {
+    "eta_noise_seed_delta": "ENSD",
+    "randn_source": "Random number generator source",
+    "sgm_noise_multiplier": "SGM noise multiplier",
+    "no_dpmpp_sde_batch_determinism": "Do not make DPM++ SDE deterministic across batch sizes",
+    "eta_ancestral": "Eta for k-diffusion samplers",
+    "eta_ddim": "Eta for DDIM",
+    "img2img_extra_noise": "Extra noise multiplier for img2img and hires fix",
+    "CLIP_stop_at_last_layers": "Clip skip",
+    "forge_try_reproduce": "Try to reproduce the results from external software",
+    "eta": "Eta of this generation",
+    "s_churn": "sigma churn",
+    "s_tmin": "sigma tmin",
+    "s_tmax": "sigma tmax",
+    "s_noise": "sigma noise",
+}
+
+
+def label(key: str) -> str:
+    """``Label (key)``: the settings page's name and the key the API and config use."""
+    return f"{LABELS[key]} ({key})" if key in LABELS else key
+
+
+def _norm(value: Any) -> Any:
+    value = webui.json_value(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return float(value)
+
+
+def _as_setting(value: Any) -> Any:
+    """A stored value back as the webui holds it ("inf" as an infinite float)."""
+    if isinstance(value, str) and value in ("inf", "-inf"):
+        return float(value)
+    return value
+
+
+@dataclass
+class Difference:
+    key: str
+    kind: str  # "opts" (a webui setting) or "p" (a value of this generation)
+    stored: Any
+    current: Any
+
+    def text(self) -> str:
+        return f"{label(self.key)}: file {self.stored!r}, this webui {self.current!r}"
+
+
+def _stored_values(src: Source) -> tuple[dict[str, Any], dict[str, Any]]:
+    a = src.a1111
+    stored_opts = {
+        k: v
+        for k, v in dict(a.get("opts") or {}).items()
+        if k in webui.NOISE_OPTS and k not in NOT_RESTORED
+    }
+    stored_p = {k: a.get(k) for k in P_SAMPLER_ATTRS}
+    return stored_opts, stored_p
+
+
+def setting_differences(sources: list[Source], p: Any) -> list[Difference]:
+    """Every pixel-relevant setting the files hold that differs from this webui's (or
+    this generation's); raises ReplayError when the files disagree among themselves."""
+    if not sources:
+        return []
+    first_opts, first_p = _stored_values(sources[0])
+    for src in sources[1:]:
+        o, q = _stored_values(src)
+        for key in sorted(set(first_opts) | set(o)):
+            if _norm(first_opts.get(key)) != _norm(o.get(key)):
+                raise ReplayError(
+                    f"the files were made with different settings ({label(key)}: "
+                    f"{sources[0].name} {first_opts.get(key)!r}, {src.name} {o.get(key)!r}); "
+                    "replay them in separate runs"
+                )
+        for key in P_SAMPLER_ATTRS:
+            if _norm(first_p.get(key)) != _norm(q.get(key)):
+                raise ReplayError(
+                    f"the files were made with different settings ({label(key)}: "
+                    f"{sources[0].name} {first_p.get(key)!r}, {src.name} {q.get(key)!r}); "
+                    "replay them in separate runs"
+                )
+    out = []
+    for key, value in first_opts.items():
+        if not webui.has_opt(key):
+            if key == "forge_try_reproduce" and value in ("ComfyUI", "DrawThings"):
+                # Forge drew on the CPU whatever randn_source said: the CPU source here.
+                current = webui.opt("randn_source")
+                if current != "CPU":
+                    out.append(Difference("randn_source", "opts", "CPU", current))
+            continue
+        current = webui.opt(key)
+        if _norm(current) != _norm(value):
+            out.append(Difference(key, "opts", value, webui.json_value(current)))
+    for key, value in first_p.items():
+        current = getattr(p, key, None)
+        if value is None and current is None:
+            continue
+        if _norm(current) != _norm(value):
+            out.append(Difference(key, "p", value, webui.json_value(current)))
+    # One difference per setting (forge_try_reproduce may name randn_source twice).
+    unique: dict[tuple[str, str], Difference] = {}
+    for d in out:
+        unique.setdefault((d.kind, d.key), d)
+    return list(unique.values())
+
+
+def restore(p: Any, differences: list[Difference]) -> dict[str, tuple[Any, Any]]:
+    """Put the stored values in place for this generation: webui settings through
+    ``p.override_settings`` (the webui applies them for the run and puts the old values
+    back afterwards), the generation's own values on ``p``."""
+    done = {}
+    overrides = getattr(p, "override_settings", None)
+    if not isinstance(overrides, dict):
+        overrides = {}
+        p.override_settings = overrides
+    for d in differences:
+        if d.kind == "opts":
+            overrides[d.key] = _as_setting(d.stored)
+        else:
+            setattr(p, d.key, _as_setting(d.stored))
+        done[label(d.key)] = (d.current, d.stored)
+    return done

@@ -104,7 +104,10 @@ class RaiiafScript(scripts.Script):
                 )
                 restore = gr.Checkbox(
                     True,
-                    label="Use the stored seeds (ancestral/SDE samplers and hires need them)",
+                    label=(
+                        "Use the stored seeds and settings (ENSD, RNG source, eta, sigma "
+                        "noise...; ancestral/SDE samplers and hires need them)"
+                    ),
                     elem_id=f"{tab}_raiiaf_restore_seeds",
                 )
             with gr.Row():
@@ -121,8 +124,11 @@ class RaiiafScript(scripts.Script):
         self.infotext_fields = []
         return [enabled, save, embed, latent, files, on_mismatch, restore]
 
+    def before_process(self, p, *args):
+        core.prepare(p, core.Options.from_args(args))
+
     def process(self, p, *args):
-        core.start(p, core.Options.from_args(args))
+        core.start(p, getattr(p, "raiiaf", None))
 
     def before_process_batch(self, p, *args, **kwargs):
         core.before_batch(p, getattr(p, "raiiaf", None), HAS_SAMPLING_HOOK)
@@ -149,3 +155,7 @@ class RaiiafScript(scripts.Script):
 
 def on_image_saved(params):
     core.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
+
+
+def on_before_image_saved(params):
+    core.before_saved(params)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
+import os
 import sys
 from typing import Any
 
@@ -30,7 +32,9 @@ SAFE_FLAGS = (
     "opt_channelslast",
 )
 
-#: ``opts`` keys that decide the noise or the sampler's use of it.
+#: ``opts`` keys that decide the noise or the sampler's use of it (the webui's "Sampler
+#: parameters" settings, the noise source and seed delta, Forge's reproduction mode).
+#: All are recorded; replay restores them (or reports each difference).
 NOISE_OPTS = (
     "randn_source",
     "eta_noise_seed_delta",
@@ -40,16 +44,43 @@ NOISE_OPTS = (
     "initial_noise_multiplier",
     "eta_ancestral",
     "eta_ddim",
+    "ddim_discretize",
     "s_churn",
     "s_tmin",
     "s_tmax",
     "s_noise",
+    "s_min_uncond",
     "k_sched_type",
     "sigma_min",
     "sigma_max",
     "rho",
+    "always_discard_next_to_last_sigma",
+    "use_old_karras_scheduler_sigmas",
+    "uni_pc_variant",
+    "uni_pc_skip_type",
+    "uni_pc_order",
+    "uni_pc_lower_order_final",
+    "sd_noise_schedule",
+    "skip_early_cond",
+    "beta_dist_alpha",
+    "beta_dist_beta",
     "forge_try_reproduce",
     "CLIP_stop_at_last_layers",
+)
+
+#: Folder settings of the webui's outputs (txt2img/img2img/extras samples and grids, the
+#: "Save" button's folder, init images): replay files named by path must lie in one of
+#: them (or in the upload folder).
+OUTDIR_OPTS = (
+    "outdir_samples",
+    "outdir_txt2img_samples",
+    "outdir_img2img_samples",
+    "outdir_extras_samples",
+    "outdir_grids",
+    "outdir_txt2img_grids",
+    "outdir_img2img_grids",
+    "outdir_save",
+    "outdir_init_images",
 )
 
 
@@ -102,13 +133,61 @@ def commit() -> str | None:
     return _versions()[1]
 
 
+def json_value(value: Any) -> Any:
+    """A setting as JSON can hold it (an infinite float as the string "inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def noise_opts() -> dict[str, Any]:
     o = opts()
     out = {}
     for key in NOISE_OPTS:
         value = getattr(o, key, None)
         if isinstance(value, (bool, int, float, str)):
-            out[key] = value
+            out[key] = json_value(value)
+    return out
+
+
+def has_opt(name: str) -> bool:
+    o = opts()
+    data = getattr(o, "data", None)
+    if isinstance(data, dict) and name in data:
+        return True
+    return hasattr(o, name)
+
+
+def allowed_dirs() -> list[str]:
+    """Real paths of the folders replay files may be read from: the webui's output
+    folders (``outdir_*`` settings, relative ones against the working directory like the
+    webui's own saves, and ``<data dir>/outputs``) and gradio's upload folder."""
+    import tempfile
+
+    folders = []
+    for key in OUTDIR_OPTS:
+        value = opt(key)
+        if isinstance(value, str) and value.strip():
+            folders.append(value.strip())
+    paths = module("modules.paths_internal") or module("modules.paths")
+    for attr in ("default_output_dir",):
+        value = getattr(paths, attr, None)
+        if isinstance(value, str) and value:
+            folders.append(value)
+    data_path = getattr(paths, "data_path", None)
+    if isinstance(data_path, str) and data_path:
+        folders.append(os.path.join(data_path, "outputs"))
+    temp = opt("temp_dir")
+    if isinstance(temp, str) and temp.strip():
+        folders.append(temp.strip())
+    folders.append(
+        os.environ.get("GRADIO_TEMP_DIR") or os.path.join(tempfile.gettempdir(), "gradio")
+    )
+    out = []
+    for folder in folders:
+        real = os.path.realpath(os.path.abspath(folder))
+        if real not in out:
+            out.append(real)
     return out
 
 

@@ -23,5 +23,6 @@ except ImportError as e:  # raiiaf_rs not installed: say so, keep the webui runn
 if _impl is not None:
     RaiiafScript = _impl.RaiiafScript
     # Module level, once per load (the loader clears the callbacks before loading scripts).
+    script_callbacks.on_before_image_saved(_impl.on_before_image_saved)
     script_callbacks.on_image_saved(_impl.on_image_saved)
     script_callbacks.on_after_component(_impl.remember_component)

@@ -103,7 +103,11 @@ def save_image(
     else:
         image.convert("RGB").save(tmp, format=extension.upper().replace("JPG", "JPEG"))
     os.replace(tmp, target)
-    # As A1111: the name asked for, not the renamed one.
+    # A1111 keeps the name asked for, not the renamed one; Forge the name written.
+    from modules import scripts
+
+    if scripts.MODE == "forge":
+        fullfn = target
     image.already_saved_as = fullfn
 
     txt_fullfn = None

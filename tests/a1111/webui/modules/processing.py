@@ -86,6 +86,13 @@ class StableDiffusionProcessing:
             self.modified_noise = None
         for key, value in kwargs.items():
             setattr(self, key, value)
+        # As the webui's __post_init__: the sampler values come from the settings unless
+        # given (s_tmax 0 means no limit).
+        o = shared.opts
+        self.s_churn = o.s_churn if self.s_churn is None else self.s_churn
+        self.s_tmin = o.s_tmin if self.s_tmin is None else self.s_tmin
+        self.s_tmax = (o.s_tmax if self.s_tmax is None else self.s_tmax) or float("inf")
+        self.s_noise = o.s_noise if self.s_noise is None else self.s_noise
 
     def comment(self, text: str) -> None:
         self.comments[text] = 1
@@ -141,16 +148,38 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         self.hr_scheduler = None
         self.hr_upscale_to_x = 0
         self.hr_upscale_to_y = 0
+        self.truncate_x = 0
+        self.truncate_y = 0
+        self.firstpass_image = None
         super().__init__(**kwargs)
+
+    def calculate_target_resolution(self) -> None:
+        """The hires size: scaled, or the resize target keeping the first pass's aspect
+        ratio; with both width and height given at another ratio, the upscaled latent is
+        larger than the target and ``truncate_x/y`` latent columns/rows get cropped."""
+        self.truncate_x = self.truncate_y = 0
+        if not self.hr_resize_x and not self.hr_resize_y:
+            self.hr_upscale_to_x = int(self.width * self.hr_scale)
+            self.hr_upscale_to_y = int(self.height * self.hr_scale)
+        elif not self.hr_resize_y:
+            self.hr_upscale_to_x = self.hr_resize_x
+            self.hr_upscale_to_y = self.hr_resize_x * self.height // self.width
+        elif not self.hr_resize_x:
+            self.hr_upscale_to_x = self.hr_resize_y * self.width // self.height
+            self.hr_upscale_to_y = self.hr_resize_y
+        else:
+            if self.width / self.height < self.hr_resize_x / self.hr_resize_y:
+                self.hr_upscale_to_x = self.hr_resize_x
+                self.hr_upscale_to_y = self.hr_resize_x * self.height // self.width
+            else:
+                self.hr_upscale_to_x = self.hr_resize_y * self.width // self.height
+                self.hr_upscale_to_y = self.hr_resize_y
+            self.truncate_x = (self.hr_upscale_to_x - self.hr_resize_x) // opt_f
+            self.truncate_y = (self.hr_upscale_to_y - self.hr_resize_y) // opt_f
 
     def init(self, all_prompts, all_seeds, all_subseeds) -> None:
         if self.enable_hr:
-            if self.hr_resize_x or self.hr_resize_y:
-                self.hr_upscale_to_x = self.hr_resize_x or self.width
-                self.hr_upscale_to_y = self.hr_resize_y or self.height
-            else:
-                self.hr_upscale_to_x = int(self.width * self.hr_scale)
-                self.hr_upscale_to_y = int(self.height * self.hr_scale)
+            self.calculate_target_resolution()
             self.extra_generation_params["Hires upscale"] = self.hr_scale
             self.extra_generation_params["Hires upscaler"] = self.hr_upscaler
             if self.hr_second_pass_steps:
@@ -160,6 +189,13 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts
     ):
         self.sampler = sd_samplers_kdiffusion.create_sampler(self.sampler_name, shared.sd_model)
+        if self.firstpass_image is not None and self.enable_hr:
+            # The "Hires fix" button on a gallery image: no first pass (no noise drawn,
+            # no hook); the image's latent goes straight to the hires pass.
+            arr = np.asarray(self.firstpass_image.convert("RGB"), dtype=np.float32)
+            image = torch.from_numpy(arr / 127.5 - 1.0).permute(2, 0, 1)[None]
+            samples = shared.sd_model.encode_first_stage(image)
+            return self.sample_hr_pass(samples, seeds, subseeds, subseed_strength, prompts)
         x = self.rng.next()
         x = self._before_sampling(x, x, conditioning, unconditional_conditioning)
         samples = self.sampler.sample(self, x, conditioning, unconditional_conditioning)
@@ -184,6 +220,13 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
                 )
         target = (self.hr_upscale_to_y // opt_f, self.hr_upscale_to_x // opt_f)
         samples = F.interpolate(samples, size=target, mode="nearest")
+        ty, tx = self.truncate_y, self.truncate_x
+        samples = samples[
+            :,
+            :,
+            ty // 2 : samples.shape[2] - (ty + 1) // 2,
+            tx // 2 : samples.shape[3] - (tx + 1) // 2,
+        ]
         name = self.hr_sampler_name or self.sampler_name
         self.sampler = sd_samplers_kdiffusion.create_sampler(name, shared.sd_model)
         self.rng = self._new_rng(samples.shape[1:])
@@ -321,9 +364,18 @@ def decode_to_images(samples) -> list[Image.Image]:
 
 
 def process_images(p) -> Processed:
+    """``before_process``, then ``p.override_settings`` applied to ``opts`` for the run
+    and put back afterwards, as the webui does."""
     p.setup_scripts()
     p.scripts.before_process(p)
-    return process_images_inner(p)
+    saved = {k: getattr(shared.opts, k) for k in p.override_settings if hasattr(shared.opts, k)}
+    try:
+        for key, value in p.override_settings.items():
+            setattr(shared.opts, key, value)
+        return process_images_inner(p)
+    finally:
+        for key, value in saved.items():
+            setattr(shared.opts, key, value)
 
 
 def process_images_inner(p) -> Processed:
@@ -348,7 +400,10 @@ def process_images_inner(p) -> Processed:
             p, p.all_prompts, p.all_seeds, p.all_subseeds, index=p.iteration * p.batch_size + i
         )
 
-    with torch.no_grad():
+    # Forge runs the whole loop under inference_mode (tensors made there are inference
+    # tensors), A1111 under no_grad.
+    grad_off = torch.inference_mode() if scripts.MODE == "forge" else torch.no_grad()
+    with grad_off:
         p.init(p.all_prompts, p.all_seeds, p.all_subseeds)
         for n in range(p.n_iter):
             p.iteration = n

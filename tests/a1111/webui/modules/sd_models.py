@@ -41,6 +41,10 @@ class TinySD:
             shorthash="0123456789",
         )
         self.sd_model_hash = "0123456789"
+        # SD's training schedule (scaled linear betas, 1000 steps): sqrt((1 - a) / a)
+        # runs from SIGMA_MIN to SIGMA_MAX, the sigma-space sampler's range.
+        betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
+        self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0).to(torch.float32)
         self.sd_model_checkpoint = self.sd_checkpoint_info.filename
 
     def cond(self, prompt: str) -> torch.Tensor:

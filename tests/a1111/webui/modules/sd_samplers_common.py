@@ -14,19 +14,21 @@ class InterruptedException(BaseException):
 
 class TorchHijack:
     """Replaces ``k_diffusion.sampling.torch``: ``randn_like`` returns the next draw of
-    the run's ``ImageRNG`` (per-image generators), everything else is torch."""
+    the run's ``ImageRNG`` (per-image generators; whatever ``x`` is), everything else is
+    torch. ``p.rng`` is read once, when the sampler starts."""
 
     def __init__(self, p):
         self.rng = p.rng
 
     def __getattr__(self, item):
-        return getattr(torch, item)
+        if item == "randn_like":
+            return self.randn_like
+        if hasattr(torch, item):
+            return getattr(torch, item)
+        raise AttributeError(item)
 
     def randn_like(self, x):
-        noise = self.rng.next()
-        if noise.shape == x.shape:
-            return noise
-        return torch.randn_like(x)
+        return self.rng.next()
 
 
 def setup_img2img_steps(p, steps=None):

@@ -5,6 +5,7 @@ tiny model."""
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import math
 import sys
 import types
@@ -43,6 +44,8 @@ samplers_k_diffusion = [
     ("DPM2 a", "sample_dpm_2_ancestral", {"uses_ensd": True, "second_order": True}),
     ("DPM++ 2M", "sample_dpmpp_2m", {}),
     ("DPM++ 2S a", "sample_dpmpp_2s_ancestral", {"uses_ensd": True, "second_order": True}),
+    ("DPM++ SDE", "sample_dpmpp_sde", {"second_order": True, "brownian_noise": True}),
+    ("DPM++ 2M SDE", "sample_dpmpp_2m_sde", {"brownian_noise": True}),
 ]
 SAMPLERS = {label: (fn, opts) for label, fn, opts in samplers_k_diffusion}
 
@@ -72,19 +75,35 @@ class KDiffusionSampler:
         self.p = None
 
     def initialize(self, p) -> dict:
+        """``TorchHijack`` in place, then the sampler's keyword arguments: eta (``p.eta``,
+        else ``opts.eta_ancestral``) and the sigma values from ``p`` where the function
+        takes them."""
         self.p = p
         k_sampling.torch = sd_samplers_common.TorchHijack(p)
         kwargs = {}
-        params = self.func.__code__.co_varnames
+        params = inspect.signature(self.func).parameters
+        for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
+            if name in params and getattr(p, name, None) is not None:
+                kwargs[name] = getattr(p, name)
         if "eta" in params:
             eta = getattr(p, "eta", None)
             kwargs["eta"] = shared.opts.eta_ancestral if eta is None else eta
-        if "s_churn" in params:
-            kwargs["s_churn"] = getattr(p, "s_churn", None) or shared.opts.s_churn
-            kwargs["s_tmin"] = getattr(p, "s_tmin", None) or shared.opts.s_tmin
-        if "s_noise" in params:
-            kwargs["s_noise"] = getattr(p, "s_noise", None) or shared.opts.s_noise
         return kwargs
+
+    def create_noise_sampler(self, x, sigmas, p):
+        """The SDE samplers' Brownian tree, one per image seed of this batch (so an image
+        does not depend on its batch), unless ``no_dpmpp_sde_batch_determinism``: then
+        k-diffusion seeds one tree for the whole batch from the global generator."""
+        if shared.opts.no_dpmpp_sde_batch_determinism:
+            return None
+        lo, hi = sigmas[sigmas > 0].min(), sigmas.max()
+        seeds = p.all_seeds[p.iteration * p.batch_size : (p.iteration + 1) * p.batch_size]
+        return k_sampling.BrownianTreeNoiseSampler(x, lo, hi, seed=seeds)
+
+    def _noise_sampler_kwargs(self, x, sigmas, p) -> dict:
+        if not self.options.get("brownian_noise"):
+            return {}
+        return {"noise_sampler": self.create_noise_sampler(x, sigmas, p)}
 
     def get_sigmas(self, p, steps: int) -> torch.Tensor:
         scheduler = getattr(p, "scheduler", None) or "Automatic"
@@ -116,6 +135,7 @@ class KDiffusionSampler:
         else:
             x = x * sigmas[0]
         self.last_latent = x
+        kwargs.update(self._noise_sampler_kwargs(x, sigmas, p))
         extra = self._extra_args(p, conditioning, unconditional_conditioning)
         return self._launch(
             lambda: self.func(
@@ -146,6 +166,7 @@ class KDiffusionSampler:
             noise = params.noise
             xi = xi + noise * extra_noise
         self.last_latent = xi
+        kwargs.update(self._noise_sampler_kwargs(xi, sigma_sched, p))
         extra = self._extra_args(p, conditioning, unconditional_conditioning)
         return self._launch(
             lambda: self.func(
@@ -158,7 +179,11 @@ SIGMA_MIN = sd_models.SIGMA_MIN
 SIGMA_MAX = sd_models.SIGMA_MAX
 
 
-def create_sampler(name: str, model) -> KDiffusionSampler:
+def create_sampler(name: str, model):
+    from modules import sd_samplers_timesteps
+
+    if name in sd_samplers_timesteps.SAMPLERS:
+        return sd_samplers_timesteps.CompVisSampler(name, model)
     if name not in SAMPLERS:
         raise ValueError(f"bad sampler name: {name}")
     return KDiffusionSampler(name, model)
