@@ -260,6 +260,7 @@ def start(p: Any, run: Run | None) -> Run | None:
         else:
             plan.skip.add("first")  # the Hires fix button: no first pass runs
         check_batch_independence(p, plan)
+        check_rng_device(p, plan)
     except replay.ReplayError as e:
         report(p, run, str(e))
         return run
@@ -287,6 +288,59 @@ def start(p: Any, run: Run | None) -> Run | None:
     names = ", ".join(s.sha256[:10] for s in sources[:4]) + ("…" if len(sources) > 4 else "")
     p.extra_generation_params["RAIIAF replay"] = names
     return run
+
+
+#: Samplers that draw no random numbers after the initial noise (with s_churn 0; DDIM
+#: with eta 0): their images come from the stored noise alone.
+DETERMINISTIC_SAMPLERS = ("Euler", "LMS", "Heun", "DPM2", "DPM++ 2M", "UniPC", "PLMS", "DDIM")
+
+
+def draws_random_numbers(p: Any, plan: replay.Plan) -> list[str]:
+    """What in this generation still draws from the webui's generators: per-step noise
+    of its samplers, or a hires pass whose noise the files lack."""
+    out = []
+    eta = getattr(p, "eta", None)
+    if eta is None:
+        eta = webui.opt("eta_ddim", 0.0)
+    churn = float(getattr(p, "s_churn", 0.0) or 0.0)
+    names = [("first pass", getattr(p, "sampler_name", None))]
+    if getattr(p, "enable_hr", False):
+        names.append(("hires pass", getattr(p, "hr_sampler_name", None) or names[0][1]))
+    for where, name in names:
+        if not isinstance(name, str):
+            continue
+        if where == "first pass" and "first" in plan.skip:
+            continue
+        stochastic = name not in DETERMINISTIC_SAMPLERS or (
+            (name == "DDIM" and float(eta or 0.0) > 0.0)
+            or (name in ("Euler", "Heun", "DPM2") and churn > 0.0)
+        )
+        if stochastic:
+            out.append(f"the {where}'s sampler ({name}) draws noise at every step")
+    if getattr(p, "enable_hr", False) and any(s.noise("hires") is None for s in plan.sources):
+        out.append("the hires pass's noise is not in the file")
+    return out
+
+
+def check_rng_device(p: Any, plan: replay.Plan) -> None:
+    """The GPU noise source gives other numbers on another kind of device: say so when
+    this generation needs the webui's generators (the stored noise alone is not enough)."""
+    here = webui.rng_device_type()
+    for src in plan.sources:
+        there = src.a1111.get("rng_device_type")
+        if not isinstance(there, str) or there == here:
+            continue
+        needs = draws_random_numbers(p, plan)
+        if not needs:
+            return
+        raise replay.ReplayError(
+            f"{src.name} was made with random numbers drawn on '{there}', this webui draws "
+            f"them on '{here}' (Random number generator source "
+            f"{webui.noise_device()!r}), and {'; '.join(needs)}: those numbers cannot be "
+            "reproduced here, so the image would differ. Use a deterministic sampler to "
+            "replay the stored noise alone, or make images meant for other machines with "
+            "the CPU or NV source"
+        )
 
 
 def check_batch_independence(p: Any, plan: replay.Plan) -> None:
@@ -434,6 +488,7 @@ def _settings(p: Any, index: int) -> dict[str, Any]:
         "cfg_scale": float(p.cfg_scale),
         "denoising_strength": getattr(p, "denoising_strength", None),
         "clip_skip": webui.opt("CLIP_stop_at_last_layers"),
+        "rng_device_type": webui.rng_device_type(),
     }
     for key in replay.P_SAMPLER_ATTRS:
         value = getattr(p, key, None)

@@ -228,6 +228,21 @@ def noise_device() -> str:
     return str(source)
 
 
+def rng_device_type() -> str:
+    """Where the webui's generators draw: "nv" (the Philox source, the same numbers on
+    any device), "cpu", or the GPU source's device type ("cuda", "xpu"...; MPS draws on
+    the CPU). Random numbers of the GPU source differ between device types."""
+    source = noise_device()
+    if source == "NV":
+        return "nv"
+    if source == "CPU":
+        return "cpu"
+    devices = module("modules.devices")
+    device = getattr(devices, "device", None)
+    kind = str(getattr(device, "type", "") or "cpu")
+    return "cpu" if kind == "mps" else kind
+
+
 def latent_channels() -> int:
     shared = module("modules.shared")
     model = getattr(shared, "sd_model", None)

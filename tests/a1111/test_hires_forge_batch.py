@@ -205,3 +205,50 @@ def test_sde_without_batch_determinism_refuses_a_single_image(webui):
     )
     for a, b in zip(first.images, whole.images):
         assert same(a, b)
+
+
+def test_variation_seed_batch_image_alone_is_exact(webui):
+    # With a variation seed every image shares the seed and has its own subseed.
+    kw = dict(BASE, sampler_name="Euler a", subseed_strength=0.35)
+    first = webui.txt2img(seed=600, subseed=7000, batch_size=2, outdir="batch", **kw)
+    assert first.p.all_seeds == [600, 600] and first.p.all_subseeds == [7000, 7001]
+    art = raiiaf_rs.read(first.sidecar(first.images[1]))
+    assert art.metadata["a1111"]["subseed"] == 7001
+    alone = webui.txt2img(
+        seed=1,
+        subseed=1,
+        outdir="one",
+        raiiaf={"replay_files": _src(first, 1)},
+        **{**kw, "subseed_strength": 0.0},
+    )
+    assert alone.p.subseed_strength == 0.35
+    assert same(first.images[1], alone.images[0])
+
+
+def _as_if_made_on(path, device_type: str, target):
+    """The same file as if written on a machine drawing GPU noise on ``device_type``."""
+    art = raiiaf_rs.read(path)
+    meta = dict(art.metadata)
+    meta["a1111"] = {**meta["a1111"], "rng_device_type": device_type}
+    raiiaf_rs.write(target, dict(art.latents), image=art.image, metadata=meta)
+    return str(target)
+
+
+def test_gpu_noise_from_another_device_is_reported_when_it_matters(webui):
+    from lib_raiiaf.replay import ReplayError
+
+    first = webui.txt2img(seed=610, sampler_name="Euler a", outdir="a", **BASE)
+    art = raiiaf_rs.read(first.sidecar(first.images[0]))
+    assert art.metadata["a1111"]["rng_device_type"] == "cpu"
+    cuda = _as_if_made_on(first.sidecar(first.images[0]), "cuda", webui.root / "a" / "c.raiiaf")
+    with pytest.raises(ReplayError, match=r"drawn on 'cuda'.*draws noise at every step"):
+        webui.txt2img(
+            seed=1, sampler_name="Euler a", outdir="b", raiiaf={"replay_files": cuda}, **BASE
+        )
+    # A deterministic sampler needs only the stored noise: replayed.
+    det = webui.txt2img(seed=611, sampler_name="Euler", outdir="c", **BASE)
+    cuda_det = _as_if_made_on(det.sidecar(det.images[0]), "cuda", webui.root / "c" / "d.raiiaf")
+    again = webui.txt2img(
+        seed=1, sampler_name="Euler", outdir="d", raiiaf={"replay_files": cuda_det}, **BASE
+    )
+    assert same(det.images[0], again.images[0])
