@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import capture, routes
+from . import batch_noise, capture, routes
 from .capture_node import CaptureNoise
 from .load import LoadRaiiaf, ReplayRaiiafNoise
+from .load_batch import LoadRaiiafBatch
 from .save import SaveImageRaiiaf
 
 
 class RaiiafExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [SaveImageRaiiaf, LoadRaiiaf, ReplayRaiiafNoise, CaptureNoise]
+        return [SaveImageRaiiaf, LoadRaiiaf, LoadRaiiafBatch, ReplayRaiiafNoise, CaptureNoise]
 
 
 async def comfy_entrypoint() -> RaiiafExtension:
     # Installed here, once: ComfyUI 0.3.x does not call ComfyExtension.on_load.
+    # Batch rows for replayed images: inert unless a replay asks for them.
+    batch_noise.install()
     if capture.install_global_hook():
         print(
             "[raiiaf] capturing the initial noise of every sampler run (RAIIAF_CAPTURE=0 disables)"

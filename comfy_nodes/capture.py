@@ -1,22 +1,26 @@
-"""Capturing the initial noise of every sampler call.
+"""Capturing the initial noise of sampler runs, keyed by the node that ran them.
 
 ComfyUI hands the raw, unscaled initial noise to the guider's ``outer_sample``
 for KSampler, KSamplerAdvanced, SamplerCustom and SamplerCustomAdvanced alike,
 together with the seed and the exact sigmas. An ``OUTER_SAMPLE`` wrapper sees
 all of it. This module provides that wrapper and two ways to install it:
 
-- globally (default): every sampling run gets the wrapper, so replacing
-  SaveImage by the pack's save node is all a graph needs. Switch it off by
-  setting the environment variable ``RAIIAF_CAPTURE=0`` before ComfyUI starts
-  (then use the "Capture noise" MODEL patch node where wanted);
-- per model: :func:`patch_model` adds it to a cloned MODEL.
+- globally (default): every sampling run gets the wrapper, and it keeps a capture
+  only when the running prompt has a "Save Image + .raiiaf" node. Switch it off
+  with ``RAIIAF_CAPTURE=0`` before ComfyUI starts;
+- per model: :func:`patch_model` (the "Capture noise" node) always captures.
 
-Captures are kept per prompt id (at most the last few prompts) for the save
-node of the same prompt to pick up.
+A capture is kept under the *signature* of its sampler node (graph.signature: its
+class and inputs, links replaced by their sources' signatures), the executing node
+id, the list index and the call number within that node's run. The save node looks
+its upstream sampler nodes up by signature, so a sampler ComfyUI served from its
+cache still finds the capture of the run that made the cached output. Everything
+kept is bounded in bytes (``RAIIAF_CAPTURE_MAX_MB``, default 512), oldest first out.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import OrderedDict
@@ -25,64 +29,104 @@ from typing import Any
 
 import torch
 
+from . import batch_noise, graph, host
+
 WRAPPER_KEY = "raiiaf.capture"
-KEEP_PROMPTS = 8
+SAVE_CLASS = "RaiiafSaveImage"
+MAX_BYTES = int(float(os.environ.get("RAIIAF_CAPTURE_MAX_MB", "512")) * 2**20)
 
 
 @dataclass
 class Capture:
-    """One sampler call: its initial noise and the settings it really ran with."""
+    """One sampler run: its initial noise and the settings it really ran with."""
 
-    node_id: str
-    order: int
+    exec_id: str  # the executing node id (expanded nodes have their own)
+    prompt_id: str
+    list_index: int
+    call: int  # k-th sampling run within that node's execution
+    seq: int  # global order of capture
     noise: torch.Tensor
     seed: int | None
     sigmas: list[float]
     sampler: str
     cfg: float | None
     is_zero: bool
+    latent_shapes: list[list[int]] | None = None  # nested latents: the shapes packed
+    input_latent: torch.Tensor | None = None  # kept when the sampler adds no noise
     final_latent: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def name(self) -> str:
-        """Latent name in the file: the first pass is ``initial_noise``."""
-        if self.order == 0:
-            return "initial_noise"
-        return f"noise_{self.order}_node_{self.node_id}"
+    def nbytes(self) -> int:
+        return sum(
+            t.numel() * t.element_size()
+            for t in (self.noise, self.input_latent, self.final_latent)
+            if t is not None
+        )
 
 
 _lock = threading.Lock()
-_captures: OrderedDict[str, list[Capture]] = OrderedDict()
+_store: OrderedDict[tuple[str, str, int, int], Capture] = OrderedDict()
+_by_sig: dict[str, set[tuple[str, str, int, int]]] = {}
+_bytes = 0
+_seq = itertools.count()
+_calls: dict[tuple[str, str, int], int] = {}  # the running prompt's runs per node
+_plans: OrderedDict[str, tuple[bool, bool]] = OrderedDict()
+seen_sampler_classes: set[str] = set(graph.SAMPLER_CLASSES)
 
 
-def _context() -> tuple[str, str]:
-    """(prompt_id, node_id) of the sampler node now executing."""
-    try:
-        from comfy_execution.utils import get_executing_context
-
-        ctx = get_executing_context()
-    except ImportError:  # ComfyUI without execution contexts
-        ctx = None
-    if ctx is None:
-        return "", ""
-    return str(ctx.prompt_id), str(ctx.node_id)
+def stored_bytes() -> int:
+    return _bytes
 
 
-def captures_for(prompt_id: str) -> list[Capture]:
+def _drop(key) -> None:
+    global _bytes
+    cap = _store.pop(key)
+    _bytes -= cap.nbytes
+    keys = _by_sig.get(key[0])
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del _by_sig[key[0]]
+
+
+def _keep(sig: str, cap: Capture) -> None:
+    """Stores ``cap``, then drops the oldest captures until under the byte bound.
+    A capture bigger than the bound alone is not kept (the save says so)."""
+    global _bytes
+    key = (sig, cap.exec_id, cap.list_index, cap.call)
     with _lock:
-        return list(_captures.get(prompt_id, []))
+        if key in _store:
+            _drop(key)
+        _store[key] = cap
+        _by_sig.setdefault(sig, set()).add(key)
+        _bytes += cap.nbytes
+        while _bytes > MAX_BYTES and _store:
+            _drop(next(iter(_store)))
 
 
-def _record(prompt_id: str, capture_fn) -> Capture:
+def _plan(prompt_id: str) -> tuple[bool, bool]:
+    """(capture?, keep final latent?) for the running prompt. The
+    global hook captures only for prompts with a raiiaf save node; if the prompt
+    cannot be read, it captures (a missing capture is worse than a spare one)."""
     with _lock:
-        calls = _captures.setdefault(prompt_id, [])
-        _captures.move_to_end(prompt_id)
-        while len(_captures) > KEEP_PROMPTS:
-            _captures.popitem(last=False)
-        cap = capture_fn(len(calls))
-        calls.append(cap)
-        return cap
+        if prompt_id in _plans:
+            return _plans[prompt_id]
+    prompt = host.running_prompt(prompt_id)
+    if prompt is None:
+        plan = (True, True)
+    else:
+        saves = [
+            n for n in prompt.values() if isinstance(n, dict) and n.get("class_type") == SAVE_CLASS
+        ]
+        flags = [n.get("inputs", {}).get("save_final_latent") for n in saves]
+        final = any(f is True or graph.is_link(f) for f in flags)
+        plan = (bool(saves), final)
+    with _lock:
+        _plans[prompt_id] = plan
+        while len(_plans) > 16:
+            _plans.popitem(last=False)
+    return plan
 
 
 def _sampler_name(sampler: Any) -> str:
@@ -91,43 +135,120 @@ def _sampler_name(sampler: Any) -> str:
     return name[len("sample_") :] if name.startswith("sample_") else name
 
 
-def outer_sample_wrapper(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: records the call, then continues the chain with
-    every argument untouched (unknown arguments included)."""
+def _sig_of(prompt_id: str, exec_id: str) -> str:
+    """The key a capture of ``exec_id`` is kept under: the signature of its prompt
+    node, or, when the prompt cannot be read, the prompt id itself."""
+    prompt = host.running_prompt(prompt_id)
+    if prompt is None or graph.real_id(exec_id) not in prompt:
+        return "prompt:" + prompt_id
+    # A node of another pack that sampled (or expanded into samplers) is a sampler
+    # node from now on: if it is ever served from the cache with nothing kept, the
+    # save names it as a missing pass.
+    seen_sampler_classes.add(graph.class_of(prompt, graph.real_id(exec_id)))
+    return graph.signature(prompt, graph.real_id(exec_id))
+
+
+def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs, keep_final: bool):
+    prompt_id, exec_id, list_index = host.current_context()
+    cpu = noise.detach().to("cpu", copy=True)
+    extra: dict[str, Any] = {}
+    patcher = getattr(guider, "model_patcher", None)
+    if patcher is not None:
+        try:
+            extra["model_class"] = type(patcher.model).__name__
+            extra["model_dtype"] = str(patcher.model_dtype()).replace("torch.", "")
+        except Exception:  # descriptive only
+            pass
+    shapes = kwargs.get("latent_shapes")
+    is_zero = not bool(cpu.any())
+    with _lock:
+        run = (prompt_id, exec_id, list_index)
+        if any(k[0] != prompt_id for k in _calls):
+            _calls.clear()  # only the running prompt's counts matter
+        call = _calls.get(run, 0)
+        _calls[run] = call + 1
+    cap = Capture(
+        exec_id=exec_id,
+        prompt_id=prompt_id,
+        list_index=list_index,
+        call=call,
+        seq=next(_seq),
+        noise=cpu,
+        seed=None if seed is None else int(seed),
+        sigmas=[float(s) for s in sigmas.detach().cpu().reshape(-1).tolist()],
+        sampler=_sampler_name(sampler),
+        cfg=getattr(guider, "cfg", None),
+        is_zero=is_zero,
+        latent_shapes=[list(s) for s in shapes] if shapes and len(shapes) > 1 else None,
+        # A sampler that adds no noise starts from its input latent as it is (a
+        # pre-noised latent): that is what a replay needs instead of the noise.
+        input_latent=latent_image.detach().to("cpu", copy=True)
+        if is_zero and isinstance(latent_image, torch.Tensor)
+        else None,
+        extra=extra,
+    )
+    return cap, keep_final
+
+
+def _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always: bool):
     seed = kwargs.get("seed", args[3] if len(args) > 3 else None)
-    guider = getattr(executor, "class_obj", None)
-    prompt_id, node_id = _context()
+    cap = None
     if isinstance(noise, torch.Tensor) and not getattr(noise, "is_nested", False):
-        cpu = noise.detach().to("cpu", copy=True)
-        extra: dict[str, Any] = {}
-        patcher = getattr(guider, "model_patcher", None)
-        if patcher is not None:
-            try:
-                extra["model_class"] = type(patcher.model).__name__
-                extra["model_dtype"] = str(patcher.model_dtype()).replace("torch.", "")
-            except Exception:  # descriptive only
-                pass
-
-        def make(order: int) -> Capture:
-            return Capture(
-                node_id=node_id,
-                order=order,
-                noise=cpu,
-                seed=None if seed is None else int(seed),
-                sigmas=[float(s) for s in sigmas.detach().cpu().reshape(-1).tolist()],
-                sampler=_sampler_name(sampler),
-                cfg=getattr(guider, "cfg", None),
-                is_zero=not bool(cpu.any()),
-                extra=extra,
+        prompt_id = host.current_context()[0]
+        wanted, keep_final = (True, True) if always else _plan(prompt_id)
+        if wanted:
+            cap, keep_final = _record(
+                noise,
+                latent_image,
+                sampler,
+                sigmas,
+                seed,
+                getattr(executor, "class_obj", None),
+                kwargs,
+                keep_final,
             )
-
-        cap = _record(prompt_id, make)
+    # A loader's NOISE for some images of a batch: their per-step noise as in that batch.
+    rows = getattr(noise, "raiiaf_rows", None)
+    if rows is not None:
+        with batch_noise.original_batch(*rows):
+            out = executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
     else:
-        cap = None
-    out = executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
-    if cap is not None and isinstance(out, torch.Tensor):
-        cap.final_latent = out.detach().to("cpu", copy=True)
+        out = executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+    if cap is not None:
+        if keep_final and isinstance(out, torch.Tensor):
+            cap.final_latent = out.detach().to("cpu", copy=True)
+        _keep(_sig_of(cap.prompt_id, cap.exec_id), cap)
     return out
+
+
+def outer_sample_wrapper(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+    """OUTER_SAMPLE wrapper of the "Capture noise" node: always records the run,
+    then continues the chain with every argument untouched."""
+    return _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always=True)
+
+
+def global_wrapper(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+    """OUTER_SAMPLE wrapper of the global hook: records the run only for prompts
+    with a raiiaf save node."""
+    return _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always=False)
+
+
+def lookup(prompt: dict, node_id: str, list_index: int, prompt_id: str) -> list[Capture]:
+    """The captures of prompt node ``node_id`` (its own runs and those of nodes it
+    expanded into) for list item ``list_index``, in the order they ran: from this
+    prompt if it ran here, else from the run ComfyUI's cache holds the output of."""
+    sig = graph.signature(prompt, node_id)
+    with _lock:
+        keys = set(_by_sig.get(sig, ())) | set(_by_sig.get("prompt:" + prompt_id, ()))
+        caps = [_store[k] for k in keys if k in _store and graph.real_id(k[1]) == str(node_id)]
+    if any(c.prompt_id == prompt_id for c in caps):
+        caps = [c for c in caps if c.prompt_id == prompt_id]
+    if not caps:
+        return []
+    # List runs: item i uses the sampler's item i, or its last if it made fewer.
+    last = max(c.list_index for c in caps)
+    want = min(list_index, last)
+    return sorted((c for c in caps if c.list_index == want), key=lambda c: c.seq)
 
 
 def patch_model(model):
@@ -173,7 +294,7 @@ def install_global_hook() -> bool:
                 pe.add_wrapper_with_key(
                     pe.WrappersMP.OUTER_SAMPLE,
                     WRAPPER_KEY,
-                    outer_sample_wrapper,
+                    global_wrapper,
                     model_options,
                     is_model_options=True,
                 )

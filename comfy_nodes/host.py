@@ -88,3 +88,33 @@ def drift(art: raiiaf_rs.Artifact) -> list[raiiaf_rs.Drift]:
         ),
         key=lambda d: not d.affects_pixels,
     )
+
+
+def current_context() -> tuple[str, str, int]:
+    """(prompt_id, node_id, list_index) of the node now executing; node_id is the
+    executing id (expanded nodes have their own), list_index 0 outside list runs."""
+    try:
+        from comfy_execution.utils import get_executing_context
+
+        ctx = get_executing_context()
+    except Exception:  # ComfyUI without execution contexts
+        ctx = None
+    if ctx is None:
+        return "", "", 0
+    return str(ctx.prompt_id), str(ctx.node_id), int(ctx.list_index or 0)
+
+
+def running_prompt(prompt_id: str) -> dict | None:
+    """The API prompt being executed under ``prompt_id``, from the server's queue
+    (None outside a server, or if ComfyUI moved it)."""
+    try:
+        from server import PromptServer
+
+        running = PromptServer.instance.prompt_queue.currently_running
+        # A plain read of the dict: the executing prompt's entry stays put while it runs.
+        for item in list(running.values()):
+            if len(item) > 2 and str(item[1]) == prompt_id and isinstance(item[2], dict):
+                return item[2]
+    except Exception:
+        pass
+    return None

@@ -21,20 +21,40 @@ import raiiaf_rs
 import torch
 from comfy_api.latest import io
 
-from . import host, paths
+from . import batch_noise, capture, graph, host, paths
 
 RaiiafType = io.Custom("RAIIAF")
 REPLAY_KEY = "raiiaf.replay"
 
 
 @dataclass
-class Stored:
-    """A loaded file: its noises in sampler-call order, seeds, settings."""
+class StoredPass:
+    """One stored sampler pass: its noise and what it ran with."""
 
     name: str
-    noises: list[torch.Tensor]
-    seeds: list[int | None]
+    node_id: str  # the sampler node in the saved graph
+    class_type: str
+    noise: torch.Tensor
+    seed: int | None
+    input_latent: torch.Tensor | None = None  # pre-noised latents: the sampler's start
+    latent_shapes: list[list[int]] | None = None  # nested latents: the packed shapes
+
+
+@dataclass
+class Stored:
+    """Loaded file(s): passes in path order; for several files of one batch, each
+    pass's tensors concatenated. ``rows``: the images' places in the batch they were
+    sampled in (of ``batch_size``), which ancestral and SDE samplers need."""
+
+    name: str
+    passes: list[StoredPass]
     metadata: dict[str, Any]
+    batch_size: int = 1
+    rows: tuple[int, ...] = (0,)
+
+    @property
+    def noises(self) -> list[torch.Tensor]:
+        return [p.noise for p in self.passes]
 
 
 def shape_error(stored: tuple, wanted: tuple, what: str) -> ValueError:
@@ -51,20 +71,47 @@ def shape_error(stored: tuple, wanted: tuple, what: str) -> ValueError:
     )
 
 
+def _nested(t: torch.Tensor, shapes: list[list[int]] | None):
+    """A packed tensor as ComfyUI's NestedTensor of ``shapes`` (nested latents)."""
+    if not shapes:
+        return t
+    import comfy.nested_tensor
+    import comfy.utils
+
+    shapes = [[t.shape[0], *s[1:]] for s in shapes]
+    return comfy.nested_tensor.NestedTensor(comfy.utils.unpack_latents(t, shapes))
+
+
 class StoredNoise:
     """A NOISE (duck-typed like ComfyUI's Noise_RandomNoise): returns the
     stored tensor; ``seed`` is the stored seed, which ancestral and SDE
     samplers use for their per-step noise."""
 
-    def __init__(self, noise: torch.Tensor, seed: int | None):
-        self.noise = noise
-        self.seed = 0 if seed is None else seed
+    def __init__(self, stored: Stored):
+        first = stored.passes[0]
+        self.stored = stored
+        self.noise = first.noise
+        self.seed = 0 if first.seed is None else first.seed
 
     def generate_noise(self, input_latent: dict) -> torch.Tensor:
         samples = input_latent["samples"]
+        first = self.stored.passes[0]
+        want = _nested(self.noise, first.latent_shapes)
+        if getattr(samples, "is_nested", False):
+            got = [tuple(t.shape) for t in samples.unbind()]
+            have = [tuple(t.shape) for t in want.unbind()] if first.latent_shapes else None
+            if got != have:
+                raise ValueError(
+                    f"the stored noise has the nested shapes {have} but the latent has {got}; "
+                    "use the loader's LATENT output or load another file"
+                )
+            return want
         if tuple(samples.shape) != tuple(self.noise.shape):
             raise shape_error(tuple(self.noise.shape), tuple(samples.shape), "the latent")
-        return self.noise.clone().to(dtype=samples.dtype)
+        out = self.noise.clone().to(dtype=samples.dtype)
+        # Read by the capture hook's wrapper: these images' per-step noise as in their batch.
+        out.raiiaf_rows = (self.stored.batch_size, self.stored.rows)
+        return out
 
 
 def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
@@ -79,6 +126,10 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
         lines.append(f"  negative: {meta['negative_prompt']}")
     if gen:
         lines.append("  " + ", ".join(f"{k}={v}" for k, v in gen.items()))
+    if meta.get("warning"):
+        lines.append(f"WARNING: {meta['warning']}")
+    if meta.get("pre_noised"):
+        lines.append(f"  pre-noised: {meta['pre_noised']}")
     real = host.drift(art)
     if not art.environment:
         lines.append("environment: not recorded")
@@ -99,33 +150,57 @@ def _image(png: bytes | None) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None]
 
 
-def read_stored(file: str) -> tuple[raiiaf_rs.Artifact, Stored]:
+def _tensor(art: raiiaf_rs.Artifact, name: str) -> torch.Tensor:
+    t = art.latents[name]
+    return t.float() if art.dtypes[name] != "float32" else t
+
+
+def read_artifact(file: str) -> raiiaf_rs.Artifact:
     path = paths.resolve(file)
     try:
-        art = raiiaf_rs.read(path, as_torch=True)
+        return raiiaf_rs.read(path, as_torch=True)
     except raiiaf_rs.HashMismatchError as e:
         raise ValueError(f"{file}: the file was altered or damaged ({e})") from None
     except raiiaf_rs.RaiiafError as e:
         raise ValueError(f"{file}: not a readable .raiiaf file ({e})") from None
-    captures = art.metadata.get("captures") or []
-    names = [c["name"] for c in captures if c.get("name") in art.latents]
-    if not names and "initial_noise" in art.latents:
-        names = ["initial_noise"]
-    if not names:
+
+
+def stored_from(art: raiiaf_rs.Artifact, file: str) -> Stored:
+    meta = art.metadata
+    records = [c for c in meta.get("captures") or [] if c.get("name") in art.latents]
+    if not records and "initial_noise" in art.latents:  # files of other writers
+        records = [{"name": "initial_noise"}]
+    if not records:
+        missing = meta.get("warning")
         raise ValueError(
             f"{file}: the file holds no noise to replay (latents: {list(art.latents)})"
+            + (f"; {missing}" if missing else "")
         )
-    seeds_by_name = {c["name"]: c.get("seed") for c in captures}
-    default_seed = art.metadata.get("generation_settings", {}).get("seed")
-    stored = Stored(
-        name=file,
-        noises=[
-            art.latents[n].float() if art.dtypes[n] != "float32" else art.latents[n] for n in names
-        ],
-        seeds=[seeds_by_name.get(n, default_seed) for n in names],
-        metadata=art.metadata,
-    )
-    return art, stored
+    default_seed = meta.get("generation_settings", {}).get("seed")
+    passes = []
+    for rec in records:
+        latent = rec.get("input_latent")
+        passes.append(
+            StoredPass(
+                name=rec["name"],
+                node_id=str(rec.get("node_id", "")),
+                class_type=str(rec.get("class_type", "")),
+                noise=_tensor(art, rec["name"]),
+                seed=rec.get("seed", default_seed),
+                input_latent=_tensor(art, latent) if latent in art.latents else None,
+                latent_shapes=rec.get("latent_shapes"),
+            )
+        )
+    size = meta.get("batch_size", 1)
+    index = meta.get("batch_index", 0)
+    if not (isinstance(size, int) and isinstance(index, int) and 0 <= index < size):
+        size, index = 1, 0
+    return Stored(name=file, passes=passes, metadata=meta, batch_size=size, rows=(index,))
+
+
+def read_stored(file: str) -> tuple[raiiaf_rs.Artifact, Stored]:
+    art = read_artifact(file)
+    return art, stored_from(art, file)
 
 
 class LoadRaiiaf(io.ComfyNode):
@@ -186,57 +261,118 @@ class LoadRaiiaf(io.ComfyNode):
     @classmethod
     def execute(cls, file):
         art, stored = read_stored(file)
-        noise = stored.noises[0]
-        gen = art.metadata.get("generation_settings", {})
-        seed = stored.seeds[0] if stored.seeds[0] is not None else int(gen.get("seed", 0))
-        sampler = gen.get("sampler", "euler")
-        scheduler = gen.get("scheduler", "normal")
-        if sampler not in comfy.samplers.KSampler.SAMPLERS:
-            sampler = "euler"
-        if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
-            scheduler = "normal"
-        return io.NodeOutput(
-            stored,
-            StoredNoise(noise, seed),
-            {"samples": torch.zeros_like(noise)},
-            _image(art.image),
-            int(seed),
-            int(gen.get("steps", 20)),
-            float(gen.get("cfg_scale", 7.0)),
-            sampler,
-            scheduler,
-            str(art.metadata.get("prompt", "")),
-            str(art.metadata.get("negative_prompt", "")),
-            _summary(art, file),
-        )
+        return outputs(stored, _image(art.image), _summary(art, file))
 
 
-def replay_wrapper(stored: Stored):
-    """OUTER_SAMPLE wrapper: the k-th sampler call of a prompt gets the k-th
-    stored noise and seed (the first gets ``initial_noise``)."""
-    lock = threading.Lock()
-    calls: dict[str, int] = {}
+def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
+    """The loaders' outputs (one file or a batch of them)."""
+    gen = stored.metadata.get("generation_settings", {})
+    first = stored.passes[0]
+    seed = first.seed if first.seed is not None else int(gen.get("seed", 0))
+    sampler = gen.get("sampler", "euler")
+    scheduler = gen.get("scheduler", "normal")
+    if sampler not in comfy.samplers.KSampler.SAMPLERS:
+        sampler = "euler"
+    if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
+        scheduler = "normal"
+    if first.input_latent is not None:  # pre-noised: the sampler starts from it as it is
+        latent = first.input_latent.clone()
+    else:
+        latent = _nested(torch.zeros_like(first.noise), first.latent_shapes)
+    return io.NodeOutput(
+        stored,
+        StoredNoise(stored),
+        {"samples": latent},
+        image,
+        int(seed),
+        int(gen.get("steps", 20)),
+        float(gen.get("cfg_scale", 7.0)),
+        sampler,
+        scheduler,
+        str(stored.metadata.get("prompt", "")),
+        str(stored.metadata.get("negative_prompt", "")),
+        summary,
+    )
+
+
+class _PassMap:
+    """Which stored pass each sampler node of the replay graph gets: the pass saved
+    from the node with the same id when every sampler there has one (the graph
+    reloaded from the file), else the pass at the same position along the path
+    from the replay node. A sampler served from ComfyUI's cache shifts nothing:
+    positions come from the graph, not from the order calls happen in."""
+
+    def __init__(self, stored: Stored, replay_id: str):
+        self.stored = stored
+        self.replay_id = replay_id
+        self.lock = threading.Lock()
+        self.prompt_id = ""
+        self.calls: dict[str, int] = {}
+
+    def index(self, prompt_id: str, exec_id: str) -> tuple[int | None, str]:
+        """(pass index or None, what the sampler node is, for messages)."""
+        real = graph.real_id(exec_id)
+        with self.lock:
+            if prompt_id != self.prompt_id:
+                self.prompt_id, self.calls = prompt_id, {}
+            call = self.calls.get(real, 0)
+            self.calls[real] = call + 1
+            order = sum(self.calls.values()) - 1
+        prompt = host.running_prompt(prompt_id)
+        if prompt is None:  # no graph to read: the k-th sampling run gets the k-th pass
+            return (order if order < len(self.stored.passes) else None), f"sampler node {real}"
+        what = f"sampler node {real} ({graph.class_of(prompt, real) or 'expanded'})"
+        depth = graph.downstream(prompt, self.replay_id)
+        nodes = [n for n in depth if graph.class_of(prompt, n) in capture.seen_sampler_classes]
+        if real not in nodes:
+            nodes.append(real)
+        nodes.sort(key=lambda n: (depth.get(n, 0), len(n), n))
+        ids = [p.node_id for p in self.stored.passes]
+        if all(n in ids for n in nodes):
+            mine = [i for i, nid in enumerate(ids) if nid == real]
+            return (mine[call] if call < len(mine) else None), what
+        k = nodes.index(real) + call
+        return (k if k < len(self.stored.passes) else None), what
+
+
+def replay_wrapper(stored: Stored, replay_id: str = ""):
+    """OUTER_SAMPLE wrapper: each sampler run gets its stored pass (see _PassMap): the
+    noise, the seed and, for pre-noised latents, the input latent; and, for images of
+    a batch replayed apart from it, their per-step noise as in that batch."""
+    passes = _PassMap(stored, replay_id)
 
     def wrapper(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
-
-        with lock:
-            prompt_id = host.current_prompt_id()
-            k = calls.get(prompt_id, 0)
-            calls.clear()  # only the current prompt's count matters
-            calls[prompt_id] = k + 1
-        if k < len(stored.noises):
-            new = stored.noises[k]
-            if tuple(new.shape) != tuple(noise.shape):
-                raise shape_error(tuple(new.shape), tuple(noise.shape), "the sampler's latent")
-            noise = new.to(device=noise.device, dtype=noise.dtype)
-            seed = stored.seeds[k]
-            if seed is not None:
-                args = list(args)
-                if len(args) > 3:
-                    args[3] = seed
-                else:
-                    kwargs["seed"] = seed
-        return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+        prompt_id, exec_id, _ = host.current_context()
+        k, what = passes.index(prompt_id, exec_id)
+        if k is None:
+            print(f"[raiiaf] {stored.name}: no stored pass for {what}; it samples its own noise")
+            return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+        p = stored.passes[k]
+        saved = f"stored pass {p.name} (node {p.node_id or '?'}, {p.class_type or 'sampler'})"
+        if tuple(p.noise.shape) != tuple(noise.shape):
+            raise ValueError(
+                f"{stored.name}: {saved} has noise of shape {list(p.noise.shape)} but {what} "
+                f"samples a latent of shape {list(noise.shape)}; give that sampler a latent "
+                "of the stored size (the loader's LATENT for the first pass) or check that "
+                "the graph's passes are those of the saved one"
+            )
+        noise = p.noise.to(device=noise.device, dtype=noise.dtype)
+        if p.input_latent is not None:
+            if tuple(p.input_latent.shape) != tuple(latent_image.shape):
+                raise ValueError(
+                    f"{stored.name}: {saved} starts from a pre-noised latent of shape "
+                    f"{list(p.input_latent.shape)} but {what} gets one of shape "
+                    f"{list(latent_image.shape)}"
+                )
+            latent_image = p.input_latent.to(device=latent_image.device, dtype=latent_image.dtype)
+        if p.seed is not None:
+            args = list(args)
+            if len(args) > 3:
+                args[3] = p.seed
+            else:
+                kwargs["seed"] = p.seed
+        with batch_noise.original_batch(stored.batch_size, stored.rows):
+            return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
 
     return wrapper
 
@@ -254,6 +390,7 @@ class ReplayRaiiafNoise(io.ComfyNode):
             ),
             inputs=[io.Model.Input("model"), RaiiafType.Input("raiiaf")],
             outputs=[io.Model.Output()],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -262,5 +399,9 @@ class ReplayRaiiafNoise(io.ComfyNode):
 
         m = model.clone()
         m.remove_wrappers_with_key(pe.WrappersMP.OUTER_SAMPLE, REPLAY_KEY)
-        m.add_wrapper_with_key(pe.WrappersMP.OUTER_SAMPLE, REPLAY_KEY, replay_wrapper(raiiaf))
+        m.add_wrapper_with_key(
+            pe.WrappersMP.OUTER_SAMPLE,
+            REPLAY_KEY,
+            replay_wrapper(raiiaf, str(cls.hidden.unique_id)),
+        )
         return io.NodeOutput(m)

