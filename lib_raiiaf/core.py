@@ -66,6 +66,9 @@ class Run:
     #: through ``p.modified_noise`` before this extension's hook: {pass: True}.
     modified_by_other: dict[str, bool] = field(default_factory=dict)
     sources: list = field(default_factory=list)
+    #: img2img with a noise multiplier: some stored values have no exact pre-multiplier
+    #: float, so the tensor between the draw and the hook was not exactly the stored one.
+    draw_inexact: bool = False
     noise: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
     latents: dict[int, torch.Tensor] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -162,9 +165,11 @@ class DrawRng:
 
 
 def replace_at_draw(p: Any, run: Run, x: Any) -> None:
-    """The stored first-pass noise into the freshly drawn tensor (img2img: divided by the
-    noise multiplier the webui applies next, in place; the hook then writes the exact
-    stored values)."""
+    """The stored first-pass noise into the freshly drawn tensor. img2img multiplies it by
+    the noise multiplier next (in place), so there the value written is one whose product
+    with the multiplier is the stored value, found per element (the hook then writes the
+    exact stored values in any case); where no float does that, ``run.draw_inexact`` says
+    so, for a script that reads the noise between the draw and the hook."""
     plan = run.plan
     if plan is None or run.stop is not None or "first" in plan.skip:
         return
@@ -177,10 +182,25 @@ def replace_at_draw(p: Any, run: Run, x: Any) -> None:
         arr = plan.source(global_index(p, i)).noise("first")
         if arr is None:
             continue
-        stored = torch.from_numpy(arr.copy())
+        stored = torch.from_numpy(arr.copy()).to(device=x.device, dtype=x.dtype)
         if multiplier != 1.0:
-            stored = stored / multiplier
-        x[i].copy_(stored.to(device=x.device, dtype=x.dtype))
+            stored = _pre_multiplier(stored, multiplier, run)
+        x[i].copy_(stored)
+
+
+def _pre_multiplier(stored: Any, m: float, run: Run) -> Any:
+    """y with ``y * m == stored`` element-wise (the webui's in-place ``x *= m``), trying
+    the quotient and its float neighbours."""
+    y = stored / m
+    for direction in (float("inf"), float("-inf")):
+        wrong = (y * m) != stored
+        if not bool(wrong.any()):
+            return y
+        step = torch.nextafter(y, torch.full_like(y, direction))
+        y = torch.where(wrong & ((step * m) == stored), step, y)
+    if bool(((y * m) != stored).any()):
+        run.draw_inexact = True
+    return y
 
 
 def _first_shape(plan: replay.Plan, p: Any) -> tuple[int, ...]:
@@ -438,6 +458,16 @@ def on_noise(p: Any, run: Run | None, which: str, noise: Any) -> None:
             plan.applied[(which, global_index(p, i))] = True
     if getattr(p, "modified_noise", None) is not None:
         run.modified_by_other[which] = True
+        if which == "first" and run.draw_inexact and run.plan is not None:
+            note = (
+                "raiiaf: another script replaced the noise (p.modified_noise) from the noise "
+                "as drawn, and with this noise multiplier the stored noise could not be put "
+                "there bit for bit before it did: the result may differ slightly from the "
+                "original"
+            )
+            if note not in run.warnings:
+                log.warning("%s", note)
+                run.warnings.append(note)
     for i in range(batch):
         run.noise[(which, global_index(p, i))] = (
             noise[i].detach().to("cpu", torch.float32).contiguous().clone()

@@ -118,8 +118,10 @@ def _inpaint_latent() -> torch.Tensor:
     return torch.randn((1, 4, 8, 8), generator=g) * 3.0
 
 
-@pytest.mark.parametrize("tab", ["txt2img", "img2img"])
-def test_forge_modified_noise_of_a_builtin_extension_is_composed(make_webui, tab):
+@pytest.mark.parametrize(
+    ("tab", "multiplier"), [("txt2img", 1.0), ("img2img", 1.0), ("img2img", 0.9)]
+)
+def test_forge_modified_noise_of_a_builtin_extension_is_composed(make_webui, tab, multiplier):
     webui = make_webui("forge")
     from modules import scripts
 
@@ -140,6 +142,7 @@ def test_forge_modified_noise_of_a_builtin_extension_is_composed(make_webui, tab
         rng = np.random.default_rng(3)
         image = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "RGB")
         kw.update(init_images=[image], denoising_strength=0.7)
+        kw.update(initial_noise_multiplier=multiplier)
     run = webui.img2img if tab == "img2img" else webui.txt2img
     first = run(seed=50, outdir="a", **kw)
     assert seen["inference"] is True  # Forge's loop runs under inference_mode
@@ -154,6 +157,8 @@ def test_forge_modified_noise_of_a_builtin_extension_is_composed(make_webui, tab
         **kw,
     )
     assert same(first.images[0], again.images[0])
+    meta = raiiaf_rs.read(again.sidecar(again.images[0])).metadata
+    assert "warnings" not in meta  # bit for bit, nothing to warn about
     assert webui.errors.reported == []
     del scripts
 
