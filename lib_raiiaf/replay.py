@@ -109,24 +109,32 @@ def _load_bytes(item: Any) -> tuple[str, bytes]:
     raise ReplayError(f"cannot read a replay file from a {type(item).__name__}")
 
 
-def _decode(name: str, data: bytes) -> Source:
-    digest = hashlib.sha256(data).hexdigest()
+def _read(data: bytes) -> raiiaf_rs.Artifact:
+    """Decode in memory where this raiiaf_rs has ``read_bytes``; else via a temp file."""
+    read_bytes = getattr(raiiaf_rs, "read_bytes", None)
+    if read_bytes is not None:
+        return read_bytes(data, verify=True)
     fd, tmp = tempfile.mkstemp(suffix=".raiiaf")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        try:
-            art = raiiaf_rs.read(tmp, verify=True)
-        except raiiaf_rs.HashMismatchError as e:
-            raise ReplayError(
-                f"{name} fails its integrity check (a SHA-256 does not match: the file was "
-                f"altered or damaged): {e}"
-            ) from None
-        except raiiaf_rs.RaiiafError as e:
-            raise ReplayError(f"{name} is not a readable .raiiaf file: {e}") from None
+        return raiiaf_rs.read(tmp, verify=True)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def _decode(name: str, data: bytes) -> Source:
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        art = _read(data)
+    except raiiaf_rs.HashMismatchError as e:
+        raise ReplayError(
+            f"{name} fails its integrity check (a SHA-256 does not match: the file was "
+            f"altered or damaged): {e}"
+        ) from None
+    except raiiaf_rs.RaiiafError as e:
+        raise ReplayError(f"{name} is not a readable .raiiaf file: {e}") from None
     if "initial_noise" not in art.latents and "hires_noise" not in art.latents:
         raise ReplayError(f"{name} holds no initial_noise tensor: nothing to replay")
     return Source(name=name, sha256=digest, artifact=art)
