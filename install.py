@@ -109,9 +109,30 @@ def find_wheel() -> str | None:
         return env
     for folder in (os.path.join(HERE, "wheels"), os.path.join(HERE, "target", "wheels")):
         found = sorted(glob.glob(os.path.join(folder, WHEEL_GLOB)), key=os.path.getmtime)
+        fitting = [w for w in found if wheel_fits_here(w)]
+        if fitting:
+            return fitting[-1]
         if found:
-            return found[-1]
+            print(
+                f"raiiaf: the wheels in {folder} are for other systems "
+                f"({', '.join(os.path.basename(w) for w in found)})"
+            )
     return None
+
+
+def wheel_fits_here(path: str) -> bool:
+    """Whether this Python can install the wheel (its Python, ABI and platform tags)."""
+    parts = os.path.basename(path)[: -len(".whl")].split("-")
+    if len(parts) < 5:
+        return False
+    pythons, abis, platforms = parts[-3].split("."), parts[-2].split("."), parts[-1].split(".")
+    try:
+        from packaging.tags import sys_tags
+    except ImportError:  # no packaging: judge the platform by its family
+        family = {"win32": "win", "darwin": "macosx"}.get(sys.platform, "linux")
+        return any(p == "any" or p.startswith(family) or family in p for p in platforms)
+    wanted = {(t.interpreter, t.abi, t.platform) for t in sys_tags()}
+    return any((i, a, p) in wanted for i in pythons for a in abis for p in platforms)
 
 
 def install_for_webui(launch) -> bool:

@@ -62,13 +62,22 @@ def _items(value: Any) -> list[Any]:
     return [value]
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether the real path ``path`` is ``folder`` or below it (case-insensitive where
+    the file system is, e.g. Windows; another drive is never inside)."""
+    a, b = os.path.normcase(path), os.path.normcase(folder)
+    try:
+        return os.path.commonpath([a, b]) == b
+    except ValueError:  # different drives
+        return False
+
+
 def _read_allowed(path: str) -> tuple[str, bytes]:
     """A replay file named by path (API input or an upload's temp file): only a
     ``.raiiaf`` file inside the webui's output folders or the upload folder is read."""
     name = os.path.basename(path)
     real = os.path.realpath(os.path.abspath(path))
-    allowed = webui.allowed_dirs()
-    if not any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in allowed):
+    if not any(_inside(real, d) for d in webui.allowed_dirs()):
         raise ReplayError(
             f"{name} is not inside the webui's output folders or its upload folder, so it is "
             "not read; upload the file, pass its contents as base64, or move it into the "

@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import raiiaf_rs
+from packaging.tags import sys_tags
 
 from .harness import REPO, Webui
 
@@ -162,12 +164,22 @@ def test_git_clone_into_extensions_loads_and_works(tmp_path):
     import lib_raiiaf
 
     assert Path(lib_raiiaf.__file__).resolve().parent == (target / "lib_raiiaf").resolve()
-    # The installer step: a wheel in the clone's wheels/ folder, through the webui's pip.
+    # The installer step: the wheel for this system in the clone's wheels/ folder (next to
+    # one for another system, written later), through the webui's pip.
     (target / "wheels").mkdir()
-    wheel = target / "wheels" / "raiiaf_rs-0.1.9-cp39-abi3-win_amd64.whl"
+    tag = next(iter(sys_tags()))
+    wheel = target / "wheels" / f"raiiaf_rs-0.1.9-{tag.interpreter}-{tag.abi}-{tag.platform}.whl"
     wheel.write_bytes(b"")
+    foreign = "macosx_11_0_arm64" if sys.platform.startswith("win") else "win_amd64"
+    time.sleep(0.01)
+    (target / "wheels" / f"raiiaf_rs-0.1.9-cp39-abi3-{foreign}.whl").write_bytes(b"")
     _out, calls = _installer(webui, RAIIAF_WHEEL="")
     assert calls == [[f'install --upgrade "{wheel}"', "raiiaf_rs 0.1.9 (.raiiaf files)"]]
+    # Only wheels for other systems: nothing installed, and the console says what to do.
+    wheel.unlink()
+    out, calls = _installer(webui, RAIIAF_WHEEL="")
+    assert "for other systems" in out
+    assert all(c[0].startswith('install "raiiaf-rs') for c in calls)
     res = webui.txt2img(seed=7, sampler_name="Euler", raiiaf={"enabled": True}, **BASE)
     art = raiiaf_rs.read(res.sidecar(res.images[0]))
     assert art.latents["initial_noise"].shape == (1, 4, 8, 8)
