@@ -192,8 +192,9 @@ class Webui:
 
         runner = self.tabs[tab]
         args = runner.default_args()
-        script = self.script(tab)
-        args[script.args_from : script.args_to] = raiiaf_args(**(raiiaf or {}))
+        loaded = [s for s in runner.alwayson_scripts if s.title() == "raiiaf"]
+        for script in loaded:  # none when the extension did not load
+            args[script.args_from : script.args_to] = raiiaf_args(**(raiiaf or {}))
         out = self.root / outdir
         p = cls(
             outpath_samples=str(out),

@@ -184,3 +184,17 @@ def test_git_clone_into_extensions_loads_and_works(tmp_path):
     art = raiiaf_rs.read(res.sidecar(res.images[0]))
     assert art.latents["initial_noise"].shape == (1, 4, 8, 8)
     assert webui.errors.reported == []
+
+
+def test_without_raiiaf_rs_the_webui_loads_and_says_why(tmp_path, monkeypatch, capsys):
+    # As if the installer could not install the wheel: importing raiiaf_rs fails.
+    monkeypatch.setitem(sys.modules, "raiiaf_rs", None)
+    webui = Webui(tmp_path)
+    from modules import scripts
+
+    assert scripts.scripts_data == []  # no script, no UI, no hooks
+    assert webui.errors.reported == []  # the webui's loader saw no error
+    out = capsys.readouterr().out
+    assert "[raiiaf] the extension is not active" in out and "RAIIAF_WHEEL" in out
+    res = webui.txt2img(seed=3, sampler_name="Euler", **BASE)
+    assert len(res.images) == 1 and not res.sidecar(res.images[0]).exists()
