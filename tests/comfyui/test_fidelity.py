@@ -293,3 +293,87 @@ def test_batch_image_alone_through_sampler_custom_advanced(comfy):
     again = regenerated(comfy, graphs.to_api(nodes), "b3sca_re")
     worst, share = within_batch_bound(again, pixels(comfy, "b3sca_00003_.png"))
     assert worst <= 1 and share < 0.01, f"{worst}/255 in {share:.1%}"
+
+
+# --- 5. pre-noised latents ----------------------------------------------------------------
+def advanced(latent, model=("1", 0)) -> dict:
+    """KSamplerAdvanced that adds no noise: its latent comes in noised."""
+    node = ksampler(latent, 0, model=model)
+    inputs = node["inputs"]
+    del inputs["denoise"]
+    inputs.update(add_noise="disable", noise_seed=inputs.pop("seed"), start_at_step=0)
+    inputs.update(end_at_step=10000, return_with_leftover_noise="disable")
+    return {"class_type": "KSamplerAdvanced", "inputs": inputs}
+
+
+def test_pre_noised_latent_is_said_and_regenerates(comfy):
+    g = base(comfy.ckpt)
+    g["5"] = {"class_type": "RandomNoise", "inputs": {"noise_seed": 77}}
+    g["6"] = {
+        "class_type": "BasicScheduler",
+        "inputs": {"model": ["1", 0], "scheduler": "normal", "steps": STEPS, "denoise": 1.0},
+    }
+    g["7"] = {
+        "class_type": "AddNoise",
+        "inputs": {
+            "model": ["1", 0],
+            "noise": ["5", 0],
+            "sigmas": ["6", 0],
+            "latent_image": ["4", 0],
+        },
+    }
+    g["10"] = advanced(("7", 0))
+    g["11"] = decode(("10", 0))
+    g["12"] = save(("11", 0), "prenoised")
+    run(comfy, g)
+    art = raiiaf_rs.read(out(comfy, "prenoised_00001_.raiiaf"))
+    [rec] = art.metadata["captures"]
+    assert rec["all_zero"] and rec["input_latent"] == "initial_noise_input_latent"
+    assert "added no noise" in art.metadata["pre_noised"]
+    assert not np.any(art.latents["initial_noise"])
+    assert np.any(art.latents["initial_noise_input_latent"])
+    original = pixels(comfy, "prenoised_00001_.png")
+    file = "prenoised_00001_.raiiaf [output]"
+
+    # The replay patch starts the sampler from the stored latent (here fed an empty one).
+    re = base(comfy.ckpt)
+    re["90"] = {"class_type": "RaiiafLoad", "inputs": {"file": file}}
+    re["91"] = {
+        "class_type": "RaiiafReplayNoise",
+        "inputs": {"model": ["1", 0], "raiiaf": ["90", 0]},
+    }
+    re["10"] = advanced(("4", 0), model=("91", 0))
+    re["11"] = decode(("10", 0))
+    re["12"] = save(("11", 0), "prenoised_re", raiiaf=False)
+    assert np.array_equal(regenerated(comfy, re, "prenoised_re"), original)
+    # The loader's LATENT is that latent too: no patch needed.
+    re["10"] = advanced(("90", 2))
+    re["12"] = save(("11", 0), "prenoised_re2", raiiaf=False)
+    assert np.array_equal(regenerated(comfy, re, "prenoised_re2"), original)
+    # And its summary says so.
+    entry = run(
+        comfy,
+        {"90": re["90"], "95": {"class_type": "PreviewAny", "inputs": {"source": ["90", 11]}}},
+    )
+    text = str(entry["outputs"]["95"])
+    assert "pre-noised" in text
+
+
+# --- 6. list-mapped runs ------------------------------------------------------------------
+def test_list_run_each_file_holds_its_own_item(comfy, comfy_sample):
+    g = base(comfy.ckpt, batch=3)
+    g["5"] = {"class_type": "RebatchLatents", "inputs": {"latents": ["4", 0], "batch_size": 1}}
+    g["10"] = ksampler(("5", 0), 55)
+    g["11"] = decode(("10", 0))
+    g["12"] = save(("11", 0), "listrun")
+    run(comfy, g)
+    shape = (1, 4, SIZE // 8, SIZE // 8)
+    for i in range(3):
+        art = raiiaf_rs.read(out(comfy, f"listrun_0000{i + 1}_.raiiaf"))
+        # Item i sampled with batch_index [i]: ComfyUI's i-th draw of the seed.
+        want = comfy_sample.prepare_noise(torch.zeros(shape), 55, [i]).numpy()
+        assert art.latents["initial_noise"].tobytes() == want.tobytes(), i
+        assert art.metadata["generation_settings"]["seed"] == 55
+    file = "listrun_00003_.raiiaf [output]"
+    again = regenerated(comfy, replay_graph(comfy.ckpt, file, "euler", "listrun_re"), "listrun_re")
+    assert np.array_equal(again, pixels(comfy, "listrun_00003_.png"))
