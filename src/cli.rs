@@ -22,6 +22,10 @@ use crate::tensor::{DType, Tensor};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most bytes to decode from one file (tensors + image + environment), e.g. 4G or
+    /// 512MiB; default 1 GiB, or $RAIIAF_MAX_DECODED_BYTES. Checked before anything is allocated.
+    #[arg(long, global = true, value_name = "BYTES")]
+    max_decoded_bytes: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -89,22 +93,29 @@ pub fn main_with(args: impl IntoIterator<Item = String>, host: &HostFacts) -> i3
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    let options = match read_options(cli.max_decoded_bytes.as_deref()) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("raiiaf: {e}");
+            return 2;
+        }
+    };
     let result = match cli.command {
-        Command::Inspect { file, json } => inspect(&file, json).map(|text| print!("{text}")),
-        Command::Verify { files } => return verify(&files),
+        Command::Inspect { file, json } => inspect(&file, json, options).map(|text| print!("{text}")),
+        Command::Verify { files } => return verify(&files, options),
         Command::Env { json } => Ok(show_env(host, json)).map(|text| print!("{text}")),
-        Command::Drift { file, json } => drift(&file, host, json).map(|text| print!("{text}")),
+        Command::Drift { file, json } => drift(&file, host, json, options).map(|text| print!("{text}")),
         Command::Extract {
             file,
             output,
             overwrite,
-        } => extract(&file, &output, overwrite).map(|lines| println!("{lines}")),
+        } => extract(&file, &output, overwrite, options).map(|lines| println!("{lines}")),
         Command::Convert {
             file,
             codec,
             output,
             overwrite,
-        } => convert(&file, &codec, &output, overwrite).map(|line| println!("{line}")),
+        } => convert(&file, &codec, &output, overwrite, options).map(|line| println!("{line}")),
     };
     match result {
         Ok(()) => 0,
@@ -113,6 +124,16 @@ pub fn main_with(args: impl IntoIterator<Item = String>, host: &HostFacts) -> i3
             1
         }
     }
+}
+
+/// Read options: `--max-decoded-bytes`, else `$RAIIAF_MAX_DECODED_BYTES`, else 1 GiB.
+fn read_options(max_decoded_bytes: Option<&str>) -> Result<ReadOptions> {
+    let mut options = ReadOptions::from_env()?;
+    if let Some(text) = max_decoded_bytes {
+        options.max_decoded_bytes =
+            format::parse_byte_size(text).map_err(|e| Error::invalid(format!("--max-decoded-bytes: {e}")))?;
+    }
+    Ok(options)
 }
 
 fn codec_label(rec: &format::ChunkRecord) -> &str {
@@ -133,9 +154,9 @@ fn png_size(img: &[u8]) -> Option<(u32, u32)> {
     None
 }
 
-fn inspect(path: &Path, json: bool) -> Result<String> {
+fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
     let bytes = format::read_bytes(path)?;
-    let archive = Archive::parse(&bytes, ReadOptions::default())?;
+    let archive = Archive::parse(&bytes, options)?;
     let h = &archive.header;
     if json {
         let doc = serde_json::json!({
@@ -287,9 +308,9 @@ fn show_env(host: &HostFacts, json: bool) -> String {
     out
 }
 
-fn drift(path: &Path, host: &HostFacts, json: bool) -> Result<String> {
+fn drift(path: &Path, host: &HostFacts, json: bool, options: ReadOptions) -> Result<String> {
     let bytes = format::read_bytes(path)?;
-    let archive = Archive::parse(&bytes, ReadOptions::default())?;
+    let archive = Archive::parse(&bytes, options)?;
     let Some(stored) = archive.environment()? else {
         return Ok(format!("{}: the file records no environment\n", path.display()));
     };
@@ -360,11 +381,11 @@ fn ellipsize(s: &str, max: usize) -> String {
     }
 }
 
-fn verify(files: &[PathBuf]) -> i32 {
+fn verify(files: &[PathBuf], options: ReadOptions) -> i32 {
     let mut failed = 0;
     for path in files {
         let result = format::read_bytes(path).and_then(|bytes| {
-            let archive = Archive::parse(&bytes, ReadOptions::default())?;
+            let archive = Archive::parse(&bytes, options)?;
             archive.verify_all()?;
             Ok(archive.manifest.chunks.len())
         });
@@ -430,9 +451,9 @@ fn safe_file_name(name: &str) -> String {
     }
 }
 
-fn extract(path: &Path, dir: &Path, overwrite: bool) -> Result<String> {
+fn extract(path: &Path, dir: &Path, overwrite: bool, options: ReadOptions) -> Result<String> {
     let bytes = format::read_bytes(path)?;
-    let artifact = Archive::parse(&bytes, ReadOptions::default())?.read_all()?;
+    let artifact = Archive::parse(&bytes, options)?.read_all()?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, t) in &artifact.latents {
@@ -463,10 +484,10 @@ fn extract(path: &Path, dir: &Path, overwrite: bool) -> Result<String> {
     Ok(written.join("\n"))
 }
 
-fn convert(path: &Path, codec: &str, output: &Path, overwrite: bool) -> Result<String> {
+fn convert(path: &Path, codec: &str, output: &Path, overwrite: bool, options: ReadOptions) -> Result<String> {
     let codec = Codec::from_name(codec)?;
     let bytes = format::read_bytes(path)?;
-    let artifact = Archive::parse(&bytes, ReadOptions::default())?.read_all()?;
+    let artifact = Archive::parse(&bytes, options)?.read_all()?;
     let image_extra = artifact
         .manifest
         .chunks

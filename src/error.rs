@@ -59,6 +59,15 @@ pub enum Error {
     )]
     LimitExceeded { what: String, declared: u64, limit: u64 },
 
+    /// Decoding would produce more bytes than the caller allows
+    /// (`max_decoded_bytes`, default 1 GiB per file): checked before anything
+    /// is allocated, so a small file cannot make a reader allocate gigabytes.
+    #[error(
+        "{what} would decode to {declared} bytes, more than the limit of {limit} bytes; if the file is \
+         trusted, raise max_decoded_bytes (CLI: --max-decoded-bytes, environment: {DECODED_LIMIT_ENV})"
+    )]
+    DecodedSizeLimit { what: String, declared: u64, limit: u64 },
+
     /// The caller asked for something impossible or lossy without permission.
     #[error("{0}")]
     InvalidArgument(String),
@@ -70,7 +79,15 @@ pub enum Error {
     /// The target file exists and overwriting was not requested.
     #[error("{0} already exists; pass overwrite=True (CLI: --overwrite) to replace it")]
     AlreadyExists(PathBuf),
+
+    /// A bug in raiiaf-rs or a library it uses (a panic, a compressor
+    /// failure), never the input's fault; please report it.
+    #[error("internal error in raiiaf-rs (please report it): {0}")]
+    Internal(String),
 }
+
+/// The environment variable that sets the default `max_decoded_bytes`.
+pub const DECODED_LIMIT_ENV: &str = "RAIIAF_MAX_DECODED_BYTES";
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -117,10 +117,16 @@ fn hash_mismatch_names_the_chunk() {
         other => panic!("expected a hash mismatch, got {other:?}"),
     }
     // The forensic opt-out returns the altered data.
-    let art = Archive::parse(&bad, ReadOptions { verify_hashes: false })
-        .unwrap()
-        .read_all()
-        .unwrap();
+    let art = Archive::parse(
+        &bad,
+        ReadOptions {
+            verify_hashes: false,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap()
+    .read_all()
+    .unwrap();
     assert_ne!(art.latents[0].1.data, read(&file).unwrap().latents[0].1.data);
 }
 

@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from raiiaf_rs.environment import Drift, drift
 from raiiaf_rs.errors import (
     CorruptFileError,
     HashMismatchError,
+    InternalError,
     InvalidArgumentError,
     LimitExceededError,
     RaiiafError,
@@ -49,6 +50,7 @@ LINKED_TORCH: str | None = native.LINKED_TORCH
 
 __all__ = [
     "CODECS",
+    "DEFAULT_MAX_DECODED_BYTES",
     "DTYPES",
     "LINKED_TORCH",
     "Artifact",
@@ -56,6 +58,7 @@ __all__ = [
     "Drift",
     "Fingerprint",
     "HashMismatchError",
+    "InternalError",
     "InvalidArgumentError",
     "LimitExceededError",
     "RaiiafError",
@@ -69,15 +72,20 @@ __all__ = [
     "errors",
     "fingerprint",
     "read",
+    "read_bytes",
     "read_metadata",
     "verify",
     "write",
+    "write_bytes",
 ]
 
 #: Tensor codecs: ``raw`` (default; files the reference ``raiiaf`` 1.1.0 reads),
 #: ``compact`` (lossless byte-plane zstd, ~15 % smaller for noise, format 1.1),
 #: ``zfp`` (the reference's compressed mode; larger for noise, interop only).
 CODECS = ("raw", "compact", "zfp")
+#: Default of ``max_decoded_bytes`` (:func:`read`, :func:`verify`): 1 GiB per file;
+#: the environment variable ``RAIIAF_MAX_DECODED_BYTES`` (bytes, or e.g. ``4G``) replaces it.
+DEFAULT_MAX_DECODED_BYTES = 1 << 30
 #: Stored element types. numpy has no bfloat16: such tensors travel as
 #: uint16 arrays holding the bit patterns (or as torch.bfloat16 tensors).
 DTYPES = ("float32", "float16", "bfloat16")
@@ -265,6 +273,41 @@ def write(
         image_extra: Extra fields of the image record (e.g. width, height).
         fsync: Flush to disk before returning (slower; survives power loss).
     """
+    return native._write(
+        os.fspath(path),
+        *_write_args(latents, image, metadata, environment, codec, dtype, image_extra),
+        overwrite,
+        fsync,
+    )
+
+
+def write_bytes(
+    latents: Mapping[str, ArrayLike],
+    image: bytes | bytearray | memoryview | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    environment: Mapping[str, Any] | str | None = "auto",
+    codec: str = "raw",
+    dtype: str | Mapping[str, str] | None = None,
+    image_extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The ``.raiiaf`` file :func:`write` would write, returned as bytes (no file, no
+    temporary file). Arguments as for :func:`write`."""
+    return native._write_bytes(
+        *_write_args(latents, image, metadata, environment, codec, dtype, image_extra)
+    )
+
+
+def _write_args(
+    latents: Mapping[str, ArrayLike],
+    image: bytes | bytearray | memoryview | None,
+    metadata: Mapping[str, Any] | None,
+    environment: Mapping[str, Any] | str | None,
+    codec: str,
+    dtype: str | Mapping[str, str] | None,
+    image_extra: Mapping[str, Any] | None,
+) -> tuple[Any, ...]:
+    """The native writers' arguments after ``path``, checked and converted."""
     if not isinstance(latents, Mapping):
         raise InvalidArgumentError("latents must be a mapping {name: array}")
     if codec not in CODECS:
@@ -284,29 +327,28 @@ def write(
             )
         environment = environment_module.capture()
         metadata.setdefault("hardware_info", environment_module.hardware_info())
-    return native._write(
-        os.fspath(path),
+    return (
         items,
         image,
         _dumps(dict(image_extra or {}), "image_extra"),
         _dumps(metadata, "metadata"),
         None if environment is None else _dumps(dict(environment), "environment"),
         codec,
-        overwrite,
-        fsync,
     )
 
 
 def read(
-    path: PathLike,
+    path: PathLike | BinaryIO,
     *,
     verify: bool = True,
     names: Iterable[str] | None = None,
     image: bool = True,
     as_torch: bool = False,
     warn_drift: bool = False,
+    max_decoded_bytes: int | None = None,
 ) -> Artifact:
-    """Read a ``.raiiaf`` (or legacy ``.gen5``) file.
+    """Read a ``.raiiaf`` (or legacy ``.gen5``) file: a path, or a binary file-like
+    object (anything with ``read()``, e.g. an upload stream; read to its end).
 
     Args:
         verify: Check every chunk's SHA-256 (default). ``False`` is for forensics on
@@ -319,15 +361,61 @@ def read(
         warn_drift: Emit a ``UserWarning`` per environment component that differs
             from the current environment, as the reference decoder does
             (see :func:`raiiaf_rs.drift` for the structured differences).
+        max_decoded_bytes: The most bytes this read may decode: the declared sizes of
+            the tensors, image and environment it returns, added up, are checked against
+            it before anything is allocated, so a small file cannot make it allocate
+            gigabytes. Default: ``$RAIIAF_MAX_DECODED_BYTES`` if set (e.g. ``4G``), else
+            :data:`DEFAULT_MAX_DECODED_BYTES` (1 GiB). Beyond it:
+            :class:`LimitExceededError`.
     """
     native_torch = as_torch and LINKED_TORCH is not None
-    raw = native._read(
-        os.fspath(path),
+    names_list = None if names is None else [str(n) for n in names]
+    limit = _limit(max_decoded_bytes)
+    if hasattr(path, "read"):
+        data = path.read()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError("read() of a file-like object must return bytes")
+        raw = native._read_bytes(bytes(data), verify, names_list, image, native_torch, limit)
+        label = str(getattr(path, "name", ""))
+    else:
+        raw = native._read(os.fspath(path), verify, names_list, image, native_torch, limit)
+        label = os.fspath(path)
+    return _artifact(raw, as_torch, native_torch, warn_drift, label)
+
+
+def read_bytes(
+    data: bytes | bytearray | memoryview,
+    *,
+    verify: bool = True,
+    names: Iterable[str] | None = None,
+    image: bool = True,
+    as_torch: bool = False,
+    warn_drift: bool = False,
+    max_decoded_bytes: int | None = None,
+) -> Artifact:
+    """Read a ``.raiiaf`` file held in memory (``bytes`` are read in place; other buffers
+    are copied once). Arguments as for :func:`read`; ``Artifact.path`` is empty."""
+    if not isinstance(data, bytes):
+        if not isinstance(data, (bytearray, memoryview)):
+            raise InvalidArgumentError(
+                f"read_bytes takes bytes, bytearray or memoryview, not {type(data).__name__}"
+            )
+        data = bytes(data)
+    native_torch = as_torch and LINKED_TORCH is not None
+    raw = native._read_bytes(
+        data,
         verify,
         None if names is None else [str(n) for n in names],
         image,
         native_torch,
+        _limit(max_decoded_bytes),
     )
+    return _artifact(raw, as_torch, native_torch, warn_drift, "")
+
+
+def _artifact(
+    raw: dict[str, Any], as_torch: bool, native_torch: bool, warn_drift: bool, path: str
+) -> Artifact:
     latents: dict[str, Any] = {}
     dtypes: dict[str, str] = {}
     for name, stored, arr in raw["latents"]:
@@ -343,7 +431,7 @@ def read(
                 latents[name] = torch.from_numpy(arr)
     env = raw["environment"]
     if warn_drift and env is not None:
-        environment_module.warn_drift(drift(json.loads(env)), stacklevel=2)
+        environment_module.warn_drift(drift(json.loads(env)), stacklevel=3)
     return Artifact(
         latents=latents,
         dtypes=dtypes,
@@ -352,18 +440,31 @@ def read(
         environment=None if env is None else json.loads(env),
         manifest=json.loads(raw["manifest"]),
         header=dict(raw["header"]),
-        path=os.fspath(path),
+        path=path,
     )
 
 
-def read_metadata(path: PathLike) -> Artifact:
+def read_metadata(path: PathLike, *, max_decoded_bytes: int | None = None) -> Artifact:
     """Read only the manifest, metadata and environment (no tensors, no image)."""
-    return read(path, names=[], image=False)
+    return read(path, names=[], image=False, max_decoded_bytes=max_decoded_bytes)
 
 
-def verify(path: PathLike) -> None:
-    """Decode every chunk and check every SHA-256; raise a :class:`RaiiafError` if any fails."""
-    native._verify(os.fspath(path))
+def verify(path: PathLike, *, max_decoded_bytes: int | None = None) -> None:
+    """Decode every chunk and check every SHA-256; raise a :class:`RaiiafError` if any fails.
+    ``max_decoded_bytes`` as for :func:`read`."""
+    native._verify(os.fspath(path), _limit(max_decoded_bytes))
+
+
+def _limit(max_decoded_bytes: int | None) -> int | None:
+    if max_decoded_bytes is None:
+        return None
+    if isinstance(max_decoded_bytes, bool) or not isinstance(max_decoded_bytes, int):
+        raise InvalidArgumentError(
+            f"max_decoded_bytes must be an int (bytes) or None, not {max_decoded_bytes!r}"
+        )
+    if max_decoded_bytes < 0:
+        raise InvalidArgumentError(f"max_decoded_bytes must be >= 0, not {max_decoded_bytes}")
+    return max_decoded_bytes
 
 
 @dataclass(frozen=True)

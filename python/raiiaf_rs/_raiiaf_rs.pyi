@@ -4,6 +4,18 @@ from typing import Any
 
 import numpy as np
 
+from raiiaf_rs import errors as _errors
+
+# The exception classes, created by the extension (src/python/errors.rs).
+RaiiafError = _errors.RaiiafError
+CorruptFileError = _errors.CorruptFileError
+LimitExceededError = _errors.LimitExceededError
+HashMismatchError = _errors.HashMismatchError
+UnsupportedError = _errors.UnsupportedError
+InvalidArgumentError = _errors.InvalidArgumentError
+TargetExistsError = _errors.TargetExistsError
+InternalError = _errors.InternalError
+
 __version__: str
 #: torch.__version__ of the torch the torch build links; None in the default build.
 LINKED_TORCH: str | None
@@ -25,8 +37,26 @@ def _read(
     names: list[str] | None = None,
     with_image: bool = True,
     as_torch: bool = False,  # the torch build only
+    max_decoded_bytes: int | None = None,
 ) -> dict[str, Any]: ...
-def _verify(path: str) -> None: ...
+def _read_bytes(
+    data: bytes,
+    verify: bool = True,
+    names: list[str] | None = None,
+    with_image: bool = True,
+    as_torch: bool = False,
+    max_decoded_bytes: int | None = None,
+) -> dict[str, Any]: ...
+def _write_bytes(
+    latents: list[tuple[str, str, Any]],
+    image: bytes | None,
+    image_extra_json: str,
+    metadata_json: str,
+    environment_json: str | None,
+    codec: str,
+) -> bytes: ...
+def _verify(path: str, max_decoded_bytes: int | None = None) -> None: ...
+def _test_panic(message: str) -> None: ...
 def _convert_f32(array: np.ndarray, target: str) -> np.ndarray: ...
 def _environment_document(components: list[tuple[str, str]]) -> str: ...
 def _environment(host_facts_json: str) -> str: ...

@@ -1,14 +1,23 @@
 """Exceptions raised by raiiaf_rs. Catch ``RaiiafError`` for all of them.
 
+The classes are created by the native extension (``src/python/errors.rs``), which raises them
+directly, with the error's fields as attributes: ``chunk`` (the chunk or part of the file
+concerned, e.g. ``LATN "initial_noise" (#0)``), ``expected`` and ``actual`` (SHA-256 digests of a
+:class:`HashMismatchError`), ``declared`` and ``limit`` (bytes, for a
+:class:`LimitExceededError`); ``None`` where the error has no such field.
+
 Operating-system errors (missing file, permissions) are the built-in
 ``OSError`` subclasses, with the path in ``filename``.
 """
 
 from __future__ import annotations
 
+from raiiaf_rs._extension import native
+
 __all__ = [
     "CorruptFileError",
     "HashMismatchError",
+    "InternalError",
     "InvalidArgumentError",
     "LimitExceededError",
     "RaiiafError",
@@ -16,30 +25,20 @@ __all__ = [
     "UnsupportedError",
 ]
 
-
-class RaiiafError(Exception):
-    """Base class of every error raised by raiiaf_rs."""
-
-
-class CorruptFileError(RaiiafError):
-    """The file is not a readable .raiiaf: truncated, bad magic or manifest, undecodable chunk."""
-
-
-class LimitExceededError(CorruptFileError):
-    """The file declares sizes its bytes cannot justify (e.g. a decompression bomb)."""
-
-
-class HashMismatchError(CorruptFileError):
-    """A chunk decoded, but its SHA-256 differs from the manifest's: the file was altered."""
-
-
-class UnsupportedError(RaiiafError):
-    """A newer format version or codec, or a request this build cannot serve."""
-
-
-class InvalidArgumentError(RaiiafError, ValueError):
-    """A bad argument: unknown codec or dtype, wrong shape, lossy conversion refused, …"""
-
-
-class TargetExistsError(RaiiafError, FileExistsError):
-    """The output file exists and ``overwrite=True`` was not given."""
+#: Base class of every error raised by raiiaf_rs.
+RaiiafError = native.RaiiafError
+#: The file is not a readable .raiiaf: truncated, bad magic or manifest, undecodable chunk.
+CorruptFileError = native.CorruptFileError
+#: The file declares sizes its bytes cannot justify (a decompression bomb), or a read would
+#: decode more than ``max_decoded_bytes``; ``declared`` and ``limit`` say how much.
+LimitExceededError = native.LimitExceededError
+#: A chunk decoded, but its SHA-256 differs from the manifest's: the file was altered.
+HashMismatchError = native.HashMismatchError
+#: A newer format version or codec, or a request this build cannot serve.
+UnsupportedError = native.UnsupportedError
+#: A bad argument (also a ``ValueError``): unknown codec or dtype, wrong shape, lossy conversion.
+InvalidArgumentError = native.InvalidArgumentError
+#: The output file exists and ``overwrite=True`` was not given (also a ``FileExistsError``).
+TargetExistsError = native.TargetExistsError
+#: A bug in raiiaf-rs (a Rust panic, a compressor failure), never the input's fault.
+InternalError = native.InternalError

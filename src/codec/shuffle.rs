@@ -75,9 +75,22 @@ fn compress_planes(
     }
 }
 
+/// Largest zstd window (log2 bytes) a plane frame may need when decoding:
+/// 16 MiB. The writer's level-1 frames use 512 KiB at most; larger windows
+/// are refused, so decoding holds at most `itemsize` windows besides `out`.
+pub const MAX_WINDOW_LOG: u32 = 24;
+
+/// Elements decoded per plane before they are interleaved into `out`: the
+/// scratch space is `itemsize` x this many bytes, whatever the tensor size.
+const ROUND: usize = 64 * 1024;
+
 /// Decodes a shuffle-zstd payload into `out`, whose length fixes the element
 /// count; `itemsize` comes from the manifest's dtype. Every length and frame
-/// size is checked before use: nothing is allocated beyond `out.len()`.
+/// size is checked before use. The planes are decoded in lockstep by
+/// streaming decoders into a small scratch buffer and interleaved straight
+/// into `out`: memory besides `out` is bounded (a few windows of at most
+/// 2^[`MAX_WINDOW_LOG`] bytes and `itemsize` x 64 KiB), never a second
+/// tensor-sized buffer.
 pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<(), String> {
     if payload.len() < PREFIX {
         return Err(format!(
@@ -85,7 +98,7 @@ pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<()
             payload.len()
         ));
     }
-    if payload[0] as usize != itemsize {
+    if payload[0] as usize != itemsize || itemsize == 0 {
         return Err(format!(
             "shuffle-zstd payload has {} byte planes, the dtype needs {itemsize}",
             payload[0]
@@ -103,10 +116,11 @@ pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<()
         format!("shuffle-zstd payload is too short for its table of {itemsize} plane lengths")
     })?;
     let mut pos = table_end;
-    let mut planes = vec![0u8; out.len()];
-    let mut dctx = zstd_safe::DCtx::create();
-    for (k, plane_out) in planes.chunks_exact_mut(n.max(1)).take(itemsize).enumerate() {
-        let len = u64::from_le_bytes(table[8 * k..8 * k + 8].try_into().unwrap_or_default());
+    let mut frames: Vec<&[u8]> = Vec::with_capacity(itemsize);
+    for (k, entry) in table.chunks_exact(8).enumerate() {
+        let mut len_bytes = [0u8; 8];
+        len_bytes.copy_from_slice(entry);
+        let len = u64::from_le_bytes(len_bytes);
         let end = (pos as u64)
             .checked_add(len)
             .filter(|&e| e <= payload.len() as u64)
@@ -118,25 +132,15 @@ pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<()
             })? as usize;
         let frame = &payload[pos..end];
         match zstd_safe::get_frame_content_size(frame) {
-            Ok(Some(size)) if size == plane_out.len() as u64 => {}
-            Ok(Some(size)) => {
-                return Err(format!(
-                    "plane {k} declares {size} bytes, the tensor needs {}",
-                    plane_out.len()
-                ))
-            }
+            Ok(Some(size)) if size == n as u64 => {}
+            Ok(Some(size)) => return Err(format!("plane {k} declares {size} bytes, the tensor needs {n}")),
             _ => return Err(format!("plane {k} is not a zstd frame with a content size")),
         }
         match zstd_safe::find_frame_compressed_size(frame) {
             Ok(l) if l == frame.len() => {}
             _ => return Err(format!("plane {k}'s zstd frame is damaged or has trailing bytes")),
         }
-        let written = dctx
-            .decompress(plane_out, frame)
-            .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
-        if written != plane_out.len() {
-            return Err(format!("plane {k} inflated to {written} bytes instead of {n}"));
-        }
+        frames.push(frame);
         pos = end;
     }
     if pos != payload.len() {
@@ -145,8 +149,134 @@ pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<()
             payload.len() - pos
         ));
     }
-    untranspose_into(&planes, itemsize, out);
+    let mut planes: Vec<PlaneReader<'_>> = frames
+        .iter()
+        .enumerate()
+        .map(|(k, frame)| PlaneReader::new(k, frame))
+        .collect::<Result<_, _>>()?;
+    let round = ROUND.min(n.max(1));
+    let mut scratch = vec![0u8; round * itemsize];
+    let mut done = 0;
+    while done < n {
+        let m = round.min(n - done);
+        for (k, plane) in planes.iter_mut().enumerate() {
+            plane.fill(&mut scratch[k * round..k * round + m])?;
+        }
+        interleave(
+            &scratch,
+            round,
+            m,
+            itemsize,
+            &mut out[done * itemsize..(done + m) * itemsize],
+        );
+        done += m;
+    }
+    for plane in &mut planes {
+        plane.finish()?;
+    }
     Ok(())
+}
+
+/// One plane's frame, decoded incrementally into caller-sized pieces.
+struct PlaneReader<'a> {
+    k: usize,
+    dctx: zstd_safe::DCtx<'static>,
+    input: zstd_safe::InBuffer<'a>,
+    /// The frame has ended (the decoder returned 0).
+    ended: bool,
+}
+
+impl<'a> PlaneReader<'a> {
+    fn new(k: usize, frame: &'a [u8]) -> Result<Self, String> {
+        let mut dctx = zstd_safe::DCtx::create();
+        dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(MAX_WINDOW_LOG))
+            .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
+        Ok(PlaneReader {
+            k,
+            dctx,
+            input: zstd_safe::InBuffer::around(frame),
+            ended: false,
+        })
+    }
+
+    /// Fills `buf` completely, or fails if the frame ends or breaks first.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        let k = self.k;
+        let want = buf.len();
+        let mut output = zstd_safe::OutBuffer::around(buf);
+        while output.pos() < want {
+            if self.ended {
+                return Err(format!("plane {k} ends before its declared size"));
+            }
+            let (before_in, before_out) = (self.input.pos, output.pos());
+            let hint = self
+                .dctx
+                .decompress_stream(&mut output, &mut self.input)
+                .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
+            self.ended = hint == 0;
+            if !self.ended && self.input.pos == before_in && output.pos() == before_out {
+                return Err(format!("plane {k}'s zstd frame is truncated"));
+            }
+        }
+        Ok(())
+    }
+
+    /// After every declared byte: the frame must end here, with no more content.
+    fn finish(&mut self) -> Result<(), String> {
+        let k = self.k;
+        let mut probe = [0u8; 1];
+        while !self.ended {
+            let mut output = zstd_safe::OutBuffer::around(&mut probe[..]);
+            let before_in = self.input.pos;
+            let hint = self
+                .dctx
+                .decompress_stream(&mut output, &mut self.input)
+                .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
+            if output.pos() > 0 {
+                return Err(format!("plane {k} inflates beyond its declared size"));
+            }
+            self.ended = hint == 0;
+            if !self.ended && self.input.pos == before_in {
+                return Err(format!("plane {k}'s zstd frame is truncated"));
+            }
+        }
+        if self.input.pos != self.input.src.len() {
+            return Err(format!("plane {k}'s zstd frame has trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// `m` elements from `itemsize` planes laid out `stride` bytes apart in
+/// `planes` into `out` (`m * itemsize` bytes).
+fn interleave(planes: &[u8], stride: usize, m: usize, itemsize: usize, out: &mut [u8]) {
+    match itemsize {
+        4 => {
+            let (p0, p1, p2, p3) = (
+                &planes[..m],
+                &planes[stride..stride + m],
+                &planes[2 * stride..2 * stride + m],
+                &planes[3 * stride..3 * stride + m],
+            );
+            for (i, e) in out.chunks_exact_mut(4).enumerate() {
+                e.copy_from_slice(&[p0[i], p1[i], p2[i], p3[i]]);
+            }
+        }
+        2 => {
+            let (p0, p1) = (&planes[..m], &planes[stride..stride + m]);
+            for (i, e) in out.chunks_exact_mut(2).enumerate() {
+                e[0] = p0[i];
+                e[1] = p1[i];
+            }
+        }
+        _ => {
+            for (i, e) in out.chunks_exact_mut(itemsize).enumerate() {
+                for (k, b) in e.iter_mut().enumerate() {
+                    *b = planes[k * stride + i];
+                }
+            }
+        }
+    }
 }
 
 /// Byte-plane transpose: element i's byte k goes to `k * n + i`.
@@ -183,34 +313,6 @@ fn transpose(data: &[u8], itemsize: usize) -> Vec<u8> {
         }
     }
     planes
-}
-
-fn untranspose_into(planes: &[u8], itemsize: usize, out: &mut [u8]) {
-    let n = out.len() / itemsize;
-    match itemsize {
-        4 => {
-            let (p0, rest) = planes.split_at(n);
-            let (p1, rest) = rest.split_at(n);
-            let (p2, p3) = rest.split_at(n);
-            for (i, e) in out.chunks_exact_mut(4).enumerate() {
-                e.copy_from_slice(&[p0[i], p1[i], p2[i], p3[i]]);
-            }
-        }
-        2 => {
-            let (p0, p1) = planes.split_at(n);
-            for (i, e) in out.chunks_exact_mut(2).enumerate() {
-                e[0] = p0[i];
-                e[1] = p1[i];
-            }
-        }
-        _ => {
-            for (i, e) in out.chunks_exact_mut(itemsize).enumerate() {
-                for (k, b) in e.iter_mut().enumerate() {
-                    *b = planes[k * n + i];
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,45 +9,37 @@ pub const REFERENCE_LEVEL: i32 = 3;
 
 /// Compresses `data` as one frame with its content size in the header,
 /// byte-identical to python-zstandard's one-shot `ZstdCompressor().compress`
-/// for the same libzstd (1.5.7).
-pub fn compress(data: &[u8], level: i32) -> Vec<u8> {
-    // Compressing from memory into a vector cannot fail for valid levels;
-    // an error here would be an allocation failure, which aborts anyway.
-    zstd::bulk::compress(data, level).unwrap_or_default()
+/// for the same libzstd (1.5.7). Compressing from memory into a buffer of
+/// `compress_bound` bytes fails only on an invalid level or a libzstd fault:
+/// that error is returned, never turned into an empty frame.
+pub fn compress(data: &[u8], level: i32) -> Result<Vec<u8>, String> {
+    zstd::bulk::compress(data, level).map_err(|e| format!("zstd compression failed: {e}"))
 }
 
 /// Compresses the concatenation of `parts` as one frame (used for inner
 /// header + payload without copying them together first).
-pub fn compress_parts(parts: &[&[u8]], level: i32) -> Vec<u8> {
-    let total: usize = parts.iter().map(|p| p.len()).sum();
+pub fn compress_parts(parts: &[&[u8]], level: i32) -> Result<Vec<u8>, String> {
     if parts.len() == 1 {
         return compress(parts[0], level);
     }
-    let mut joined = Vec::with_capacity(total);
-    for p in parts {
-        joined.extend_from_slice(p);
-    }
-    compress(&joined, level)
+    compress(&parts.concat(), level)
 }
 
 /// Like [`compress_parts`], plus zstd's XXH64 content checksum, which every
 /// zstd decoder (the reference's included) verifies. Used for the manifest,
 /// the one chunk the format gives no SHA-256.
-pub fn compress_parts_checksummed(parts: &[&[u8]], level: i32) -> Vec<u8> {
+pub fn compress_parts_checksummed(parts: &[&[u8]], level: i32) -> Result<Vec<u8>, String> {
     let joined = parts.concat();
+    let fail = |c| format!("zstd compression failed: {}", zstd::zstd_safe::get_error_name(c));
     let mut cctx = zstd::zstd_safe::CCtx::create();
-    let _ = cctx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level));
-    let _ = cctx.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true));
+    cctx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+        .map_err(fail)?;
+    cctx.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+        .map_err(fail)?;
     let mut out = vec![0u8; zstd::zstd_safe::compress_bound(joined.len())];
-    match cctx.compress2(&mut out[..], &joined) {
-        Ok(n) => {
-            out.truncate(n);
-            out
-        }
-        // Unreachable with a compress_bound-sized buffer; fall back to a
-        // frame without checksum rather than fail the write.
-        Err(_) => compress(&joined, level),
-    }
+    let n = cctx.compress2(&mut out[..], &joined).map_err(fail)?;
+    out.truncate(n);
+    Ok(out)
 }
 
 /// Largest block a zstd frame may hold (RFC 8878, Block_Maximum_Size).
@@ -145,6 +137,66 @@ pub fn decompress_exact(frame: &[u8], expected: usize) -> Result<Vec<u8>, String
     Ok(out)
 }
 
+/// Largest window (log2 bytes) [`decompress_exact_split`] accepts: 32 MiB.
+/// zstd level 3 frames (the reference's) use 2 MiB at most.
+pub const MAX_STREAM_WINDOW_LOG: u32 = 25;
+
+/// Decompresses exactly one frame whose content is `head` followed by `body`
+/// (their lengths fix the expected size) straight into both, streaming: no
+/// buffer of the content's size is allocated besides them, only the
+/// decoder's window (at most 2^[`MAX_STREAM_WINDOW_LOG`] bytes).
+pub fn decompress_exact_split(frame: &[u8], head: &mut [u8], body: &mut [u8]) -> Result<(), String> {
+    use zstd::zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
+    let expected = (head.len() + body.len()) as u64;
+    let declared = declared_size(frame)?;
+    if declared != expected {
+        return Err(format!(
+            "the zstd frame declares {declared} bytes of content, the manifest expects {expected}"
+        ));
+    }
+    let frame_len = zstd::zstd_safe::find_frame_compressed_size(frame)
+        .map_err(|code| format!("damaged zstd frame: {}", zstd::zstd_safe::get_error_name(code)))?;
+    if frame_len != frame.len() {
+        return Err(format!(
+            "{} unexpected bytes follow the zstd frame",
+            frame.len().saturating_sub(frame_len)
+        ));
+    }
+    let damaged = |code| format!("damaged zstd frame: {}", zstd::zstd_safe::get_error_name(code));
+    let mut dctx = DCtx::create();
+    dctx.set_parameter(DParameter::WindowLogMax(MAX_STREAM_WINDOW_LOG))
+        .map_err(damaged)?;
+    let mut input = InBuffer::around(frame);
+    let mut ended = false;
+    for part in [head, body] {
+        let want = part.len();
+        let mut output = OutBuffer::around(part);
+        while output.pos() < want {
+            if ended {
+                return Err("the zstd frame ends before its declared size".into());
+            }
+            let (before_in, before_out) = (input.pos, output.pos());
+            ended = dctx.decompress_stream(&mut output, &mut input).map_err(damaged)? == 0;
+            if !ended && input.pos == before_in && output.pos() == before_out {
+                return Err("the zstd frame is truncated".into());
+            }
+        }
+    }
+    let mut probe = [0u8; 1];
+    while !ended {
+        let mut output = OutBuffer::around(&mut probe[..]);
+        let before_in = input.pos;
+        ended = dctx.decompress_stream(&mut output, &mut input).map_err(damaged)? == 0;
+        if output.pos() > 0 {
+            return Err("the zstd frame inflates beyond its declared size".into());
+        }
+        if !ended && input.pos == before_in {
+            return Err("the zstd frame is truncated".into());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,7 +204,7 @@ mod tests {
     #[test]
     fn round_trip_and_size_checks() {
         let data = b"hello hello hello hello".repeat(10);
-        let frame = compress(&data, 3);
+        let frame = compress(&data, 3).unwrap();
         assert_eq!(declared_size(&frame).unwrap(), data.len() as u64);
         assert_eq!(decompress_exact(&frame, data.len()).unwrap(), data);
         assert!(decompress_exact(&frame, data.len() + 1).is_err());
@@ -166,9 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn split_streaming_matches_one_shot() {
+        let data: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 13) as u8)
+            .collect();
+        let frame = compress(&data, 3).unwrap();
+        let (mut head, mut body) = ([0u8; 12], vec![0u8; data.len() - 12]);
+        decompress_exact_split(&frame, &mut head, &mut body).unwrap();
+        assert_eq!(&head[..], &data[..12]);
+        assert_eq!(&body[..], &data[12..]);
+        let mut short = vec![0u8; data.len() - 13];
+        assert!(decompress_exact_split(&frame, &mut head, &mut short).is_err());
+        for cut in [1, 10, frame.len() / 2, frame.len() - 1] {
+            assert!(decompress_exact_split(&frame[..cut], &mut head, &mut body).is_err());
+        }
+    }
+
+    #[test]
     fn checksum_catches_damage() {
         let data = b"{\"chunks\": []} and some more text to compress".repeat(20);
-        let frame = compress_parts_checksummed(&[&data], 3);
+        let frame = compress_parts_checksummed(&[&data], 3).unwrap();
         assert_eq!(decompress_exact(&frame, data.len()).unwrap(), data);
         let mut caught = 0;
         for i in 4..frame.len() {
@@ -208,6 +277,9 @@ mod tests {
         let a = b"LATNF32\0\x04\0\0\0";
         let b = [1u8, 2, 3, 4];
         let joined: Vec<u8> = a.iter().chain(b.iter()).copied().collect();
-        assert_eq!(compress_parts(&[a, &b], 3), compress(&joined, 3));
+        assert_eq!(
+            compress_parts(&[a, &b], 3).unwrap(),
+            compress(&joined, 3).unwrap()
+        );
     }
 }

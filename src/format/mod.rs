@@ -16,7 +16,10 @@ use sha2::{Digest, Sha256};
 
 pub use header::{Flavor, Header};
 pub use manifest::{ChunkRecord, LatentEncoding, Manifest};
-pub use reader::{read_bytes, read_file, Archive, Artifact, ReadOptions};
+pub use reader::{
+    max_decoded_bytes_from_env, parse_byte_size, read_bytes, read_file, Archive, Artifact, ReadOptions,
+    DEFAULT_MAX_DECODED_BYTES,
+};
 pub use writer::{encode, write_file, Codec, Contents, WriteOptions};
 
 /// Every chunk payload is preceded by `<4s 4s I>`: type, flags, length.

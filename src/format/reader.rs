@@ -7,20 +7,79 @@ use super::header::{Flavor, Header};
 use super::manifest::{ChunkRecord, LatentEncoding, Manifest, DATA, ENVC, LATN};
 use super::{inflate_limit, inner_header, json_inflate_limit, sha256_hex, INNER_HEADER_LEN};
 use crate::codec::{shuffle, zfp, zstd_frame};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, DECODED_LIMIT_ENV};
 use crate::tensor::{DType, Tensor};
+
+/// Default of [`ReadOptions::max_decoded_bytes`]: 1 GiB per file.
+pub const DEFAULT_MAX_DECODED_BYTES: u64 = 1 << 30;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
     /// Verify each chunk's SHA-256 (on by default). Turning it off is meant
     /// for forensics on damaged files only.
     pub verify_hashes: bool,
+    /// The most bytes one call may decode from a file: the declared sizes of
+    /// the tensors, image and environment it decodes, added up, are checked
+    /// against it before anything is allocated (default 1 GiB). The relative
+    /// inflation limits of FORMAT.md §3.2 apply as well; this one is absolute,
+    /// so a 33 KB file declaring a 1 GiB tensor is refused unless asked for.
+    pub max_decoded_bytes: u64,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { verify_hashes: true }
+        ReadOptions {
+            verify_hashes: true,
+            max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
+        }
     }
+}
+
+impl ReadOptions {
+    /// The defaults, with `max_decoded_bytes` taken from the environment
+    /// variable `RAIIAF_MAX_DECODED_BYTES` when it is set (what the CLI and the
+    /// Python API use when the caller gives no limit).
+    pub fn from_env() -> Result<ReadOptions> {
+        Ok(ReadOptions {
+            max_decoded_bytes: max_decoded_bytes_from_env()?,
+            ..ReadOptions::default()
+        })
+    }
+}
+
+/// `RAIIAF_MAX_DECODED_BYTES` parsed with [`parse_byte_size`], or
+/// [`DEFAULT_MAX_DECODED_BYTES`] when it is unset or empty.
+pub fn max_decoded_bytes_from_env() -> Result<u64> {
+    match std::env::var(DECODED_LIMIT_ENV) {
+        Ok(v) if !v.trim().is_empty() => parse_byte_size(&v)
+            .map_err(|e| Error::invalid(format!("environment variable {DECODED_LIMIT_ENV}={v:?}: {e}"))),
+        _ => Ok(DEFAULT_MAX_DECODED_BYTES),
+    }
+}
+
+/// A byte count: an integer, optionally followed by `K`, `M`, `G` or `T`
+/// (powers of 1024, with or without `iB`/`B`): `1073741824`, `512MiB`, `4G`.
+pub fn parse_byte_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a byte count such as 1073741824, 512MiB or 4G"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit; use K, M, G or T (powers of 1024)"
+            ))
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} does not fit in 64 bits"))
 }
 
 /// A parsed file: header and manifest validated, payloads decoded on demand.
@@ -152,6 +211,63 @@ impl<'a> Archive<'a> {
         self.latent_records().find(|r| r.latent_name() == name)
     }
 
+    /// The options this archive was parsed with.
+    pub fn options(&self) -> ReadOptions {
+        self.options
+    }
+
+    /// Checks, before anything is allocated, that decoding `latents` (and the
+    /// image and environment, when asked) stays within
+    /// [`ReadOptions::max_decoded_bytes`]. Every decoding method checks its own
+    /// chunk; call this first when decoding several into memory at once.
+    pub fn check_decoded_size<'r>(
+        &'r self,
+        latents: impl IntoIterator<Item = &'r ChunkRecord>,
+        image: bool,
+        environment: bool,
+    ) -> Result<()> {
+        let limit = self.options.max_decoded_bytes;
+        let singles = self
+            .manifest
+            .chunks
+            .iter()
+            .filter(|r| (image && r.kind == DATA) || (environment && r.kind == ENVC));
+        let mut total = 0u64;
+        let mut count = 0usize;
+        for rec in latents.into_iter().chain(singles) {
+            // A forged size is reported as such, before the caller's limit.
+            if rec.kind == LATN {
+                rec.check_latent_size()?;
+            } else {
+                check_inflation(rec)?;
+            }
+            self.check_chunk_size(rec)?;
+            total = total.saturating_add(rec.uncompressed_size);
+            count += 1;
+        }
+        if total > limit {
+            return Err(Error::DecodedSizeLimit {
+                what: format!("the {count} chunks to decode"),
+                declared: total,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// One chunk's declared decoded size against `max_decoded_bytes`.
+    fn check_chunk_size(&self, rec: &ChunkRecord) -> Result<()> {
+        let limit = self.options.max_decoded_bytes;
+        if rec.uncompressed_size > limit {
+            return Err(Error::DecodedSizeLimit {
+                what: format!("chunk {}", rec.label()),
+                declared: rec.uncompressed_size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     fn verify(&self, rec: &ChunkRecord, payload: &[u8]) -> Result<()> {
         if !self.options.verify_hashes {
             return Ok(());
@@ -171,6 +287,7 @@ impl<'a> Archive<'a> {
     /// `rec.uncompressed_size` bytes (shape x itemsize), then verifies it.
     pub fn decode_latent_into(&self, rec: &ChunkRecord, out: &mut [u8]) -> Result<()> {
         let (shape, dtype) = rec.check_latent_size()?;
+        self.check_chunk_size(rec)?;
         if out.len() as u64 != rec.uncompressed_size {
             return Err(Error::invalid(format!(
                 "output buffer is {} bytes, {} needs {}",
@@ -205,9 +322,10 @@ impl<'a> Archive<'a> {
                 zfp::decode_f32_into(stream, &shape, out).map_err(|e| corrupt(e.to_string()))?;
             }
             LatentEncoding::Zstd => {
-                let whole = self.inflate(rec, chunk)?;
-                check_inner(rec, &whole[..INNER_HEADER_LEN], Some(dtype))?;
-                out.copy_from_slice(&whole[INNER_HEADER_LEN..]);
+                // Streamed into `out`: no second tensor-sized buffer.
+                let mut head = [0u8; INNER_HEADER_LEN];
+                zstd_frame::decompress_exact_split(chunk, &mut head, out).map_err(corrupt)?;
+                check_inner(rec, &head, Some(dtype))?;
             }
             LatentEncoding::ShuffleZstd => {
                 let (head, body) = split_inner(chunk).map_err(corrupt)?;
@@ -228,6 +346,7 @@ impl<'a> Archive<'a> {
     /// Decodes a latent into a new tensor.
     pub fn decode_latent(&self, rec: &ChunkRecord) -> Result<Tensor> {
         let (shape, dtype) = rec.check_latent_size()?;
+        self.check_chunk_size(rec)?;
         let mut data = vec![0u8; rec.uncompressed_size as usize];
         self.decode_latent_into(rec, &mut data)?;
         Ok(Tensor { dtype, shape, data })
@@ -235,18 +354,8 @@ impl<'a> Archive<'a> {
 
     /// zstd frame of inner header + payload, bounded and exact.
     fn inflate(&self, rec: &ChunkRecord, chunk: &[u8]) -> Result<Vec<u8>> {
-        let limit = if rec.kind == ENVC {
-            json_inflate_limit(rec.compressed_size)
-        } else {
-            inflate_limit(rec.compressed_size)
-        };
-        if rec.uncompressed_size > limit {
-            return Err(Error::LimitExceeded {
-                what: format!("chunk {}", rec.label()),
-                declared: rec.uncompressed_size,
-                limit,
-            });
-        }
+        check_inflation(rec)?;
+        self.check_chunk_size(rec)?;
         let expected = rec.uncompressed_size as usize + INNER_HEADER_LEN;
         zstd_frame::decompress_exact(chunk, expected).map_err(|e| Error::corrupt(rec.label(), e))
     }
@@ -257,6 +366,8 @@ impl<'a> Archive<'a> {
         let Some(rec) = self.manifest.chunks.iter().find(|r| r.kind == kind) else {
             return Ok(None);
         };
+        check_inflation(rec)?;
+        self.check_chunk_size(rec)?;
         let chunk = self.chunk_bytes(rec);
         let payload = if rec.compressed {
             let mut whole = self.inflate(rec, chunk)?;
@@ -337,6 +448,7 @@ impl<'a> Archive<'a> {
 
     /// Decodes and verifies everything.
     pub fn read_all(&self) -> Result<Artifact> {
+        self.check_decoded_size(self.latent_records(), true, true)?;
         let latents = self
             .latent_records()
             .map(|rec| Ok((rec.latent_name(), self.decode_latent(rec)?)))
@@ -352,6 +464,7 @@ impl<'a> Archive<'a> {
 
     /// Decodes and verifies every chunk without keeping the results.
     pub fn verify_all(&self) -> Result<()> {
+        self.check_decoded_size(self.latent_records(), true, true)?;
         for rec in self.latent_records() {
             self.decode_latent(rec)?;
         }
@@ -359,6 +472,27 @@ impl<'a> Archive<'a> {
         self.environment()?;
         Ok(())
     }
+}
+
+/// A wrapped DATA or ENVC chunk may not declare more than its bytes can
+/// inflate to (JSON: the tighter limit), FORMAT.md §3.2.
+fn check_inflation(rec: &ChunkRecord) -> Result<()> {
+    if !rec.compressed {
+        return Ok(());
+    }
+    let limit = if rec.kind == ENVC {
+        json_inflate_limit(rec.compressed_size)
+    } else {
+        inflate_limit(rec.compressed_size)
+    };
+    if rec.uncompressed_size > limit {
+        return Err(Error::LimitExceeded {
+            what: format!("chunk {}", rec.label()),
+            declared: rec.uncompressed_size,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 /// Decodes the META chunk: one zstd frame of inner header + manifest JSON.

@@ -134,6 +134,43 @@ pub fn encode(contents: &Contents<'_>, codec: Codec) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A complete encoded file as pieces that borrow the caller's tensors and
+/// image: [`EncodedFile::copy_to`] fills a buffer of [`EncodedFile::len`]
+/// bytes (a bytes object, say) with one copy and no intermediate file.
+pub struct EncodedFile<'a> {
+    layout: Layout<'a>,
+}
+
+impl EncodedFile<'_> {
+    /// The file's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.layout.len
+    }
+
+    /// Never true: a file has at least its header and META.
+    pub fn is_empty(&self) -> bool {
+        self.layout.len == 0
+    }
+
+    /// Copies the file into `out`, which should be [`Self::len`] bytes; a
+    /// shorter `out` gets a prefix, a longer one keeps its tail.
+    pub fn copy_to(&self, out: &mut [u8]) {
+        let mut at = 0;
+        for p in &self.layout.pieces {
+            let n = p.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&p[..n]);
+            at += n;
+        }
+    }
+}
+
+/// Encodes `contents` without joining the pieces (see [`EncodedFile`]).
+pub fn encode_file<'a>(contents: &Contents<'a>, codec: Codec) -> Result<EncodedFile<'a>> {
+    Ok(EncodedFile {
+        layout: build(contents, codec)?,
+    })
+}
+
 /// Encodes `contents` and writes them to `path` atomically: a crash leaves
 /// either no file or the complete file, never a partial one under `path`.
 /// Returns the file size.
@@ -189,7 +226,7 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
         let image = image_job.map(|job| match job {
             Job::Thread(handle) => handle
                 .join()
-                .unwrap_or_else(|_| Err(Error::invalid("the image encoder thread panicked"))),
+                .unwrap_or_else(|_| Err(Error::Internal("the image encoder thread panicked".into()))),
             Job::Done(done) => done,
         });
         (latents, image)
@@ -246,7 +283,8 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
         // The manifest carries no SHA-256 of its own: a zstd checksum
         // guards it (the reference decoder verifies it too).
         let head = inner_header::build(b"META", b"0000", len);
-        let frame = zstd_frame::compress_parts_checksummed(&[&head, &json], zstd_frame::REFERENCE_LEVEL);
+        let frame = zstd_frame::compress_parts_checksummed(&[&head, &json], zstd_frame::REFERENCE_LEVEL)
+            .map_err(Error::Internal)?;
         Ok::<_, Error>(json_frame_within_limit(frame, &head, &json))
     };
     let meta = settle_file_size(meta_offset, manifest)?;
@@ -361,7 +399,7 @@ fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Enco
         }
         Codec::Zfp => {
             let stream = zfp::encode_f32(t.data, &t.shape).map_err(|e| Error::invalid(e.to_string()))?;
-            let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL);
+            let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL).map_err(Error::Internal)?;
             record.compressed = true;
             record.len_header = Some(frame.len() as u64);
             record.len_data = Some(stream.len() as u64);
@@ -417,7 +455,8 @@ fn wrap_zstd<'a>(kind: &str, payload: &[u8]) -> Result<Encoded<'a>> {
     let mut tag = [0u8; 4];
     tag.copy_from_slice(kind.as_bytes());
     let head = inner_header::build(&tag, b"0000", len);
-    let mut frame = zstd_frame::compress_parts(&[&head, payload], zstd_frame::REFERENCE_LEVEL);
+    let mut frame = zstd_frame::compress_parts(&[&head, payload], zstd_frame::REFERENCE_LEVEL)
+        .map_err(Error::Internal)?;
     if kind == ENVC {
         frame = json_frame_within_limit(frame, &head, payload);
     }

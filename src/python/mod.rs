@@ -6,6 +6,7 @@
 //! Latents arrive and leave as numpy arrays (bfloat16 as uint16 words); the
 //! optional torch build ([`torch`]) also takes and returns torch tensors.
 
+mod errors;
 #[cfg(feature = "torch")]
 mod torch;
 // The default build: the same types, uninhabited, so torch code paths vanish.
@@ -16,45 +17,19 @@ mod torch;
 use std::path::PathBuf;
 
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::{Map, Value};
 
 use crate::env;
 use crate::error::Error;
+use errors::{detach_guarded, to_pyerr};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
 use crate::image::{self, Pixels, PngLevel};
 use crate::tensor::{DType, TensorRef};
-
-/// Maps a crate error to the matching class of `raiiaf_rs.errors`.
-fn to_pyerr(py: Python<'_>, err: Error) -> PyErr {
-    let class = match &err {
-        Error::Io { path, source } => {
-            let errno = source.raw_os_error().unwrap_or(0);
-            // OSError(errno, strerror, filename) becomes FileNotFoundError,
-            // PermissionError, … according to errno.
-            return PyOSError::new_err((errno, source.to_string(), path.display().to_string()));
-        }
-        Error::Truncated { .. }
-        | Error::BadMagic { .. }
-        | Error::Manifest(_)
-        | Error::CorruptChunk { .. } => "CorruptFileError",
-        Error::LimitExceeded { .. } => "LimitExceededError",
-        Error::HashMismatch { .. } => "HashMismatchError",
-        Error::UnsupportedVersion { .. } | Error::Unsupported(_) => "UnsupportedError",
-        Error::InvalidArgument(_) => "InvalidArgumentError",
-        Error::AlreadyExists(_) => "TargetExistsError",
-    };
-    let message = err.to_string();
-    match py.import("raiiaf_rs.errors").and_then(|m| m.getattr(class)) {
-        Ok(cls) => PyErr::from_type(cls.cast_into().expect("errors module holds classes"), message),
-        Err(e) => e,
-    }
-}
 
 fn parse_json_object(py: Python<'_>, text: &str, what: &str) -> PyResult<Map<String, Value>> {
     match serde_json::from_str::<Value>(text) {
@@ -117,28 +92,23 @@ impl<'py> Borrowed<'py> {
     }
 }
 
-/// `_write(path, latents, image, image_extra_json, metadata_json,
-/// environment_json, codec, overwrite, fsync) -> int`. `latents` is a list of
-/// `(name, dtype, array)` with array float32 / float16 / uint16 (bfloat16 bits),
-/// or in the torch build also a torch tensor of that dtype.
-#[pyfunction]
+/// The latents of a write, borrowed from the caller's arrays.
+type LatentArgs<'py> = Vec<(String, String, Bound<'py, PyAny>)>;
+
+/// Runs `f` on the [`Contents`] built from a write's arguments (borrowing
+/// the arrays and the image, never copying them).
 #[allow(clippy::too_many_arguments)]
-#[pyo3(signature = (path, latents, image, image_extra_json, metadata_json, environment_json, codec, overwrite, fsync))]
-fn _write(
-    py: Python<'_>,
-    path: PathBuf,
-    latents: Vec<(String, String, Bound<'_, PyAny>)>,
+fn with_contents<'py, T>(
+    py: Python<'py>,
+    latents: &LatentArgs<'py>,
     image: Option<&[u8]>,
     image_extra_json: &str,
     metadata_json: &str,
     environment_json: Option<&str>,
-    codec: &str,
-    overwrite: bool,
-    fsync: bool,
-) -> PyResult<u64> {
-    let codec = Codec::from_name(codec).map_err(|e| to_pyerr(py, e))?;
+    f: impl FnOnce(&Contents<'_>) -> PyResult<T>,
+) -> PyResult<T> {
     let mut borrowed = Vec::with_capacity(latents.len());
-    for (name, dtype, array) in &latents {
+    for (name, dtype, array) in latents {
         let dtype = DType::from_name(dtype).map_err(|e| to_pyerr(py, e))?;
         borrowed.push((name, dtype, Borrowed::new(py, name, dtype, array)?));
     }
@@ -158,13 +128,77 @@ fn _write(
         metadata: parse_json_object(py, metadata_json, "metadata")?,
         environment,
     };
+    f(&contents)
+}
+
+/// `_write(path, latents, image, image_extra_json, metadata_json,
+/// environment_json, codec, overwrite, fsync) -> int`. `latents` is a list of
+/// `(name, dtype, array)` with array float32 / float16 / uint16 (bfloat16 bits),
+/// or in the torch build also a torch tensor of that dtype.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (path, latents, image, image_extra_json, metadata_json, environment_json, codec, overwrite, fsync))]
+fn _write(
+    py: Python<'_>,
+    path: PathBuf,
+    latents: LatentArgs<'_>,
+    image: Option<&[u8]>,
+    image_extra_json: &str,
+    metadata_json: &str,
+    environment_json: Option<&str>,
+    codec: &str,
+    overwrite: bool,
+    fsync: bool,
+) -> PyResult<u64> {
+    let codec = Codec::from_name(codec).map_err(|e| to_pyerr(py, e))?;
     let options = WriteOptions {
         codec,
         overwrite,
         fsync,
     };
-    py.detach(|| format::write_file(&path, &contents, options))
-        .map_err(|e| to_pyerr(py, e))
+    with_contents(
+        py,
+        &latents,
+        image,
+        image_extra_json,
+        metadata_json,
+        environment_json,
+        |contents| detach_guarded(py, || format::write_file(&path, contents, options)),
+    )
+}
+
+/// `_write_bytes(latents, image, image_extra_json, metadata_json,
+/// environment_json, codec) -> bytes`: the file `_write` would write, as a
+/// bytes object (filled straight from the encoded pieces: one copy).
+#[pyfunction]
+#[pyo3(signature = (latents, image, image_extra_json, metadata_json, environment_json, codec))]
+fn _write_bytes<'py>(
+    py: Python<'py>,
+    latents: LatentArgs<'py>,
+    image: Option<&[u8]>,
+    image_extra_json: &str,
+    metadata_json: &str,
+    environment_json: Option<&str>,
+    codec: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let codec = Codec::from_name(codec).map_err(|e| to_pyerr(py, e))?;
+    with_contents(
+        py,
+        &latents,
+        image,
+        image_extra_json,
+        metadata_json,
+        environment_json,
+        |contents| {
+            let file = detach_guarded(py, || format::writer::encode_file(contents, codec))?;
+            let len = usize::try_from(file.len())
+                .map_err(|_| to_pyerr(py, Error::Unsupported("the file does not fit in memory".into())))?;
+            PyBytes::new_with(py, len, |buf| {
+                py.detach(|| file.copy_to(buf));
+                Ok(())
+            })
+        },
+    )
 }
 
 /// An array allocated for a latent, decoded into without the GIL: numpy, or
@@ -221,7 +255,7 @@ fn empty<'py, T: Element>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArra
 /// `manifest`, `environment` (JSON text or None), `metadata` (JSON text),
 /// `header` (dict). `as_torch` (torch build only) decodes into torch tensors.
 #[pyfunction]
-#[pyo3(signature = (path, verify=true, names=None, with_image=true, as_torch=false))]
+#[pyo3(signature = (path, verify=true, names=None, with_image=true, as_torch=false, max_decoded_bytes=None))]
 fn _read<'py>(
     py: Python<'py>,
     path: PathBuf,
@@ -229,16 +263,39 @@ fn _read<'py>(
     names: Option<Vec<String>>,
     with_image: bool,
     as_torch: bool,
+    max_decoded_bytes: Option<u64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let bytes = py
-        .detach(|| format::read_bytes(&path))
-        .map_err(|e| to_pyerr(py, e))?;
-    let options = ReadOptions {
-        verify_hashes: verify,
-    };
-    let archive = py
-        .detach(|| Archive::parse(&bytes, options))
-        .map_err(|e| to_pyerr(py, e))?;
+    let options = read_options(py, verify, max_decoded_bytes)?;
+    let bytes = detach_guarded(py, || format::read_bytes(&path))?;
+    read_impl(py, &bytes, options, names, with_image, as_torch)
+}
+
+/// `_read_bytes(data, verify, names, with_image, as_torch, max_decoded_bytes)
+/// -> dict`: [`_read`] of a file held in a bytes object (read in place).
+#[pyfunction]
+#[pyo3(signature = (data, verify=true, names=None, with_image=true, as_torch=false, max_decoded_bytes=None))]
+fn _read_bytes<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    verify: bool,
+    names: Option<Vec<String>>,
+    with_image: bool,
+    as_torch: bool,
+    max_decoded_bytes: Option<u64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let options = read_options(py, verify, max_decoded_bytes)?;
+    read_impl(py, data, options, names, with_image, as_torch)
+}
+
+fn read_impl<'py>(
+    py: Python<'py>,
+    bytes: &[u8],
+    options: ReadOptions,
+    names: Option<Vec<String>>,
+    with_image: bool,
+    as_torch: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let archive = detach_guarded(py, || Archive::parse(bytes, options))?;
 
     let records: Vec<_> = match &names {
         None => archive.latent_records().collect(),
@@ -255,6 +312,10 @@ fn _read<'py>(
             })
             .collect::<PyResult<_>>()?,
     };
+    // The absolute bound, before any output is allocated.
+    archive
+        .check_decoded_size(records.iter().copied(), with_image, true)
+        .map_err(|e| to_pyerr(py, e))?;
     let mut outputs = Vec::with_capacity(records.len());
     for rec in &records {
         let (shape, dtype) = rec.check_latent_size().map_err(|e| to_pyerr(py, e))?;
@@ -269,7 +330,7 @@ fn _read<'py>(
         }
         // The image (typically most of the bytes to hash) is verified on a
         // second thread while the tensors are decoded on this one.
-        py.detach(|| {
+        detach_guarded(py, || {
             std::thread::scope(|scope| {
                 let big_image = with_image && archive.image_size().is_some_and(|n| n > 256 * 1024);
                 let image_job = big_image.then(|| scope.spawn(|| archive.image()));
@@ -278,17 +339,16 @@ fn _read<'py>(
                     .zip(outs)
                     .try_for_each(|(rec, out)| archive.decode_latent_into(rec, out));
                 let image = match image_job {
-                    Some(job) => job
-                        .join()
-                        .unwrap_or_else(|_| Err(Error::invalid("the image decoder thread panicked")))?,
+                    Some(job) => job.join().unwrap_or_else(|_| {
+                        Err(Error::Internal("the image decoder thread panicked".into()))
+                    })?,
                     None if with_image => archive.image()?,
                     None => None,
                 };
                 latents?;
                 Ok((image, archive.environment()?))
             })
-        })
-        .map_err(|e| to_pyerr(py, e))?
+        })?
     };
 
     let out = PyDict::new(py);
@@ -339,14 +399,28 @@ fn header_dict<'py>(py: Python<'py>, archive: &Archive<'_>) -> PyResult<Bound<'p
     Ok(d)
 }
 
-/// `_verify(path) -> None`: decodes everything and checks every hash.
+/// `_verify(path, max_decoded_bytes=None) -> None`: decodes everything and
+/// checks every hash.
 #[pyfunction]
-fn _verify(py: Python<'_>, path: PathBuf) -> PyResult<()> {
-    py.detach(|| {
+#[pyo3(signature = (path, max_decoded_bytes=None))]
+fn _verify(py: Python<'_>, path: PathBuf, max_decoded_bytes: Option<u64>) -> PyResult<()> {
+    let options = read_options(py, true, max_decoded_bytes)?;
+    detach_guarded(py, || {
         let bytes = format::read_bytes(&path)?;
-        Archive::parse(&bytes, ReadOptions::default())?.verify_all()
+        Archive::parse(&bytes, options)?.verify_all()
     })
-    .map_err(|e| to_pyerr(py, e))
+}
+
+/// Read options: the caller's limit, else `$RAIIAF_MAX_DECODED_BYTES`, else 1 GiB.
+fn read_options(py: Python<'_>, verify: bool, max_decoded_bytes: Option<u64>) -> PyResult<ReadOptions> {
+    let max_decoded_bytes = match max_decoded_bytes {
+        Some(n) => n,
+        None => format::max_decoded_bytes_from_env().map_err(|e| to_pyerr(py, e))?,
+    };
+    Ok(ReadOptions {
+        verify_hashes: verify,
+        max_decoded_bytes,
+    })
 }
 
 /// `_environment_document(components) -> str`: the ENVC JSON for
@@ -367,9 +441,7 @@ fn _convert_f32<'py>(
     let target = DType::from_name(target).map_err(|e| to_pyerr(py, e))?;
     let shape = array.shape().to_vec();
     let src: &[u8] = bytemuck::cast_slice(array.as_slice()?);
-    let out = py
-        .detach(|| crate::tensor::convert_f32(src, target))
-        .map_err(|e| to_pyerr(py, e))?;
+    let out = detach_guarded(py, || crate::tensor::convert_f32(src, target))?;
     Ok(match target {
         DType::F16 => {
             let values: Vec<half::f16> = bytemuck::pod_collect_to_vec(&out);
@@ -422,9 +494,7 @@ fn _drift(
 #[pyfunction]
 #[pyo3(signature = (path, cache_dir=None))]
 fn _fingerprint(py: Python<'_>, path: PathBuf, cache_dir: Option<PathBuf>) -> PyResult<(String, u64, bool)> {
-    let fp = py
-        .detach(|| env::fingerprint(&path, cache_dir.as_deref()))
-        .map_err(|e| to_pyerr(py, e))?;
+    let fp = detach_guarded(py, || env::fingerprint(&path, cache_dir.as_deref()))?;
     Ok((fp.sha256, fp.size, fp.cached))
 }
 
@@ -458,9 +528,9 @@ fn _encode_png<'py>(
             Error::invalid(format!("image must have shape (H, W, C), not {shape:?}")),
         ));
     };
-    let png = py
-        .detach(|| image::encode_png(pixels, width, height, channels, &text_pairs, level))
-        .map_err(|e| to_pyerr(py, e))?;
+    let png = detach_guarded(py, || {
+        image::encode_png(pixels, width, height, channels, &text_pairs, level)
+    })?;
     Ok(PyBytes::new(py, &png))
 }
 
@@ -476,13 +546,24 @@ fn _cli_main(py: Python<'_>, argv: Vec<String>, host_facts_json: Option<&str>) -
     Ok(py.detach(|| crate::cli::main_with(std::iter::once("raiiaf".to_owned()).chain(argv), &facts)))
 }
 
+/// `_test_panic(message)`: panics inside the core, for the tests of the
+/// panic-to-InternalError mapping (there is no way to make the core panic
+/// otherwise, which is the point).
+#[pyfunction]
+fn _test_panic(py: Python<'_>, message: String) -> PyResult<()> {
+    detach_guarded(py, || -> Result<(), Error> { panic!("{message}") })
+}
+
 #[pymodule]
 fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     // The torch this build is linked against (the torch build), or None.
     m.add("LINKED_TORCH", torch::LINKED_TORCH)?;
     m.add_function(wrap_pyfunction!(_write, m)?)?;
     m.add_function(wrap_pyfunction!(_read, m)?)?;
+    m.add_function(wrap_pyfunction!(_read_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(_write_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(_verify, m)?)?;
     m.add_function(wrap_pyfunction!(_environment_document, m)?)?;
     m.add_function(wrap_pyfunction!(_convert_f32, m)?)?;
@@ -492,5 +573,6 @@ fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(_encode_png, m)?)?;
+    m.add_function(wrap_pyfunction!(_test_panic, m)?)?;
     Ok(())
 }

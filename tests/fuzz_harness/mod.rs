@@ -18,7 +18,13 @@ use serde_json::{Map, Value};
 /// without it, and must survive being written again.
 pub fn read(data: &[u8]) {
     let verified = Archive::parse(data, ReadOptions::default()).and_then(|a| a.read_all());
-    let unverified = Archive::parse(data, ReadOptions { verify_hashes: false });
+    let unverified = Archive::parse(
+        data,
+        ReadOptions {
+            verify_hashes: false,
+            ..ReadOptions::default()
+        },
+    );
     if let Ok(archive) = &unverified {
         let _ = archive.verify_all();
         let _ = archive.image_size();

@@ -67,6 +67,20 @@ def base(codec: str) -> bytes:
         return path.read_bytes()
 
 
+def zeros_bomb() -> bytes:
+    """The 1 GiB zero tensor (1,16,4096,4096) float32 in a ~33 KB compact file, with an
+    environment: within every relative limit, refused by max_decoded_bytes (1 GiB per file)."""
+    env = raiiaf_rs.environment_document([("python", "name=python;version=3.11.7")])
+    meta = {"prompt": "zeros", "date": "2026-01-01T00:00:00+00:00"}
+    zeros = np.zeros((1, 16, 4096, 4096), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "zeros.raiiaf"
+        raiiaf_rs.write(
+            path, {"initial_noise": zeros}, metadata=meta, environment=env, codec="compact"
+        )
+        return path.read_bytes()
+
+
 def u32(b: bytes, at: int) -> int:
     return struct.unpack_from("<I", b, at)[0]
 
@@ -438,6 +452,12 @@ def cases() -> dict[str, tuple[bytes, str, str, int]]:
         LIMIT,
         "declares 4398046511104 bytes",
     )
+    add(
+        "bomb-compact-zeros-1-gib-in-33-kb",
+        zeros_bomb(),
+        LIMIT,
+        "the 2 chunks to decode would decode to",  # the tensor and the environment
+    )
     no_size = b"\x28\xb5\x2f\xfd\x00\x00" + raw_block(b"x", True)  # FHD 0: no content size
     add(
         "zstd-frame-without-content-size",
@@ -715,11 +735,12 @@ def main() -> None:
     for old in HERE.glob("*.raiiaf"):
         old.unlink()
     expected = {}
-    for name, (data, cls, msg, inflates) in sorted(cases().items()):
+    all_cases = cases()
+    for name, (data, cls, msg, inflates) in sorted(all_cases.items()):
         (HERE / f"{name}.raiiaf").write_bytes(data)
         expected[f"{name}.raiiaf"] = {"error": cls, "message": msg, "inflates": inflates}
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
-    total = sum(len(d) for d, *_ in cases().values())
+    total = sum(len(d) for d, *_ in all_cases.values())
     print(f"{len(expected)} files, {total} bytes")
 
 

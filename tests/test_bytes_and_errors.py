@@ -1,0 +1,116 @@
+"""Bytes in and out (read_bytes, write_bytes, read of a file-like object) and the exception
+classes the extension defines, with their structured fields."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+import raiiaf_rs
+from conftest import noise
+from raiiaf_rs import errors
+
+
+@pytest.mark.parametrize("codec", ["raw", "compact", "zfp"])
+def test_bytes_round_trip_equals_the_file(tmp_path, png_bytes, codec):
+    latents = {"initial_noise": noise((1, 4, 16, 16)), "final_latent": noise((1, 4, 16, 16), 1)}
+    meta = {"prompt": "a lighthouse", "date": "2026-01-01T00:00:00+00:00", "seed": 3}
+    env = raiiaf_rs.environment_document([("python", "name=python;version=3.11.7")])
+    data = raiiaf_rs.write_bytes(latents, png_bytes, meta, environment=env, codec=codec)
+    assert isinstance(data, bytes)
+    path = tmp_path / "f.raiiaf"
+    raiiaf_rs.write(path, latents, png_bytes, meta, environment=env, codec=codec)
+    assert path.read_bytes() == data  # the same file, byte for byte
+    for art in (
+        raiiaf_rs.read_bytes(data),
+        raiiaf_rs.read_bytes(bytearray(data)),
+        raiiaf_rs.read_bytes(memoryview(data)),
+        raiiaf_rs.read(io.BytesIO(data)),
+    ):
+        assert art.image == png_bytes and art.metadata["seed"] == 3
+        assert art.environment == env
+        for name, want in latents.items():
+            assert art.latents[name].tobytes() == want.tobytes()
+    with open(path, "rb") as f:
+        assert raiiaf_rs.read(f, names=["final_latent"]).latents.keys() == {"final_latent"}
+
+
+def test_read_bytes_checks_like_read(png_bytes):
+    data = bytearray(raiiaf_rs.write_bytes({"a": noise((1, 4, 8, 8))}, png_bytes, environment=None))
+    data[60] ^= 1  # inside the tensor
+    with pytest.raises(raiiaf_rs.HashMismatchError):
+        raiiaf_rs.read_bytes(data)
+    assert raiiaf_rs.read_bytes(data, verify=False).image == png_bytes
+    with pytest.raises(raiiaf_rs.CorruptFileError, match=r"not a \.raiiaf file"):
+        raiiaf_rs.read_bytes(b"hello")
+    with pytest.raises(raiiaf_rs.InvalidArgumentError, match="read_bytes takes"):
+        raiiaf_rs.read_bytes("not bytes")  # type: ignore[arg-type]
+    with pytest.raises(raiiaf_rs.LimitExceededError):
+        raiiaf_rs.read_bytes(bytes(data), verify=False, max_decoded_bytes=100)
+
+
+def test_hash_mismatch_carries_its_fields(tmp_path):
+    data = bytearray(
+        raiiaf_rs.write_bytes({"initial_noise": noise((1, 4, 8, 8))}, environment=None)
+    )
+    data[60] ^= 1
+    with pytest.raises(raiiaf_rs.HashMismatchError) as info:
+        raiiaf_rs.read_bytes(bytes(data))
+    e = info.value
+    assert e.chunk == 'LATN "initial_noise" (#0)'
+    assert len(e.expected) == 64 and len(e.actual) == 64 and e.expected != e.actual
+    assert e.expected in str(e) and e.actual in str(e)
+    assert e.declared is None and e.limit is None
+
+
+def test_limit_error_carries_its_fields():
+    data = raiiaf_rs.write_bytes({"a": noise((1, 4, 8, 8))}, environment=None, codec="compact")
+    with pytest.raises(raiiaf_rs.LimitExceededError) as info:
+        raiiaf_rs.read_bytes(data, max_decoded_bytes=1000)
+    e = info.value
+    assert (e.declared, e.limit) == (4 * 4 * 8 * 8, 1000)
+    assert e.chunk == 'chunk LATN "a" (#0)'
+    assert isinstance(e, raiiaf_rs.CorruptFileError) and e.expected is None
+
+
+def test_classes_come_from_the_extension_and_keep_their_bases():
+    native = raiiaf_rs._extension.native
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert cls is getattr(native, name) is getattr(raiiaf_rs, name)
+        assert cls.__module__ == "raiiaf_rs.errors" and cls.__name__ == name
+        assert issubclass(cls, errors.RaiiafError)
+        for field in ("chunk", "expected", "actual", "declared", "limit"):
+            assert getattr(cls, field) is None
+    assert issubclass(errors.InvalidArgumentError, ValueError)
+    assert issubclass(errors.TargetExistsError, FileExistsError)
+    assert issubclass(errors.LimitExceededError, errors.CorruptFileError)
+    assert issubclass(errors.HashMismatchError, errors.CorruptFileError)
+    assert not issubclass(errors.InternalError, errors.InvalidArgumentError)
+    # Raised from Python as well, and picklable (worker processes send them back).
+    e = pickle.loads(pickle.dumps(errors.InvalidArgumentError("bad")))
+    assert type(e) is errors.InvalidArgumentError and str(e) == "bad"
+
+
+def test_target_exists_names_the_path(tmp_path):
+    path = tmp_path / "x.raiiaf"
+    raiiaf_rs.write(path, {"a": noise((4,))}, environment=None)
+    with pytest.raises(FileExistsError) as info:
+        raiiaf_rs.write(path, {"a": noise((4,))}, environment=None)
+    assert isinstance(info.value, raiiaf_rs.TargetExistsError)
+    assert info.value.chunk == str(path)
+
+
+def test_a_panic_is_an_internal_error_not_an_argument_error():
+    with pytest.raises(raiiaf_rs.InternalError, match="panic: boom") as info:
+        raiiaf_rs._extension.native._test_panic("boom")
+    assert not isinstance(info.value, (ValueError, raiiaf_rs.InvalidArgumentError))
+
+
+def test_write_bytes_refuses_what_write_refuses():
+    with pytest.raises(raiiaf_rs.InvalidArgumentError, match="codec"):
+        raiiaf_rs.write_bytes({"a": noise((4,))}, codec="nope", environment=None)
+    with pytest.raises(raiiaf_rs.InvalidArgumentError):
+        raiiaf_rs.write_bytes({"a": np.zeros(4, np.int64)}, environment=None)
