@@ -58,6 +58,8 @@ class Run:
     options: Options
     #: Settings restored from the files for this generation: {label: (was, now)}.
     restored: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    #: The webui settings those replaced, {key: value}, put back after the run.
+    opts_before: dict[str, Any] = field(default_factory=dict)
     plan: replay.Plan | None = None
     #: Set when the user chose to stop on a bad file: the message the run stops with.
     stop: str | None = None
@@ -231,6 +233,15 @@ def prepare(p: Any, options: Options) -> Run | None:
     if not run.sources or not differences:
         return run
     if options.restore_seeds:
+        # What each setting would be after the run without this replay: the caller's
+        # override, else the webui's value.
+        opts = webui.opts()
+        overrides = getattr(p, "override_settings", None) or {}
+        run.opts_before = {
+            d.key: overrides.get(d.key, getattr(opts, d.key, None))
+            for d in differences
+            if d.kind == "opts"
+        }
         restored = replay.restore(p, differences)
         run.restored = restored
         note = "raiiaf: restored from the file: " + "; ".join(
@@ -396,6 +407,19 @@ def hires_shape(p: Any) -> tuple[int, ...] | None:
     tx = int(getattr(p, "truncate_x", 0) or 0)
     ty = int(getattr(p, "truncate_y", 0) or 0)
     return (webui.latent_channels(), hr_y // 8 - ty, hr_x // 8 - tx)
+
+
+def finish(p: Any, run: Run | None) -> None:
+    """``postprocess``: when the caller asked the webui to keep its override settings
+    after the run (API ``override_settings_restore_afterwards: false``), the settings
+    restored from the files are still put back: they were for this replay only."""
+    if run is None or not run.opts_before:
+        return
+    if getattr(p, "override_settings_restore_afterwards", True):
+        return
+    opts = webui.opts()
+    for key, value in run.opts_before.items():
+        setattr(opts, key, value)
 
 
 def before_batch(p: Any, run: Run | None, has_sampling_hook: bool) -> None:

@@ -320,6 +320,15 @@ def _stored_values(src: Source) -> tuple[dict[str, Any], dict[str, Any]]:
     return stored_opts, stored_p
 
 
+def _effective_opt(p: Any, key: str) -> Any:
+    """A setting's value for this generation: the caller's ``override_settings`` (which
+    the webui applies after ``before_process``), else the webui's."""
+    overrides = getattr(p, "override_settings", None)
+    if isinstance(overrides, dict) and key in overrides:
+        return overrides[key]
+    return webui.opt(key)
+
+
 def setting_differences(sources: list[Source], p: Any) -> list[Difference]:
     """Every pixel-relevant setting the files hold that differs from this webui's (or
     this generation's); raises ReplayError when the files disagree among themselves."""
@@ -347,11 +356,11 @@ def setting_differences(sources: list[Source], p: Any) -> list[Difference]:
         if not webui.has_opt(key):
             if key == "forge_try_reproduce" and value in ("ComfyUI", "DrawThings"):
                 # Forge drew on the CPU whatever randn_source said: the CPU source here.
-                current = webui.opt("randn_source")
+                current = _effective_opt(p, "randn_source")
                 if current != "CPU":
                     out.append(Difference("randn_source", "opts", "CPU", current))
             continue
-        current = webui.opt(key)
+        current = _effective_opt(p, key)
         if _norm(current) != _norm(value):
             out.append(Difference(key, "opts", value, webui.json_value(current)))
     for key, value in first_p.items():

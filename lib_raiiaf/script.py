@@ -148,6 +148,7 @@ class RaiiafScript(scripts.Script):
 
     def postprocess(self, p, processed, *args):
         run = getattr(p, "raiiaf", None)
+        core.finish(p, run)
         if run is not None and run.warnings and hasattr(processed, "comments"):
             extra = "\n".join(w for w in run.warnings if w not in processed.comments)
             processed.comments = "\n".join(x for x in (processed.comments, extra) if x)

@@ -134,3 +134,23 @@ def test_nv_source_draws_philox_noise(webui):
     assert art.latents["initial_noise"][0].tobytes() == expected.tobytes()
     assert art.metadata["a1111"]["opts"]["randn_source"] == "NV"
     assert 0.8 < float(np.std(expected)) < 1.2
+
+
+def test_restored_settings_do_not_outlive_the_replay(webui):
+    # API callers may keep their override settings after the run; the files' are not theirs.
+    first = _original(webui, "Euler a", eta_noise_seed_delta=99)
+    src = str(first.sidecar(first.images[0]))
+    again = webui.txt2img(
+        seed=1,
+        sampler_name="Euler a",
+        outdir="again",
+        override_settings={"CLIP_stop_at_last_layers": 2, "eta_noise_seed_delta": 5},
+        override_settings_restore_afterwards=False,
+        raiiaf={"replay_files": src},
+        **BASE,
+    )
+    assert same(first.images[0], again.images[0])  # the file's ENSD was used
+    assert again.p.override_settings == {"CLIP_stop_at_last_layers": 1, "eta_noise_seed_delta": 99}
+    # Afterwards the settings are what the caller's overrides made them.
+    assert webui.shared.opts.eta_noise_seed_delta == 5
+    assert webui.shared.opts.CLIP_stop_at_last_layers == 2

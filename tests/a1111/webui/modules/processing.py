@@ -70,6 +70,7 @@ class StableDiffusionProcessing:
         self.do_not_save_grid = False
         self.extra_generation_params: dict[str, Any] = {}
         self.override_settings: dict[str, Any] = {}
+        self.override_settings_restore_afterwards = True
         self.scripts = None
         self.script_args: list = []
         self.sd_model = shared.sd_model
@@ -374,8 +375,9 @@ def process_images(p) -> Processed:
             setattr(shared.opts, key, value)
         return process_images_inner(p)
     finally:
-        for key, value in saved.items():
-            setattr(shared.opts, key, value)
+        if p.override_settings_restore_afterwards:
+            for key, value in saved.items():
+                setattr(shared.opts, key, value)
 
 
 def process_images_inner(p) -> Processed:
