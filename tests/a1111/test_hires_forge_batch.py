@@ -81,7 +81,9 @@ def _gallery_image() -> Image.Image:
     return Image.fromarray(rng.integers(30, 220, (64, 64, 3), dtype=np.uint8), "RGB")
 
 
-def test_hires_fix_button_writes_a_file_that_replays(webui):
+@pytest.mark.parametrize("mode", ["a1111-1.10", "forge"])
+def test_hires_fix_button_writes_a_file_that_replays(make_webui, mode):
+    webui = make_webui(mode)
     kw = dict(
         BASE,
         enable_hr=True,
