@@ -21,7 +21,7 @@ import raiiaf_rs
 import torch
 from comfy_api.latest import io
 
-from . import batch_noise, capture, graph, host, paths
+from . import batch_noise, capture, graph, host, paths, routes
 
 RaiiafType = io.Custom("RAIIAF")
 REPLAY_KEY = "raiiaf.replay"
@@ -158,7 +158,10 @@ def _tensor(art: raiiaf_rs.Artifact, name: str) -> torch.Tensor:
 def read_artifact(file: str) -> raiiaf_rs.Artifact:
     path = paths.resolve(file)
     try:
-        return raiiaf_rs.read(path, as_torch=True)
+        return raiiaf_rs.read(path, as_torch=True, max_decoded_bytes=routes.max_decoded_bytes())
+    except raiiaf_rs.LimitExceededError as e:
+        reason = routes.too_large(e) or f"not a readable .raiiaf file ({e})"
+        raise ValueError(f"{file}: {reason}") from None
     except raiiaf_rs.HashMismatchError as e:
         raise ValueError(f"{file}: the file was altered or damaged ({e})") from None
     except raiiaf_rs.RaiiafError as e:

@@ -146,10 +146,32 @@ def describe(art: raiiaf_rs.Artifact, name: str) -> dict[str, Any]:
     }
 
 
+#: What one file may decode to on this server (uploads, inspect, the loader): tighter than the
+#: library's 1 GiB, since files come from the network; RAIIAF_MAX_DECODED_BYTES replaces it.
+SERVER_MAX_DECODED_BYTES = 256 << 20
+
+
+def max_decoded_bytes() -> int | None:
+    """The server's decoded-size limit (None: the library takes $RAIIAF_MAX_DECODED_BYTES)."""
+    return None if os.environ.get("RAIIAF_MAX_DECODED_BYTES") else SERVER_MAX_DECODED_BYTES
+
+
+def too_large(e: raiiaf_rs.LimitExceededError) -> str | None:
+    """The message for a file over the server's limit; None for a forged (corrupt) size."""
+    if "would decode to" not in str(e) or e.declared is None or e.limit is None:
+        return None  # a size the file's bytes cannot justify: forged
+    return (
+        f"too large: it would decode to {e.declared:,} bytes, more than this server's limit of "
+        f"{e.limit:,} (set RAIIAF_MAX_DECODED_BYTES to raise it)"
+    )
+
+
 def _read(path: str, name: str) -> raiiaf_rs.Artifact:
     """Read and verify ``path``; errors name the file ``name`` and never the path."""
     try:
-        return raiiaf_rs.read(path)
+        return raiiaf_rs.read(path, max_decoded_bytes=max_decoded_bytes())
+    except raiiaf_rs.LimitExceededError as e:
+        reason = too_large(e) or f"not a readable .raiiaf file ({_scrub(str(e), path, name)})"
     except raiiaf_rs.HashMismatchError as e:
         reason = f"the file was altered or damaged ({_scrub(str(e), path, name)})"
     except raiiaf_rs.RaiiafError as e:
