@@ -8,8 +8,8 @@ device. Written from the algorithm's description:
   key; the key is bumped by two other constants (the Weyl sequence) after each round.
 - Per draw of ``n`` values: key = the seed (low word, high word); counter word 0 = the
   generator's offset (one more per draw), word 2 = the value's index, words 1 and 3 zero.
-- Two output words become one normal value by Box-Muller (the sine branch) in float32
-  arithmetic on uniform values strictly inside (0, 1).
+- Two output words become one normal value by Box-Muller (the sine branch) on uniform
+  values strictly inside (0, 1), rounded to float32 at the end.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ _MUL = (np.uint64(0xD2511F53), np.uint64(0xCD9E8D57))
 _WEYL = (np.uint32(0x9E3779B9), np.uint32(0xBB67AE85))
 _LOW32 = np.uint64(0xFFFFFFFF)
 _INV_2_32 = np.float32(2.3283064e-10)  # 1 / 2**32
-_TWO_PI = np.float32(6.2831855)
 
 
 def _mulhilo(a: np.ndarray, b: np.uint64) -> tuple[np.ndarray, np.ndarray]:
@@ -42,9 +41,15 @@ def philox4x32(counter: np.ndarray, key: np.ndarray, rounds: int = 10) -> np.nda
 
 
 def box_muller(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    u = x.astype(np.float32) * _INV_2_32 + _INV_2_32 / np.float32(2.0)
-    v = y.astype(np.float32) * (_INV_2_32 * _TWO_PI) + (_INV_2_32 * _TWO_PI) / np.float32(2.0)
-    radius = np.sqrt(np.float32(-2.0) * np.log(u))
+    """The sine branch of Box-Muller. The two scale constants are float32 values; the
+    words times them (and everything after) are computed in float64, as numpy promotes
+    uint32 x float32, and only the result is rounded to float32."""
+    inv = np.float64(_INV_2_32)
+    inv_2pi = np.float64(np.float32(2.3283064e-10 * 6.2831855))
+    u = x.astype(np.float64) * inv + np.float64(np.float32(_INV_2_32 / np.float32(2.0)))
+    half_2pi = np.float64(np.float32(np.float32(inv_2pi) / np.float32(2.0)))
+    v = y.astype(np.float64) * inv_2pi + half_2pi
+    radius = np.sqrt(-2.0 * np.log(u))
     return (radius * np.sin(v)).astype(np.float32)
 
 
