@@ -198,3 +198,14 @@ def test_without_raiiaf_rs_the_webui_loads_and_says_why(tmp_path, monkeypatch, c
     assert "[raiiaf] the extension is not active" in out and "RAIIAF_WHEEL" in out
     res = webui.txt2img(seed=3, sampler_name="Euler", **BASE)
     assert len(res.images) == 1 and not res.sidecar(res.images[0]).exists()
+
+
+def test_with_a_raiiaf_rs_outside_the_range_the_webui_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(raiiaf_rs, "__version__", "0.0.1")
+    webui = Webui(tmp_path)
+    from modules import scripts
+
+    assert scripts.scripts_data == []
+    assert webui.errors.reported == []
+    out = capsys.readouterr().out
+    assert "not active: raiiaf_rs 0.0.1 is installed" in out, out
