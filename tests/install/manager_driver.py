@@ -24,9 +24,9 @@ with ComfyServer(base, node_pack=pack) as comfy:
     report["raiiaf_nodes"] = sorted(k for k in info if k.startswith("Raiiaf"))
     report["core_nodes"] = "KSampler" in info and "SaveImage" in info
     if generate:
-        entry = comfy.run(
-            default_txt2img(TINY_CKPT, seed=5, steps=2, save_class="RaiiafSaveImage", prefix="mgr")
-        )
+        graph = default_txt2img(TINY_CKPT, seed=5, steps=2, save_class="RaiiafSaveImage")
+        graph["7"]["inputs"].update(filename_prefix="mgr", save_final_latent=False, codec="raw")
+        entry = comfy.run(graph)
         report["outputs"] = entry["outputs"]
         report["files"] = sorted(p.name for p in comfy.output_dir.iterdir())
     report["alive"] = comfy.alive()

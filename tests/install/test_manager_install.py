@@ -97,7 +97,9 @@ def test_manager_install_from_requirements(tmp_path):
     assert "IMPORT FAILED" not in before["log"]
     hint = [line for line in before["log"].splitlines() if "[raiiaf] nodes not loaded" in line]
     assert len(hint) == 1, before["log"][-3000:]
-    assert "-m pip install -r" in hint[0] and str(pack / "requirements.txt") in hint[0]
+    # The command names this Python and the pack's requirements.txt where ComfyUI loaded it.
+    installed_at = tmp_path / "base1" / "custom_nodes" / "raiiaf-rs" / "requirements.txt"
+    assert f'"{py}" -m pip install -r "{installed_at}"' in hint[0], hint[0]
 
     # 2. What the Manager runs. No compiler may be needed: CC points nowhere.
     wheels = tmp_path / "index"
