@@ -58,7 +58,18 @@ def apply_stored_settings(files, keys: list[str]):
     stored = replay.stored_settings(sources[0])
     values = [gr.update(value=stored[k]) if k in stored else gr.update() for k in keys]
     summary = ", ".join(f"{k}: {stored[k]}" for k in keys if k in stored)
-    return [*values, f"raiiaf: applied from {sources[0].name}: {summary}"]
+    status = f"raiiaf: applied from {sources[0].name}: {summary}"
+    try:
+        others = [d for d in replay.setting_differences(sources[:1], None) if d.kind == "opts"]
+    except replay.ReplayError:
+        others = []
+    if others:
+        status += (
+            ". Settings of the file that differ from this webui's (restored for the "
+            "generation with 'use the stored seeds and settings'): "
+            + "; ".join(d.text() for d in others)
+        )
+    return [*values, status]
 
 
 class RaiiafScript(scripts.Script):

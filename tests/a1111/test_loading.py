@@ -72,6 +72,11 @@ def test_apply_stored_settings_button(webui):
     assert by_id["txt2img_width"]["value"] == 72 and by_id["txt2img_height"]["value"] == 56
     assert by_id["txt2img_cfg_scale"]["value"] == 5.0
     assert "applied from" in by_id["txt2img_raiiaf_status"]
+    assert "differ" not in by_id["txt2img_raiiaf_status"]
+    # A file made with another ENSD says so in the status line.
+    webui.shared.opts.eta_noise_seed_delta = 31337
+    status = event["fn"](str(res.sidecar(res.images[0])))[-1]
+    assert "ENSD (eta_noise_seed_delta): file 0, this webui 31337" in status
     bad = event["fn"](b"not a raiiaf file")
     assert "not a readable" in bad[-1]
 
