@@ -110,7 +110,8 @@ class ComfyServer:
         ckpt_path: str | os.PathLike | None = TINY_MODEL,
         ckpt: str = TINY_CKPT,
         node_pack: str | os.PathLike | None = NODE_PACK,
-        start_timeout: float = 120.0,
+        # Generous: importing torch and ComfyUI on a busy 2-core machine has taken over 2 min.
+        start_timeout: float = 300.0,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
     ) -> None:
