@@ -4,8 +4,9 @@
   ``extensions/``): the webui runs this file at every start (unless ``--skip-install``) with
   its own Python and its root on ``PYTHONPATH``, so its ``launch`` module is importable.
   The ``raiiaf_rs`` wheel goes into the webui's Python through ``launch.run_pip``: first a
-  wheel file (``$RAIIAF_WHEEL``, else ``wheels/raiiaf_rs-*.whl`` in this folder, else
-  ``target/wheels/`` of a built checkout), else the ``raiiaf-rs`` requirement exactly as
+  wheel file for this Python (``$RAIIAF_WHEEL``, else ``wheels/raiiaf_rs-*.whl`` in this
+  folder, else ``target/wheels/`` or ``target/wheels-dist/`` of a checkout that built
+  them), else the ``raiiaf-rs`` requirement exactly as
   ``requirements.txt`` writes it. Nothing is installed when a fitting version is there.
 - **ComfyUI-Manager** (cloned into ``custom_nodes/``): it has already run ``pip install -r
   requirements.txt``; there is nothing left to do.
@@ -107,7 +108,9 @@ def find_wheel() -> str | None:
             print(f"raiiaf: RAIIAF_WHEEL names no file: {env}")
             return None
         return env
-    for folder in (os.path.join(HERE, "wheels"), os.path.join(HERE, "target", "wheels")):
+    folders = [os.path.join(HERE, "wheels")]
+    folders += [os.path.join(HERE, "target", sub) for sub in ("wheels", "wheels-dist")]
+    for folder in folders:
         found = sorted(glob.glob(os.path.join(folder, WHEEL_GLOB)), key=os.path.getmtime)
         fitting = [w for w in found if wheel_fits_here(w)]
         if fitting:

@@ -2,7 +2,7 @@
 
 ``Webui(root, mode=...)`` puts ``webui/`` (and the gradio stand-in) on ``sys.path``
 like the webui's own process has its root there, installs this repository as
-``<root>/extensions/raiiaf-rs`` (a link to the working tree, or a given ``git clone``),
+``<root>/extensions/raiiaf-rs`` (links to the working tree's files, or a given ``git clone``),
 loads every extension's ``scripts/*.py`` through the webui's discovery and loader (in
 Forge mode after the built-in extensions of ``webui/extensions-builtin-forge/``), builds
 the txt2img and img2img tabs (the built-in seed/steps/sampler/size components first, then
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,24 @@ BUILTIN_ELEMS = {
     "denoising_strength": 0.75,
 }
 _OWN_MODULES = ("modules", "launch", "gradio", "lib_raiiaf", "k_diffusion")
+
+
+def link_working_tree(target: Path) -> None:
+    """``target`` as a clone of the working tree would look: a folder holding links to
+    the repository's top-level files and folders that git tracks or would track (not
+    target/, .venv...), so uncommitted work is tested and build outputs are not seen."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    names = sorted({line.split("/", 1)[0] for line in out.splitlines() if line})
+    target.mkdir(parents=True)
+    for name in names:
+        if (REPO / name).exists():
+            (target / name).symlink_to(REPO / name)
 
 
 def install_paths() -> None:
@@ -145,8 +164,7 @@ class Webui:
         if extension is None:
             extension = self.root / "extensions" / EXTENSION_NAME
             if not extension.exists():
-                extension.parent.mkdir(parents=True, exist_ok=True)
-                extension.symlink_to(REPO, target_is_directory=True)
+                link_working_tree(extension)
         self.extension = Path(extension)
         # Another copy of the extension may have been loaded before: its helpers go.
         for name in list(sys.modules):
