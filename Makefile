@@ -32,6 +32,7 @@ bench: setup
 	$(PY) bench/bench_env.py
 	$(PY) bench/bench_torch.py
 	$(PY) bench/bench_zfp.py
+	$(PY) bench/bench_capture.py
 
 # Format and lint checks only (Rust and Python).
 lint: setup fmt-check clippy ruff
