@@ -451,35 +451,66 @@ fn safe_file_name(name: &str) -> String {
     }
 }
 
+/// One `.npy` file name per latent, distinct even where two names sanitise
+/// alike (`a/b` and `a_b`) or differ only in case (case-insensitive file
+/// systems): the later one gets `-2`, `-3`, ... So no latent ever replaces
+/// another, with `--overwrite` or without.
+fn latent_file_names(latents: &[(String, Tensor)]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    latents
+        .iter()
+        .map(|(name, _)| {
+            let stem = safe_file_name(name);
+            let mut candidate = format!("{stem}.npy");
+            let mut n = 1;
+            while !taken.insert(candidate.to_lowercase()) {
+                n += 1;
+                candidate = format!("{stem}-{n}.npy");
+            }
+            candidate
+        })
+        .collect()
+}
+
 fn extract(path: &Path, dir: &Path, overwrite: bool, options: ReadOptions) -> Result<String> {
     let bytes = format::read_bytes(path)?;
     let artifact = Archive::parse(&bytes, options)?.read_all()?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for (name, t) in &artifact.latents {
-        files.push((format!("{}.npy", safe_file_name(name)), npy_bytes(t)));
+    // (file name, bytes, the latent it holds)
+    let mut files: Vec<(String, Vec<u8>, Option<&str>)> = Vec::new();
+    for ((name, t), file) in artifact.latents.iter().zip(latent_file_names(&artifact.latents)) {
+        files.push((file, npy_bytes(t), Some(name.as_str())));
     }
     if let Some(img) = &artifact.image {
         let ext = if png_size(img).is_some() { "png" } else { "bin" };
-        files.push((format!("image.{ext}"), img.clone()));
+        files.push((format!("image.{ext}"), img.clone(), None));
     }
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default().into_bytes();
     files.push((
         "metadata.json".into(),
         pretty(&Value::Object(artifact.manifest.metadata())),
+        None,
     ));
-    files.push(("manifest.json".into(), pretty(&artifact.manifest.json)));
+    files.push(("manifest.json".into(), pretty(&artifact.manifest.json), None));
     if let Some(env) = &artifact.environment {
-        files.push(("environment.json".into(), pretty(env)));
+        files.push(("environment.json".into(), pretty(env), None));
+    }
+    // Every target is checked before the first is written: no partial extraction.
+    if !overwrite {
+        if let Some(existing) = files.iter().map(|(f, ..)| dir.join(f)).find(|t| t.exists()) {
+            return Err(Error::AlreadyExists(existing));
+        }
     }
     let mut written = Vec::new();
-    for (name, data) in files {
-        let target = dir.join(&name);
-        if target.exists() && !overwrite {
-            return Err(Error::AlreadyExists(target));
-        }
+    for (file, data, latent) in files {
+        let target = dir.join(&file);
         std::fs::write(&target, data).map_err(|e| Error::io(&target, e))?;
-        written.push(target.display().to_string());
+        match latent {
+            Some(name) if format!("{name}.npy") != file => {
+                written.push(format!("{} (latent {name:?})", target.display()))
+            }
+            _ => written.push(target.display().to_string()),
+        }
     }
     Ok(written.join("\n"))
 }

@@ -33,3 +33,29 @@ def png_bytes() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format="PNG")
     return buf.getvalue()
+
+
+# A missing test dependency fails the run instead of skipping tests or whole files: a green
+# run must mean every test ran. `pytest.importorskip` (and any skip whose reason is a failed
+# import) becomes a failure, at collection and at run time; other skips (no CUDA device,
+# not Linux) stay skips.
+def _import_skip(report) -> bool:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return "could not import" in text or "No module named" in text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _import_skip(report):
+        report.outcome = "failed"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _import_skip(report) and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"

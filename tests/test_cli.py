@@ -79,8 +79,33 @@ def test_extract(sample, tmp_path, png_bytes):
     assert run("extract", str(sample), "-o", str(out_dir), "--overwrite").returncode == 0
 
 
+def test_extract_never_lets_one_latent_replace_another(tmp_path):
+    # "a/b", "a_b" and "A_B" sanitise to the same file name (the last only on
+    # case-insensitive file systems); each gets its own file, also with --overwrite.
+    latents = {"a/b": noise((4,), 1), "a_b": noise((4,), 2), "A_B": noise((4,), 3)}
+    src = tmp_path / "c.raiiaf"
+    raiiaf_rs.write(src, latents, environment=None)
+    out_dir = tmp_path / "o"
+    for extra in ([], ["--overwrite"]):
+        res = run("extract", str(src), "-o", str(out_dir), *extra)
+        assert res.returncode == 0, res.stderr
+    files = {"a_b.npy": "a/b", "a_b-2.npy": "a_b", "A_B-3.npy": "A_B"}
+    assert sorted(p.name for p in out_dir.glob("*.npy")) == sorted(files)
+    for file, name in files.items():
+        assert np.load(out_dir / file).tobytes() == latents[name].tobytes()
+        assert f"{file} (latent {name!r})".replace("'", '"') in res.stdout or name + ".npy" == file
+    # An existing target stops the extraction before anything is written.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "manifest.json").write_text("mine")
+    again = run("extract", str(src), "-o", str(fresh))
+    assert again.returncode == 1 and "overwrite" in again.stderr
+    assert sorted(p.name for p in fresh.iterdir()) == ["manifest.json"]
+
+
 def test_extract_widens_bfloat16(tmp_path):
-    ml_dtypes = pytest.importorskip("ml_dtypes")
+    import ml_dtypes  # a test dependency: missing, the test fails
+
     a = noise((2, 3)).astype(ml_dtypes.bfloat16)
     raiiaf_rs.write(tmp_path / "b.raiiaf", {"n": a})
     assert run("extract", str(tmp_path / "b.raiiaf"), "-o", str(tmp_path / "o")).returncode == 0
