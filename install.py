@@ -156,7 +156,12 @@ def install_for_webui(launch) -> bool:
             return False
         if have == version:
             return True
-        launch.run_pip(f'install --upgrade "{wheel}"', f"raiiaf_rs {version} (.raiiaf files)")
+        try:
+            launch.run_pip(f'install --upgrade "{wheel}"', f"raiiaf_rs {version} (.raiiaf files)")
+        except Exception as e:  # the webui's run_pip raises RuntimeError with pip's output
+            print(f"raiiaf: pip could not install {os.path.basename(wheel)}: {e}")
+            print(HELP)
+            return False
         return True
     if have is not None and (line is None or version_problem(have, line) is None):
         return True
