@@ -377,3 +377,41 @@ def test_list_run_each_file_holds_its_own_item(comfy, comfy_sample):
     file = "listrun_00003_.raiiaf [output]"
     again = regenerated(comfy, replay_graph(comfy.ckpt, file, "euler", "listrun_re"), "listrun_re")
     assert np.array_equal(again, pixels(comfy, "listrun_00003_.png"))
+
+
+# --- 7. loader list -------------------------------------------------------------------------
+def loader_choices(comfy, node="RaiiafLoad") -> list[str]:
+    spec = comfy.object_info(node)[node]["input"]["required"]["file"]
+    return spec[0] if isinstance(spec[0], list) else spec[1]["options"]
+
+
+def test_loader_lists_newest_first_and_new_files_without_restart(comfy):
+    import os
+    import time
+
+    folder = out(comfy, "many")
+    folder.mkdir(exist_ok=True)
+    try:
+        old = time.time() - 86400
+        for i in range(10_000):
+            f = folder / f"old_{i:05}_.raiiaf"
+            f.touch()
+            os.utime(f, (old + i, old + i))
+        g = base(comfy.ckpt)
+        g["10"] = ksampler(("4", 0), 3)
+        g["11"] = decode(("10", 0))
+        g["12"] = save(("11", 0), "newest")
+        run(comfy, g)
+        for node in ("RaiiafLoad", "RaiiafLoadBatch"):
+            t = time.perf_counter()
+            choices = loader_choices(comfy, node)
+            took = time.perf_counter() - t
+            print(f"/object_info/{node} with {len(choices)} files: {took * 1e3:.0f} ms")
+            assert choices[0] == "newest_00001_.raiiaf [output]"
+            assert choices.index("many/old_09999_.raiiaf [output]") < choices.index(
+                "many/old_00000_.raiiaf [output]"
+            )
+    finally:
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
