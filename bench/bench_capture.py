@@ -10,6 +10,7 @@ when a user queues new seeds; the byte bound (RAIIAF_CAPTURE_MAX_MB) caps the to
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import os
@@ -151,8 +152,60 @@ def main() -> None:
             print(f"| {label:<46} | {limit:>9.0f} | {grew:>14.1f} | {kept:>8.1f} |")
 
 
+def listing() -> None:
+    """The loader's file list (comfy_nodes/paths.py) with 10,000 files in output/:
+    the walk before (os.walk, realpath per file, sorted by name) and now (scandir,
+    one stat per file, newest first)."""
+    import statistics
+    import tempfile
+    import time
+
+    capture = load_capture()  # puts ComfyUI on the path
+    del capture
+    import folder_paths
+
+    paths = importlib.import_module("comfy_nodes.paths")
+
+    def before(root: str) -> list[str]:
+        found = []
+        for dirpath, _dirs, files in os.walk(root, followlinks=False):
+            for f in files:
+                if f.endswith(".raiiaf"):
+                    full = os.path.join(dirpath, f)
+                    if paths._inside(full, root):
+                        found.append(os.path.relpath(full, root))
+        return sorted(found)
+
+    print()
+    print("loader list, 10,000 .raiiaf files in output/ (median of 5, warm cache)")
+    print()
+    head = ("files", "before (os.walk + realpath) ms", "now (scandir, newest first) ms")
+    print(f"| {head[0]:>6} | {head[1]:>30} | {head[2]:>30} |")
+    print(f"|{'-' * 8}|{'-' * 32}|{'-' * 32}|")
+    for n in (1_000, 10_000):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "output")
+            os.makedirs(os.path.join(out, "sub"))
+            for i in range(n):
+                folder = out if i % 2 else os.path.join(out, "sub")
+                open(os.path.join(folder, f"ComfyUI_{i:05}_.raiiaf"), "wb").close()
+            folder_paths.set_output_directory(out)
+            folder_paths.set_input_directory(os.path.join(tmp, "input"))
+            times = {}
+            for name, fn in (("before", functools.partial(before, out)), ("now", paths.list_files)):
+                runs = []
+                for _ in range(5):
+                    t = time.perf_counter()
+                    got = fn()
+                    runs.append(time.perf_counter() - t)
+                assert len(got) == n
+                times[name] = statistics.median(runs) * 1e3
+            print(f"| {n:>6} | {times['before']:>30.1f} | {times['now']:>30.1f} |")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         one(int(sys.argv[2]))
     else:
         main()
+        listing()

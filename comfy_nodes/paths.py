@@ -32,6 +32,7 @@ def _scan(root: str) -> list[tuple[float, str]]:
     thousands of files. Symlinks are followed only when they stay inside ``root``."""
     found: list[tuple[float, str]] = []
     real_root = os.path.realpath(root)
+    skip = len(os.path.join(root, ""))  # scandir paths are root + sep + relative path
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -48,7 +49,7 @@ def _scan(root: str) -> list[tuple[float, str]]:
                     continue
                 if e.is_symlink() and not _inside(e.path, real_root):
                     continue
-                found.append((e.stat().st_mtime, os.path.relpath(e.path, root)))
+                found.append((e.stat().st_mtime, e.path[skip:]))
             except OSError:  # vanished or unreadable meanwhile
                 continue
     return found
