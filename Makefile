@@ -2,7 +2,7 @@
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
 .PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
-	torch-test
+	torch-test wheels wheel-test cross-clippy
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -12,7 +12,7 @@ export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
 # fuzzing. Stops at the first failing step; `make -k test` runs every step and still fails at the end.
-test: setup fmt-check clippy ruff cargo-test pytest torch-test fuzz
+test: setup fmt-check clippy cross-clippy ruff cargo-test pytest wheel-test torch-test fuzz
 
 # System packages, .venv, Python deps, extension build (idempotent, fast when done).
 setup:
@@ -63,6 +63,12 @@ torch-test: setup
 		.venv-torch/bin/python -m pytest tests/test_torch.py tests/test_api.py \
 		tests/torch_build
 
+# The release artefacts, cross-built here and checked (dev/build_wheels.sh): abi3 wheels for
+# manylinux2014 x86_64 and aarch64 (zig) and Windows x86_64 (mingw-w64), and the sdist, in
+# target/wheels-dist/. Cold: ~15 min on 2 cores. macOS wheels: .github/workflows/release.yml.
+wheels:
+	@bash dev/build_wheels.sh
+
 # Remove build outputs and the venvs.
 clean:
 	rm -rf target $(VENV) .venv-torch python/raiiaf_rs/_raiiaf_rs*.so fuzz/target
@@ -82,6 +88,15 @@ ruff:
 
 cargo-test:
 	cargo test
+
+# clippy for the Windows and aarch64 targets (tests/wheel/cross_clippy.sh; check builds only).
+cross-clippy:
+	@bash tests/wheel/cross_clippy.sh
+
+# The manylinux x86_64 wheel of `make wheels`, installed into a new venv without compiler or
+# index, then round trips, the reference files and the CLI (tests/wheel/wheel_test.sh).
+wheel-test:
+	@bash tests/wheel/wheel_test.sh
 
 # pytest's exit code 5 means no test was collected: that is a failure here.
 pytest:
