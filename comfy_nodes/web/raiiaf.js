@@ -21,6 +21,9 @@ import { api } from "../../scripts/api.js";
 const SUFFIX = ".raiiaf";
 const LOADER = "RaiiafLoad";
 const SAVER = "RaiiafSaveImage";
+// Nodes with a file widget listing .raiiaf files (the single and the batch loader).
+const LOADERS = new Set([LOADER, "RaiiafLoadBatch"]);
+const loaderDefs = []; // their node definitions: new nodes take their file list from there
 const PANEL = "raiiaf_info";
 
 const isRaiiaf = (file) =>
@@ -265,6 +268,28 @@ async function refreshLoader(node, data = null) {
   }
 }
 
+// The file list of a loader definition (V1 and V3 combo specs).
+function comboValues(nodeData) {
+  const spec = nodeData?.input?.required?.file;
+  if (Array.isArray(spec?.[0])) return spec[0];
+  return Array.isArray(spec?.[1]?.options) ? spec[1].options : null;
+}
+
+// Files just saved head every loader's list (newest first, as the server lists them),
+// without reloading the page.
+function offerFiles(files) {
+  const lists = loaderDefs.map(comboValues);
+  for (const node of app.graph?._nodes ?? []) {
+    if (LOADERS.has(classOf(node))) lists.push(fileWidget(node)?.options?.values);
+  }
+  for (const values of lists) {
+    if (!Array.isArray(values)) continue;
+    for (const name of [...files].reverse()) {
+      if (!values.includes(name)) values.unshift(name);
+    }
+  }
+}
+
 function selectFile(node, name, data = null) {
   const w = fileWidget(node);
   if (!w) return;
@@ -362,7 +387,8 @@ app.registerExtension({
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
     const proto = nodeType.prototype;
-    if (nodeData?.name === LOADER) {
+    if (LOADERS.has(nodeData?.name)) {
+      loaderDefs.push(nodeData);
       const created = proto.onNodeCreated;
       proto.onNodeCreated = function () {
         const r = created?.apply(this, arguments);
@@ -417,7 +443,11 @@ app.registerExtension({
       proto.onExecuted = function (output) {
         const r = executed?.apply(this, arguments);
         const files = output?.raiiaf;
+        for (const warning of output?.raiiaf_warning ?? []) {
+          toast("warn", "Save Image + .raiiaf", warning);
+        }
         if (Array.isArray(files) && files.length) {
+          offerFiles(files);
           const [name] = files;
           inspect(name)
             .then((data) =>
@@ -431,6 +461,6 @@ app.registerExtension({
   },
 
   loadedGraphNode(node) {
-    if (classOf(node) === LOADER) refreshLoader(node);
+    if (LOADERS.has(classOf(node))) refreshLoader(node);
   },
 });

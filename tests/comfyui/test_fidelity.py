@@ -415,3 +415,42 @@ def test_loader_lists_newest_first_and_new_files_without_restart(comfy):
         for f in folder.iterdir():
             f.unlink()
         folder.rmdir()
+
+
+# --- 6b. nested latents (in-process: the tests have no video + audio model) -----------------
+def test_nested_latents_load_back_nested(comfy_sample):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import comfy.nested_tensor
+    import comfy.utils
+
+    from comfy_nodes import load
+
+    video = torch.randn(1, 16, 3, 4, 4)
+    audio = torch.randn(1, 8, 10)
+    packed, shapes = comfy.utils.pack_latents([video, audio])  # what the sampler sees
+    stored = load.Stored(
+        name="av.raiiaf",
+        passes=[
+            load.StoredPass(
+                name="initial_noise",
+                node_id="3",
+                class_type="KSampler",
+                noise=packed,
+                seed=1,
+                latent_shapes=[list(s) for s in shapes],
+            )
+        ],
+        metadata={},
+    )
+    empty = load.outputs(stored, torch.zeros(1, 8, 8, 3), "").result[2]["samples"]
+    assert empty.is_nested and [tuple(t.shape) for t in empty.unbind()] == [
+        video.shape,
+        audio.shape,
+    ]
+    got = load.StoredNoise(stored).generate_noise({"samples": empty})
+    assert torch.equal(got.unbind()[0], video) and torch.equal(got.unbind()[1], audio)
+    wrong = comfy.nested_tensor.NestedTensor([torch.zeros(1, 16, 3, 4, 4), torch.zeros(1, 8, 12)])
+    with pytest.raises(ValueError, match="nested shapes"):
+        load.StoredNoise(stored).generate_noise({"samples": wrong})
