@@ -365,7 +365,9 @@ def setting_differences(sources: list[Source], p: Any) -> list[Difference]:
             out.append(Difference(key, "opts", value, webui.json_value(current)))
     for key, value in first_p.items():
         current = getattr(p, key, None)
-        if value is None and current is None:
+        if value is None and (current is None or key != "eta"):
+            # The webui always fills the sigma values (a file without one says nothing
+            # about it); eta is None unless set for the generation.
             continue
         if _norm(current) != _norm(value):
             out.append(Difference(key, "p", value, webui.json_value(current)))
