@@ -454,3 +454,51 @@ def test_nested_latents_load_back_nested(comfy_sample):
     wrong = comfy.nested_tensor.NestedTensor([torch.zeros(1, 16, 3, 4, 4), torch.zeros(1, 8, 12)])
     with pytest.raises(ValueError, match="nested shapes"):
         load.StoredNoise(stored).generate_noise({"samples": wrong})
+
+
+# --- 6c. other packs' samplers: internal runs and expanded node ids --------------------------
+def pack_sampler(cls, seed) -> dict:
+    node = ksampler(("4", 0), seed, "euler_ancestral")
+    inputs = {k: v for k, v in node["inputs"].items() if k not in ("cfg", "scheduler", "denoise")}
+    return {"class_type": cls, "inputs": inputs}
+
+
+def test_other_packs_samplers_internal_and_expanded(tmp_path_factory):
+    from .harness import ComfyServer
+
+    base_dir = tmp_path_factory.mktemp("packs")
+    (base_dir / "custom_nodes").mkdir()
+    pack = Path(__file__).parent / "packs" / "raiiaf_test_nodes"
+    (base_dir / "custom_nodes" / "raiiaf_test_nodes").symlink_to(pack, target_is_directory=True)
+    with ComfyServer(base_dir) as server:
+        g = base(server.ckpt)
+        g["10"] = pack_sampler("TestInternalSampler", 300)
+        g["11"] = decode(("10", 0))
+        g["12"] = save(("11", 0), "internal")
+        g["20"] = pack_sampler("TestExpandingSampler", 400)
+        g["21"] = decode(("20", 0))
+        g["22"] = save(("21", 0), "expanded")
+        run(server, g)
+
+        art = raiiaf_rs.read(out(server, "internal_00001_.raiiaf"))
+        first, second = art.metadata["captures"]
+        assert [first["name"], second["name"]] == ["initial_noise", "noise_1_node_10"]
+        assert (first["node_id"], first["seed"], second["seed"]) == ("10", 300, 301)
+        assert first["class_type"] == "TestInternalSampler" and first["settings"]["seed"] == 300
+        art = raiiaf_rs.read(out(server, "expanded_00001_.raiiaf"))
+        [rec] = art.metadata["captures"]
+        assert rec["node_id"] == "20" and rec["exec_id"].startswith("20.")
+        assert (
+            rec["settings"]["seed"] == 400 and rec["settings"]["sampler_name"] == "euler_ancestral"
+        )
+        assert art.metadata["generation_settings"]["seed"] == 400
+
+        # Both regenerate through the replay patch, other seeds in the widgets.
+        for prefix, node in (("internal", "10"), ("expanded", "20")):
+            re = with_replay(g, f"{prefix}_00001_.raiiaf [output]", [node])
+            re = {k: v for k, v in re.items() if k in ("1", "2", "3", "4", "90", "91", node)}
+            re[node]["inputs"]["seed"] = 7
+            re["30"] = decode((node, 0))
+            re["31"] = save(("30", 0), f"{prefix}_re", raiiaf=False)
+            again = regenerated(server, re, f"{prefix}_re")
+            assert np.array_equal(again, pixels(server, f"{prefix}_00001_.png")), prefix
