@@ -375,13 +375,29 @@ def check_rng_device(p: Any, plan: replay.Plan) -> None:
 
 
 def check_batch_independence(p: Any, plan: replay.Plan) -> None:
-    """With ``no_dpmpp_sde_batch_determinism`` the SDE samplers draw one Brownian tree for
-    the whole batch from the global generator: an image of such a batch cannot be made
-    again in another batch layout. Refuse instead of replaying something else."""
+    """Refuse, instead of replaying something else, where an image depends on its place
+    in the original run: the SDE samplers with ``no_dpmpp_sde_batch_determinism`` (one
+    Brownian tree for the whole batch, from the global generator), and inpainting with
+    "latent noise" fill (its noise comes from the *first* batch's seeds, by position)."""
+    size = int(getattr(p, "batch_size", 1))
+    latent_noise_fill = (
+        is_img2img(p)
+        and getattr(p, "image_mask", None) is not None
+        and getattr(p, "inpainting_fill", None) == 2
+    )
+    for k, src in enumerate(plan.sources if latent_noise_fill else []):
+        a = src.a1111
+        was = a.get("batch_index"), a.get("iteration")
+        if was != (k % size, k // size) and a.get("iteration", 0) != 0:
+            raise replay.ReplayError(
+                f"{src.name} is an inpainting with 'latent noise' fill from batch "
+                f"{int(a.get('iteration', 0)) + 1}: the webui drew that fill from the first "
+                "batch's seeds by position, which this run cannot give it; replay the whole "
+                "run with all its files, in order"
+            )
     samplers = {getattr(p, "sampler_name", None), getattr(p, "hr_sampler_name", None)}
     if not any(isinstance(n, str) and "SDE" in n for n in samplers):
         return
-    size = int(getattr(p, "batch_size", 1))
     for k, src in enumerate(plan.sources):
         a = src.a1111
         if not (a.get("opts") or {}).get("no_dpmpp_sde_batch_determinism"):

@@ -259,3 +259,39 @@ def test_gpu_noise_from_another_device_is_reported_when_it_matters(webui):
         seed=1, sampler_name="Euler", outdir="d", raiiaf={"replay_files": cuda_det}, **BASE
     )
     assert same(det.images[0], again.images[0])
+
+
+def test_inpaint_latent_noise_fill_of_a_later_batch_is_refused_alone(webui):
+    from lib_raiiaf.replay import ReplayError
+
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "RGB")
+    mask = np.zeros((64, 64), dtype=np.uint8)
+    mask[16:48, 8:40] = 255
+    kw = dict(
+        BASE,
+        sampler_name="Euler a",
+        init_images=[image],
+        image_mask=Image.fromarray(mask, "L"),
+        inpainting_fill=2,
+        denoising_strength=0.8,
+    )
+    first = webui.img2img(seed=300, batch_size=2, n_iter=2, outdir="run", **kw)
+    assert len(first.images) == 4
+    # An image of the first batch: its fill came from its own seed, so alone it is exact.
+    alone = webui.img2img(seed=0, outdir="one", raiiaf={"replay_files": _src(first, 1)}, **kw)
+    assert same(first.images[1], alone.images[0])
+    # One of the second batch: its fill came from the first batch's seed at its position.
+    with pytest.raises(ReplayError, match="latent noise' fill from batch 2"):
+        webui.img2img(seed=0, outdir="two", raiiaf={"replay_files": _src(first, 3)}, **kw)
+    # The whole run from its files: exact.
+    whole = webui.img2img(
+        seed=0,
+        batch_size=2,
+        n_iter=2,
+        outdir="whole",
+        raiiaf={"replay_files": [_src(first, k) for k in range(4)]},
+        **kw,
+    )
+    for a, b in zip(first.images, whole.images):
+        assert same(a, b)

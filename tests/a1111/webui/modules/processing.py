@@ -279,6 +279,15 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
             latmask = latmask.round()[None, None]
             self.mask = 1.0 - latmask
             self.nmask = latmask
+            if self.inpainting_fill == 2:
+                # "latent noise": the masked area starts from noise drawn for the first
+                # batch's seeds (every batch reuses them), with its own ImageRNG.
+                fill = create_random_tensors(
+                    self.init_latent.shape[1:], all_seeds[0 : self.init_latent.shape[0]]
+                )
+                self.init_latent = self.init_latent * self.mask + fill * self.nmask
+            elif self.inpainting_fill == 3:
+                self.init_latent = self.init_latent * self.mask
 
     def sample(
         self, conditioning, unconditional_conditioning, seeds, subseeds, subseed_strength, prompts
@@ -352,6 +361,11 @@ def create_infotext(
     negative = negatives[index] if index < len(negatives) else negatives[-1]
     neg = f"\nNegative prompt: {negative}" if negative else ""
     return f"{all_prompts[index]}{neg}\n{line}"
+
+
+def create_random_tensors(shape, seeds, subseeds=None, subseed_strength=0.0, p=None):
+    """The first draw of a fresh ``ImageRNG`` for these seeds."""
+    return rng.ImageRNG(shape, seeds, subseeds=subseeds, subseed_strength=subseed_strength).next()
 
 
 def decode_to_images(samples) -> list[Image.Image]:
