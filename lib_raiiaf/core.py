@@ -307,6 +307,17 @@ def start(p: Any, run: Run | None) -> Run | None:
             resize = a.get("seed_resize_from")
             if isinstance(resize, list) and len(resize) == 2:
                 p.seed_resize_from_w, p.seed_resize_from_h = resize
+    else:
+        seeds = plan.seeds()
+        needs = draws_random_numbers(p, plan)
+        if seeds is not None and list(seeds[0]) != list(p.all_seeds) and needs:
+            note = (
+                "raiiaf: the stored seeds are not used (as chosen) and "
+                f"{'; '.join(needs)}: the image keeps the stored initial noise but will "
+                "differ from the original"
+            )
+            log.warning("%s", note)
+            run.warnings.append(note)
     if is_img2img(p):
         stored = (sources[0].a1111.get("img2img") or {}).get("init_images_sha256")
         if stored and stored != run.inputs["init_images_sha256"]:

@@ -151,6 +151,8 @@ def test_replay_ancestral_sampler_with_the_stored_seed(webui, sampler):
         **BASE,
     )
     assert not same(first.images[0], other.images[0])
+    assert "will differ from the original" in other.processed.comments
+    assert "will differ" not in typed.processed.comments  # the stored seed was typed in
 
 
 def test_batch_2x2_each_image_from_its_own_file(webui):
