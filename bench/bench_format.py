@@ -529,6 +529,95 @@ def sdxl_floors(
     return out
 
 
+# --------------------------------------------------------------------------- large tensor vs floor
+
+LARGE_MIB = 256
+
+
+@dataclass
+class FloorRow:
+    path: str
+    best_s: float
+    mib_s: float
+    ratio: float  # the floor's time / this path's time: >= 1.0 is at least as fast as the floor
+
+
+def large_tensor_table(tmp: Path, runs: int = 3) -> list[FloorRow]:
+    """256 MiB of float32 noise through every raw / compact read and write path, best of
+    ``runs``, against the floor measured in the same run: SHA-256 of the bytes plus a copy
+    into a fresh buffer (what any verified read or write must at least do)."""
+    import hashlib
+
+    arr = gaussian(21, (1, 16, 2048, 2048))  # 256 MiB
+    assert arr.nbytes == LARGE_MIB << 20
+    data = memoryview(arr).cast("B")
+
+    def best(fn: Callable[[int], Any]) -> float:
+        times = []
+        for i in range(runs):
+            gc.collect()
+            t0 = time.perf_counter()
+            out = fn(i)
+            times.append(time.perf_counter() - t0)
+            del out
+        return min(times)
+
+    def floor(_: int) -> Any:
+        hashlib.sha256(data).digest()
+        return bytearray(data)  # a fresh buffer: allocation, page faults and the copy
+
+    rows: list[tuple[str, float]] = [("floor: SHA-256 + fresh-buffer copy", best(floor))]
+    plain = [tmp / f"large-plain-{i}.bin" for i in range(runs)]
+
+    def plain_write(i: int) -> Any:
+        with open(plain[i], "wb") as f:
+            f.write(data)
+
+    # For reference (not targets): what the file system alone costs for the same bytes.
+    reference = [
+        ("(reference) Python open/write of the same bytes to a new file", best(plain_write)),
+        ("(reference) Python read_bytes of that file", best(lambda i: plain[i].read_bytes())),
+    ]
+    for p in plain:
+        p.unlink()
+    for codec in ("raw", "compact"):
+        paths = [tmp / f"large-{codec}-{i}.raiiaf" for i in range(runs)]
+
+        def write(i: int, codec: str = codec, paths: list[Path] = paths) -> Any:
+            return raiiaf_rs.write(paths[i], {"initial_noise": arr}, environment=None, codec=codec)
+
+        rows.append((f"write, codec={codec}", best(write)))
+
+        def read(i: int, paths: list[Path] = paths) -> Any:
+            return raiiaf_rs.read(paths[i])
+
+        rows.append((f"read (SHA-256 verified), codec={codec}", best(read)))
+        back = raiiaf_rs.read(paths[0]).latents["initial_noise"]
+        assert back.tobytes() == arr.tobytes(), f"{codec}: round trip differs"
+        del back
+        for p in paths:
+            p.unlink()
+    floor_s = rows[0][1]
+    return [FloorRow(what, t, LARGE_MIB / t, floor_s / t) for what, t in rows + reference]
+
+
+def large_tensor_md(rows: list[FloorRow]) -> str:
+    return md_table(
+        ["path (256 MiB float32 noise, best of 3)", "seconds", "MiB/s", "x floor", ">= 1.0x"],
+        [
+            [
+                r.path,
+                f"{r.best_s:.3f}",
+                f"{r.mib_s:.0f}",
+                f"{r.ratio:.2f}",
+                "" if r.path.startswith("(reference)") else yes(r.ratio >= 1.0),
+            ]
+            for r in rows
+        ],
+        "lrrrl",
+    )
+
+
 # --------------------------------------------------------------------------- compression
 
 
@@ -698,7 +787,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="where to write the temporary files (default: the system temp dir; use local disk)",
     )
+    ap.add_argument(
+        "--large-only", action="store_true", help="only the 256 MiB table against the floor"
+    )
     args = ap.parse_args(argv)
+    if args.large_only:
+        with tempfile.TemporaryDirectory(prefix="raiiaf-bench-", dir=args.tmpdir) as tmpdir:
+            print("## 256 MiB float32 tensor against the floor (same run)\n")
+            print(large_tensor_md(large_tensor_table(Path(tmpdir))))
+        return 0
 
     def budget(runs: int, seconds: float) -> Budget:
         if args.quick:
@@ -807,6 +904,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         print()
 
+        print("... 256 MiB tensor", file=sys.stderr, flush=True)
+        large = large_tensor_table(tmp)
+        print("## 256 MiB float32 tensor against the floor (same run)\n")
+        print(
+            "Each path's best of 3 as a ratio to the floor measured in this run: SHA-256 of the "
+            "same bytes plus a copy into a fresh buffer. Target: every path >= 1.0x.\n"
+        )
+        print(large_tensor_md(large))
+        print()
+
         print("... compression", file=sys.stderr, flush=True)
         comp = compression_table(tmp)
         print("## compact codec on Gaussian noise vs the entropy limit\n")
@@ -842,7 +949,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print()
 
-        all_targets = [t.met for t in targets] + [c.met for c in comp]
+        all_targets = (
+            [t.met for t in targets]
+            + [c.met for c in comp]
+            + [r.ratio >= 1.0 for r in large[1:] if not r.path.startswith("(reference)")]
+        )
         mismatches = [r for r in rows + sdxl_rows if r.roundtrip == "MISMATCH"]
         mismatches_c = [c for c in comp if c.roundtrip == "MISMATCH"]
         elapsed = time.perf_counter() - t_start
@@ -864,6 +975,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sdxl_targets": [asdict(t) for t in targets],
                 "sdxl_floors": {k: asdict(t) for k, t in floors.items()},
                 "compression": [asdict(c) for c in comp],
+                "large_tensor": [asdict(r) for r in large],
                 "elapsed_s": elapsed,
                 "load_avg_1m_end": load_end,
             }

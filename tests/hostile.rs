@@ -357,3 +357,29 @@ fn json_frames_get_the_tighter_json_limit() {
         assert_eq!(art.environment.as_ref(), Some(&environment));
     }
 }
+
+#[test]
+fn large_compact_tensors_are_verified_while_decoding() {
+    // Above shuffle::PARALLEL_MIN_BYTES the hash runs on a second thread,
+    // region by region, while the planes decode: it must still catch a
+    // changed tensor, and a damaged plane must still be an error.
+    let data = noise(3 << 20, 9); // 12 MiB of float32
+    let contents = Contents {
+        latents: vec![(
+            "big".into(),
+            TensorRef::new(DType::F32, vec![3, 1024, 1024], &data).unwrap(),
+        )],
+        ..Contents::default()
+    };
+    let file = format::encode(&contents, Codec::Compact).unwrap();
+    let art = read(&file).unwrap();
+    assert_eq!(art.latents[0].1.data, data);
+    let forged = with_manifest(&file, |j| {
+        chunk(j, 0)["hash"] = json!("0".repeat(64));
+    });
+    assert!(matches!(read(&forged), Err(Error::HashMismatch { .. })));
+    let mut damaged = file.clone();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 0x55;
+    assert!(read(&damaged).is_err());
+}

@@ -272,7 +272,11 @@ impl<'a> Archive<'a> {
         if !self.options.verify_hashes {
             return Ok(());
         }
-        let actual = sha256_hex(payload);
+        self.check_digest(rec, &sha256_hex(payload))
+    }
+
+    fn check_digest(&self, rec: &ChunkRecord, actual: &str) -> Result<()> {
+        let actual = actual.to_owned();
         if actual != rec.hash {
             return Err(Error::HashMismatch {
                 chunk: rec.label(),
@@ -309,6 +313,16 @@ impl<'a> Archive<'a> {
                         out.len()
                     )));
                 }
+                if self.options.verify_hashes && out.len() >= shuffle::PARALLEL_MIN_BYTES {
+                    // The stored bytes are what is returned: hash them on a
+                    // second thread while this one copies them out.
+                    let digest = std::thread::scope(|scope| {
+                        let hasher = scope.spawn(|| sha256_hex(body));
+                        out.copy_from_slice(body);
+                        hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    });
+                    return self.check_digest(rec, &digest);
+                }
                 out.copy_from_slice(body);
             }
             LatentEncoding::Zfp { len_header, .. } => {
@@ -337,7 +351,17 @@ impl<'a> Archive<'a> {
                         body.len()
                     )));
                 }
-                shuffle::decode_into(body, dtype.itemsize(), out).map_err(corrupt)?;
+                let mut decoder =
+                    shuffle::Decoder::new(body, dtype.itemsize(), out.len()).map_err(corrupt)?;
+                if self.options.verify_hashes && out.len() >= shuffle::PARALLEL_MIN_BYTES {
+                    // Hashed on a second thread, region by region, while the
+                    // next regions decode: the hash costs no extra time on two cores.
+                    let digest = decode_hashing(&mut decoder, out).map_err(corrupt)?;
+                    decoder.finish().map_err(corrupt)?;
+                    return self.check_digest(rec, &digest);
+                }
+                decoder.fill(out).map_err(corrupt)?;
+                decoder.finish().map_err(corrupt)?;
             }
         }
         self.verify(rec, out)
@@ -472,6 +496,40 @@ impl<'a> Archive<'a> {
         self.environment()?;
         Ok(())
     }
+}
+
+/// Decodes all of `out` with `decoder` in regions of 4 MiB, each hashed on
+/// a second thread while the next one decodes; returns the hex SHA-256.
+fn decode_hashing(decoder: &mut shuffle::Decoder<'_>, out: &mut [u8]) -> std::result::Result<String, String> {
+    use sha2::{Digest, Sha256};
+    const REGION: usize = 4 << 20; // a multiple of every itemsize
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(2);
+        let hasher = scope.spawn(move || {
+            let mut h = Sha256::new();
+            for piece in rx {
+                h.update(piece);
+            }
+            super::hex(&h.finalize())
+        });
+        let mut result = Ok(());
+        for region in out.chunks_mut(REGION) {
+            if let Err(e) = decoder.fill(region) {
+                result = Err(e);
+                break;
+            }
+            let done: &[u8] = region;
+            if tx.send(done).is_err() {
+                result = Err("the hashing thread stopped".into());
+                break;
+            }
+        }
+        drop(tx);
+        let digest = hasher
+            .join()
+            .map_err(|_| "the hashing thread panicked".to_string())?;
+        result.map(|()| digest)
+    })
 }
 
 /// A wrapped DATA or ENVC chunk may not declare more than its bytes can

@@ -382,7 +382,7 @@ fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Enco
         offset: 0,
         compressed_size: 0,
         uncompressed_size: t.data.len() as u64,
-        hash: sha256_hex(t.data),
+        hash: String::new(), // set below, with the encoding
         extra,
         compressed: false,
         len_header: None,
@@ -391,39 +391,43 @@ fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Enco
     };
     // Fits: check_codec refused tensors of 4 GiB or more.
     let head = inner_header::build(b"LATN", &t.dtype.flags(), t.data.len() as u32);
-    let (head, body): (Vec<u8>, Cow<'a, [u8]>) = match codec {
+    let parts: Vec<Cow<'a, [u8]>> = match codec {
         Codec::Raw => {
+            record.hash = sha256_hex(t.data);
             record.len_header = Some(INNER_HEADER_LEN as u64);
             record.len_data = Some(t.data.len() as u64);
-            (head.to_vec(), Cow::Borrowed(t.data))
+            vec![Cow::Owned(head.to_vec()), Cow::Borrowed(t.data)]
         }
         Codec::Zfp => {
+            record.hash = sha256_hex(t.data);
             let stream = zfp::encode_f32(t.data, &t.shape).map_err(|e| Error::invalid(e.to_string()))?;
             let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL).map_err(Error::Internal)?;
             record.compressed = true;
             record.len_header = Some(frame.len() as u64);
             record.len_data = Some(stream.len() as u64);
-            (frame, Cow::Owned(stream))
+            vec![Cow::Owned(frame), Cow::Owned(stream)]
         }
         Codec::Compact => {
-            let body = shuffle::encode(t.data, t.dtype.itemsize());
-            let len = u32::try_from(body.len())
+            // Planes compressed and the tensor hashed together, on two threads when large.
+            let (pieces, hash) =
+                shuffle::encode_and_hash(t.data, t.dtype.itemsize()).map_err(Error::Internal)?;
+            let body_len: usize = pieces.iter().map(Vec::len).sum();
+            let len = u32::try_from(body_len)
                 .map_err(|_| Error::Unsupported(format!("latent {name:?} compresses to more than 4 GiB")))?;
+            record.hash = super::hex(&hash);
             record.compressed = true;
             record.codec = Some(CODEC_SHUFFLE_ZSTD.into());
             record.len_header = Some(INNER_HEADER_LEN as u64);
-            record.len_data = Some(body.len() as u64);
-            (
+            record.len_data = Some(body_len as u64);
+            let mut parts = vec![Cow::Owned(
                 inner_header::build(b"LATN", &t.dtype.flags(), len).to_vec(),
-                Cow::Owned(body),
-            )
+            )];
+            parts.extend(pieces.into_iter().map(Cow::Owned));
+            parts
         }
     };
-    record.compressed_size = (head.len() + body.len()) as u64;
-    Ok(Encoded {
-        parts: vec![Cow::Owned(head), body],
-        record,
-    })
+    record.compressed_size = parts.iter().map(|p| p.len() as u64).sum();
+    Ok(Encoded { parts, record })
 }
 
 fn encode_image(img: &[u8], codec: Codec) -> Result<Encoded<'_>> {
