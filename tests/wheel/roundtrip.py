@@ -10,8 +10,9 @@ workflow's smoke tests). Needs only numpy and the wheel: no pytest, no repositor
   1. write + read with every codec: the tensors come back bit for bit (float32, float16,
      a non-contiguous view), the image bytes and the metadata unchanged, verify() passes;
   2. the reference raiiaf 1.1.0 files decode to the SHA-256s the reference recorded;
-  3. the `raiiaf` console script of this environment: --help, inspect, verify (unless
-     --no-cli: qemu-user cannot start the script's shebang interpreter).
+  3. the `raiiaf` console script of this environment: --help, inspect, verify (with --no-cli,
+     where no console script can be started, e.g. under qemu-user or with a --target install:
+     the CLI's entry point in this process, inspect and verify).
 Prints `roundtrip: N passed, 0 failed` and exits 0, or raises.
 """
 
@@ -39,13 +40,11 @@ PNG_1x1 = bytes.fromhex(
 
 
 def check_installed() -> str:
-    """The package must come from site-packages, not from a checkout's python/ folder."""
-    where = Path(raiiaf_rs.__file__).resolve()
-    purelib = Path(sysconfig.get_paths()["purelib"]).resolve()
-    platlib = Path(sysconfig.get_paths()["platlib"]).resolve()
-    if purelib not in where.parents and platlib not in where.parents:
-        raise SystemExit(f"roundtrip: raiiaf_rs comes from {where}, not from an installed wheel")
-    return str(where.parent)
+    """The package must be an installed one, not a checkout's python/raiiaf_rs (in-place build)."""
+    where = Path(raiiaf_rs.__file__).resolve().parent
+    if where.parent.name == "python" and (where.parent.parent / "pyproject.toml").is_file():
+        raise SystemExit(f"roundtrip: raiiaf_rs comes from the checkout {where}, not a wheel")
+    return str(where)
 
 
 def round_trips(tmp: Path) -> int:
@@ -111,6 +110,16 @@ def cli(vectors: Path) -> int:
     return len(runs)
 
 
+def cli_in_process(vectors: Path) -> int:
+    """The CLI's entry point called in this process (where no console script can be started)."""
+    from raiiaf_rs import cli as raiiaf_cli
+
+    sample = str(vectors / "v2_f16_raw_png.raiiaf")
+    for argv in (["inspect", sample], ["verify", sample]):
+        assert raiiaf_cli.main(argv) == 0, argv
+    return 2
+
+
 def main(argv: list[str]) -> int:
     no_cli = "--no-cli" in argv
     args = [a for a in argv if a != "--no-cli"]
@@ -120,8 +129,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         passed = round_trips(Path(tmp))
     passed += reference_files(vectors)
-    if not no_cli:
-        passed += cli(vectors)
+    passed += cli_in_process(vectors) if no_cli else cli(vectors)
     print(f"roundtrip: {passed} passed, 0 failed")
     return 0
 
