@@ -67,8 +67,7 @@ enum Command {
     /// Re-encode a file with another codec; contents and hashes are unchanged.
     Convert {
         file: PathBuf,
-        /// raw (reference-compatible), compact (smallest, format 1.1) or zfp (reference's compressed mode).
-        #[arg(long)]
+        #[arg(long, help = codec_help())]
         codec: String,
         /// Output file.
         #[arg(short, long)]
@@ -136,11 +135,27 @@ fn read_options(max_decoded_bytes: Option<&str>) -> Result<ReadOptions> {
     Ok(options)
 }
 
-fn codec_label(rec: &format::ChunkRecord) -> &str {
-    match (rec.codec.as_deref(), rec.compressed) {
-        (Some(c), _) => c,
-        (None, false) => "raw",
-        (None, true) => "zfp",
+/// `--codec`'s help: every registered codec, from the registry.
+pub fn codec_help() -> String {
+    let list: Vec<String> = format::codecs::all()
+        .iter()
+        .map(|c| {
+            let aliases = c.aliases();
+            if aliases.is_empty() {
+                format!("{} ({})", c.name(), c.summary())
+            } else {
+                format!("{} or {} ({})", aliases.join(" or "), c.name(), c.summary())
+            }
+        })
+        .collect();
+    format!("The codec: {}", list.join("; "))
+}
+
+fn codec_label(rec: &format::ChunkRecord, flavor: format::Flavor) -> &'static str {
+    match format::codecs::for_record(rec, flavor) {
+        Ok(Some(codec)) => codec.name(),
+        Ok(None) => "zstd (GEN5)",
+        Err(_) => "unknown",
     }
 }
 
@@ -196,7 +211,7 @@ fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
             out,
             "  latent {:<16} {dtype:<8} {shape:<20} {:<12} {} -> {} bytes ({ratio:.3}x)",
             rec.latent_name(),
-            codec_label(rec),
+            codec_label(rec, h.flavor),
             rec.uncompressed_size,
             rec.compressed_size
         );

@@ -114,3 +114,44 @@ def test_write_bytes_refuses_what_write_refuses():
         raiiaf_rs.write_bytes({"a": noise((4,))}, codec="nope", environment=None)
     with pytest.raises(raiiaf_rs.InvalidArgumentError):
         raiiaf_rs.write_bytes({"a": np.zeros(4, np.int64)}, environment=None)
+
+
+def test_codecs_come_from_the_registry():
+    registry = raiiaf_rs._extension.native._codecs()
+    assert raiiaf_rs.CODECS == tuple(api for _, api, _, _ in registry) == ("raw", "compact", "zfp")
+    names = {name for name, *_ in registry}
+    assert names == {"raw", "shuffle-zstd", "zfp"}
+    # The name files record is accepted as well as the alias, and both give the same file.
+    a = noise((1, 4, 8, 8))
+    both = {
+        c: raiiaf_rs.write_bytes({"a": a}, metadata={"date": "x"}, environment=None, codec=c)
+        for c in ("compact", "shuffle-zstd")
+    }
+    assert both["compact"] == both["shuffle-zstd"]
+    # The ComfyUI save node offers registered codecs only.
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parents[1] / "comfy_nodes" / "save.py").read_text())
+    offered = [
+        ast.literal_eval(kw.value)
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call)
+        and call.args
+        and isinstance(call.args[0], ast.Constant)
+        and call.args[0].value == "codec"
+        for kw in call.keywords
+        if kw.arg == "options"
+    ]
+    assert offered and all(set(o) <= set(raiiaf_rs.CODECS) for o in offered), offered
+
+
+def test_cli_help_lists_the_registry():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "raiiaf_rs.cli", "convert", "--help"], capture_output=True, text=True
+    ).stdout
+    for name, api, *_ in raiiaf_rs._extension.native._codecs():
+        assert name in out and api in out, out

@@ -79,10 +79,13 @@ __all__ = [
     "write_bytes",
 ]
 
-#: Tensor codecs: ``raw`` (default; files the reference ``raiiaf`` 1.1.0 reads),
-#: ``compact`` (lossless byte-plane zstd, ~15 % smaller for noise, format 1.1),
-#: ``zfp`` (the reference's compressed mode; larger for noise, interop only).
-CODECS = ("raw", "compact", "zfp")
+#: Tensor codecs, from the extension's registry (src/format/codecs.rs): ``raw`` (default;
+#: files the reference ``raiiaf`` 1.1.0 reads), ``compact`` (lossless byte-plane zstd, ~15 %
+#: smaller for noise, format 1.1; files name it ``shuffle-zstd``, also accepted), ``zfp`` (the
+#: reference's compressed mode; larger for noise, interop only).
+CODECS: tuple[str, ...] = tuple(api for _, api, _, _ in native._codecs())
+#: Every name ``codec=`` accepts: the names files record and their aliases.
+_CODEC_NAMES = frozenset(n for name, _, aliases, _ in native._codecs() for n in (name, *aliases))
 #: Default of ``max_decoded_bytes`` (:func:`read`, :func:`verify`): 1 GiB per file;
 #: the environment variable ``RAIIAF_MAX_DECODED_BYTES`` (bytes, or e.g. ``4G``) replaces it.
 DEFAULT_MAX_DECODED_BYTES = 1 << 30
@@ -310,7 +313,7 @@ def _write_args(
     """The native writers' arguments after ``path``, checked and converted."""
     if not isinstance(latents, Mapping):
         raise InvalidArgumentError("latents must be a mapping {name: array}")
-    if codec not in CODECS:
+    if codec not in _CODEC_NAMES:
         raise InvalidArgumentError(f"unknown codec {codec!r}; use one of {CODECS}")
     items = []
     for name, value in latents.items():

@@ -13,27 +13,6 @@ pub const LATN: &str = "LATN";
 pub const DATA: &str = "DATA";
 pub const ENVC: &str = "ENVC";
 
-/// Codec names recorded in a LATN record's `codec` key (format 1.1). A
-/// record without the key uses the 1.0 rules: `compressed` false = raw,
-/// true = zfp (raiiaf) or zstd (GEN5).
-pub const CODEC_RAW: &str = "raw";
-pub const CODEC_ZFP: &str = "zfp";
-pub const CODEC_SHUFFLE_ZSTD: &str = "shuffle-zstd";
-
-/// How a LATN payload is stored on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LatentEncoding {
-    /// 12-byte inner header followed by the element bytes.
-    Raw,
-    /// zstd frame of the inner header (`len_header` bytes) followed by a zfp
-    /// reversible stream (`len_data` bytes); raiiaf 1.0.
-    Zfp { len_header: u64, len_data: u64 },
-    /// One zstd frame of inner header + element bytes; GEN5 only.
-    Zstd,
-    /// Inner header + byte-shuffled planes, one zstd frame each; format 1.1.
-    ShuffleZstd,
-}
-
 /// One entry of the manifest's `chunks` array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkRecord {
@@ -110,32 +89,6 @@ impl ChunkRecord {
             }
         }
         Ok(from_flags)
-    }
-
-    pub fn latent_encoding(&self, flavor: Flavor) -> Result<LatentEncoding> {
-        match (self.codec.as_deref(), self.compressed, flavor) {
-            (Some(CODEC_RAW), _, _) | (None, false, _) => Ok(LatentEncoding::Raw),
-            (Some(CODEC_SHUFFLE_ZSTD), _, _) => Ok(LatentEncoding::ShuffleZstd),
-            (Some(CODEC_ZFP), _, Flavor::Raiiaf) | (None, true, Flavor::Raiiaf) => {
-                match (self.len_header, self.len_data) {
-                    (Some(h), Some(d)) if h > 0 && d > 0 && h.checked_add(d) == Some(self.compressed_size) => {
-                        Ok(LatentEncoding::Zfp { len_header: h, len_data: d })
-                    }
-                    _ => Err(Error::corrupt(
-                        self.label(),
-                        format!(
-                            "a zfp latent needs len_header + len_data = compressed_size, got {:?} + {:?} and {}",
-                            self.len_header, self.len_data, self.compressed_size
-                        ),
-                    )),
-                }
-            }
-            (None, true, Flavor::Gen5) => Ok(LatentEncoding::Zstd),
-            (Some(other), _, _) => Err(Error::Unsupported(format!(
-                "{} uses codec {other:?}, which this version of raiiaf-rs cannot decode; upgrade it",
-                self.label()
-            ))),
-        }
     }
 
     /// Checks that shape, dtype and `uncompressed_size` agree, and that the

@@ -5,6 +5,7 @@
 //! header (33 bytes) | LATN… | DATA? | ENVC? | META (zstd: inner header + manifest JSON)
 //! ```
 
+pub mod codecs;
 pub mod envc;
 pub mod header;
 pub mod manifest;
@@ -14,13 +15,14 @@ pub mod writer;
 
 use sha2::{Digest, Sha256};
 
+pub use codecs::TensorCodec;
 pub use header::{Flavor, Header};
-pub use manifest::{ChunkRecord, LatentEncoding, Manifest};
+pub use manifest::{ChunkRecord, Manifest};
 pub use reader::{
     max_decoded_bytes_from_env, parse_byte_size, read_bytes, read_file, Archive, Artifact, ReadOptions,
     DEFAULT_MAX_DECODED_BYTES,
 };
-pub use writer::{encode, write_file, Codec, Contents, WriteOptions};
+pub use writer::{encode, encode_file, write_file, Codec, Contents, EncodedFile, WriteOptions};
 
 /// Every chunk payload is preceded by `<4s 4s I>`: type, flags, length.
 pub const INNER_HEADER_LEN: usize = 12;

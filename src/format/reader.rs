@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
+use super::codecs;
 use super::header::{Flavor, Header};
-use super::manifest::{ChunkRecord, LatentEncoding, Manifest, DATA, ENVC, LATN};
+use super::manifest::{ChunkRecord, Manifest, DATA, ENVC, LATN};
 use super::{inflate_limit, inner_header, json_inflate_limit, sha256_hex, INNER_HEADER_LEN};
-use crate::codec::{shuffle, zfp, zstd_frame};
+use crate::codec::zstd_frame;
 use crate::error::{Error, Result, DECODED_LIMIT_ENV};
 use crate::tensor::{DType, Tensor};
 
@@ -301,70 +302,26 @@ impl<'a> Archive<'a> {
             )));
         }
         let chunk = self.chunk_bytes(rec);
-        let corrupt = |reason: String| Error::corrupt(rec.label(), reason);
-        match rec.latent_encoding(self.flavor())? {
-            LatentEncoding::Raw => {
-                let (head, body) = split_inner(chunk).map_err(corrupt)?;
-                check_inner(rec, head, Some(dtype))?;
-                if body.len() != out.len() {
-                    return Err(corrupt(format!(
-                        "raw payload is {} bytes, the shape needs {}",
-                        body.len(),
-                        out.len()
-                    )));
-                }
-                if self.options.verify_hashes && out.len() >= shuffle::PARALLEL_MIN_BYTES {
-                    // The stored bytes are what is returned: hash them on a
-                    // second thread while this one copies them out.
-                    let digest = std::thread::scope(|scope| {
-                        let hasher = scope.spawn(|| sha256_hex(body));
-                        out.copy_from_slice(body);
-                        hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-                    });
-                    return self.check_digest(rec, &digest);
-                }
-                out.copy_from_slice(body);
-            }
-            LatentEncoding::Zfp { len_header, .. } => {
-                if dtype != DType::F32 {
-                    return Err(corrupt(format!("zfp latents must be float32, flags say {dtype}")));
-                }
-                let (frame, stream) = chunk.split_at(len_header as usize);
-                let head = zstd_frame::decompress_exact(frame, INNER_HEADER_LEN)
-                    .map_err(|e| corrupt(format!("inner header: {e}")))?;
-                check_inner(rec, &head, Some(dtype))?;
-                zfp::decode_f32_into(stream, &shape, out).map_err(|e| corrupt(e.to_string()))?;
-            }
-            LatentEncoding::Zstd => {
-                // Streamed into `out`: no second tensor-sized buffer.
-                let mut head = [0u8; INNER_HEADER_LEN];
-                zstd_frame::decompress_exact_split(chunk, &mut head, out).map_err(corrupt)?;
-                check_inner(rec, &head, Some(dtype))?;
-            }
-            LatentEncoding::ShuffleZstd => {
-                let (head, body) = split_inner(chunk).map_err(corrupt)?;
-                check_inner_type(rec, head, Some(dtype))?;
-                let declared = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-                if declared as usize != body.len() {
-                    return Err(corrupt(format!(
-                        "inner header says {declared} payload bytes, the chunk has {}",
-                        body.len()
-                    )));
-                }
-                let mut decoder =
-                    shuffle::Decoder::new(body, dtype.itemsize(), out.len()).map_err(corrupt)?;
-                if self.options.verify_hashes && out.len() >= shuffle::PARALLEL_MIN_BYTES {
-                    // Hashed on a second thread, region by region, while the
-                    // next regions decode: the hash costs no extra time on two cores.
-                    let digest = decode_hashing(&mut decoder, out).map_err(corrupt)?;
-                    decoder.finish().map_err(corrupt)?;
-                    return self.check_digest(rec, &digest);
-                }
-                decoder.fill(out).map_err(corrupt)?;
-                decoder.finish().map_err(corrupt)?;
-            }
+        let Some(codec) = codecs::for_record(rec, self.flavor())? else {
+            // GEN5's compressed latents: one zstd frame of inner header +
+            // elements, streamed into `out` (no second tensor-sized buffer).
+            let mut head = [0u8; INNER_HEADER_LEN];
+            zstd_frame::decompress_exact_split(chunk, &mut head, out)
+                .map_err(|e| Error::corrupt(rec.label(), e))?;
+            check_inner(rec, &head, Some(dtype))?;
+            return self.verify(rec, out);
+        };
+        let input = codecs::DecodeInput {
+            record: rec,
+            chunk,
+            shape: &shape,
+            dtype,
+            verify: self.options.verify_hashes,
+        };
+        match codec.decode(&input, out)? {
+            Some(digest) if self.options.verify_hashes => self.check_digest(rec, &digest),
+            _ => self.verify(rec, out),
         }
-        self.verify(rec, out)
     }
 
     /// Decodes a latent into a new tensor.
@@ -496,40 +453,6 @@ impl<'a> Archive<'a> {
         self.environment()?;
         Ok(())
     }
-}
-
-/// Decodes all of `out` with `decoder` in regions of 4 MiB, each hashed on
-/// a second thread while the next one decodes; returns the hex SHA-256.
-fn decode_hashing(decoder: &mut shuffle::Decoder<'_>, out: &mut [u8]) -> std::result::Result<String, String> {
-    use sha2::{Digest, Sha256};
-    const REGION: usize = 4 << 20; // a multiple of every itemsize
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(2);
-        let hasher = scope.spawn(move || {
-            let mut h = Sha256::new();
-            for piece in rx {
-                h.update(piece);
-            }
-            super::hex(&h.finalize())
-        });
-        let mut result = Ok(());
-        for region in out.chunks_mut(REGION) {
-            if let Err(e) = decoder.fill(region) {
-                result = Err(e);
-                break;
-            }
-            let done: &[u8] = region;
-            if tx.send(done).is_err() {
-                result = Err("the hashing thread stopped".into());
-                break;
-            }
-        }
-        drop(tx);
-        let digest = hasher
-            .join()
-            .map_err(|_| "the hashing thread panicked".to_string())?;
-        result.map(|()| digest)
-    })
 }
 
 /// A wrapped DATA or ENVC chunk may not declare more than its bytes can

@@ -10,47 +10,83 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 
+use super::codecs::{self, TensorCodec};
 use super::header::{Flavor, Header, RAIIAF_HEADER_LEN};
-use super::manifest::{ChunkRecord, CODEC_SHUFFLE_ZSTD, DATA, ENVC, LATN};
-use super::{inner_header, json_inflate_limit, pyjson, sha256_hex, INNER_HEADER_LEN};
-use crate::codec::{shuffle, zfp, zstd_frame};
+use super::manifest::{ChunkRecord, DATA, ENVC, LATN};
+use super::{inner_header, json_inflate_limit, pyjson, sha256_hex};
+use crate::codec::zstd_frame;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, TensorRef};
 
-/// How latents (and the image) are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Codec {
-    /// Raw element bytes; the image zstd-wrapped as the reference does.
+/// The tensor codec a file is written with: a handle on a registered
+/// [`TensorCodec`] (see [`super::codecs`]). `Codec::Raw` (default),
+/// `Codec::Compact` (`shuffle-zstd`) and `Codec::Zfp` are the built-in ones;
+/// [`Codec::from_name`] finds any registered codec by name or alias.
+#[derive(Clone, Copy)]
+pub struct Codec(&'static dyn TensorCodec);
+
+#[allow(non_upper_case_globals)]
+impl Codec {
+    /// Raw element bytes; the image in a zstd frame as the reference expects.
     /// Readable by the reference decoder (float32/float16, 4-D).
-    #[default]
-    Raw,
+    pub const Raw: Codec = Codec(&codecs::Raw);
     /// The reference's "compressed" mode: zfp reversible. float32, 1-4-D.
     /// Kept for interoperability only: it makes noise 3.8x larger.
-    Zfp,
-    /// Format 1.1: byte-shuffled planes, one zstd-1 frame each (1.18x on
-    /// f32/f16 noise, 1.45x on bf16); the image is stored as is.
-    Compact,
-}
+    pub const Zfp: Codec = Codec(&codecs::Zfp);
+    /// Format 1.1 `shuffle-zstd`: byte-shuffled planes, one zstd-1 frame each
+    /// (1.18x on f32/f16 noise, 1.45x on bf16); the image is stored as is.
+    pub const Compact: Codec = Codec(&codecs::ShuffleZstd);
 
-impl Codec {
+    /// A codec by name or alias (`raw`, `compact` or `shuffle-zstd`, `zfp`, or
+    /// one added with [`codecs::register`]).
     pub fn from_name(name: &str) -> Result<Codec> {
-        match name {
-            "raw" => Ok(Codec::Raw),
-            "zfp" => Ok(Codec::Zfp),
-            "compact" | CODEC_SHUFFLE_ZSTD => Ok(Codec::Compact),
-            other => Err(Error::invalid(format!(
-                "unknown codec {other:?}: use \"raw\" (reference-compatible, default), \
-                 \"compact\" (smallest, format 1.1) or \"zfp\" (reference's compressed mode)"
-            ))),
-        }
+        codecs::by_api_name(name).map(Codec).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown codec {name:?}: use {} (raw: reference-compatible, default; compact: \
+                 smallest, format 1.1; zfp: the reference's compressed mode)",
+                codecs::api_names()
+            ))
+        })
     }
 
+    /// A handle on any codec (e.g. one registered at run time).
+    pub fn new(codec: &'static dyn TensorCodec) -> Codec {
+        Codec(codec)
+    }
+
+    /// The name the APIs list it under (`compact` for `shuffle-zstd`).
     pub fn name(self) -> &'static str {
-        match self {
-            Codec::Raw => "raw",
-            Codec::Zfp => "zfp",
-            Codec::Compact => "compact",
-        }
+        self.0.api_name()
+    }
+
+    /// The name files record (`shuffle-zstd`).
+    pub fn file_name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The codec itself.
+    pub fn codec(self) -> &'static dyn TensorCodec {
+        self.0
+    }
+}
+
+impl Default for Codec {
+    fn default() -> Self {
+        Codec::Raw
+    }
+}
+
+impl PartialEq for Codec {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for Codec {}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Codec({:?})", self.0.name())
     }
 }
 
@@ -340,9 +376,10 @@ fn settle_file_size(meta_offset: u64, manifest: impl Fn(u64, usize) -> Result<Ve
     Ok(meta)
 }
 
-/// Format 1.1 is needed for bfloat16, ranks other than 4, the compact codec.
+/// Format 1.1 is needed for bfloat16, ranks other than 4, and every codec
+/// but the reference's own (raw, zfp).
 fn needs_v1_1(contents: &Contents<'_>, codec: Codec) -> bool {
-    codec == Codec::Compact
+    !codec.0.format_1_0()
         || contents
             .latents
             .iter()
@@ -356,93 +393,53 @@ fn check_codec(codec: Codec, name: &str, t: &TensorRef<'_>) -> Result<()> {
             t.data.len()
         )));
     }
-    if codec == Codec::Zfp
-        && (t.dtype != DType::F32 || t.shape.len() > 4 || t.shape.iter().any(|&d| d > 4096))
-    {
-        return Err(Error::invalid(format!(
-            "latent {name:?} ({} {:?}) cannot use the zfp codec, which stores float32 tensors of 1 to 4 \
-             dimensions up to 4096 each; use codec=\"compact\" (or \"raw\")",
-            t.dtype, t.shape
-        )));
-    }
-    Ok(())
+    codec.0.check(name, t)
 }
 
-/// One LATN chunk as (head, body, record). Raw latents borrow the caller's
-/// buffer as the body, so writing them copies nothing.
+/// One LATN chunk: the codec's pieces (raw latents borrow the caller's
+/// buffer, so writing them copies nothing) and its record.
 fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Encoded<'a>> {
+    let encoded = codec.0.encode(name, t)?;
+    let compressed_size: u64 = encoded.parts.iter().map(|p| p.len() as u64).sum();
     let mut extra = Map::new();
     extra.insert("shape".into(), Value::from(t.shape.clone()));
     extra.insert("dtype".into(), t.dtype.name().into());
     extra.insert("key".into(), name.into());
-    let mut record = ChunkRecord {
+    let record = ChunkRecord {
         index: 0,
         kind: LATN.into(),
         flags: t.dtype.flags_str().into(),
         offset: 0,
-        compressed_size: 0,
+        compressed_size,
         uncompressed_size: t.data.len() as u64,
-        hash: String::new(), // set below, with the encoding
+        hash: encoded.hash,
         extra,
-        compressed: false,
-        len_header: None,
-        len_data: None,
-        codec: None,
+        compressed: encoded.compressed,
+        len_header: Some(encoded.len_header),
+        len_data: Some(compressed_size.saturating_sub(encoded.len_header)),
+        // Format 1.0 codecs are told apart by `compressed`; others are named.
+        codec: (!codec.0.format_1_0()).then(|| codec.0.name().to_owned()),
     };
-    // Fits: check_codec refused tensors of 4 GiB or more.
-    let head = inner_header::build(b"LATN", &t.dtype.flags(), t.data.len() as u32);
-    let parts: Vec<Cow<'a, [u8]>> = match codec {
-        Codec::Raw => {
-            record.hash = sha256_hex(t.data);
-            record.len_header = Some(INNER_HEADER_LEN as u64);
-            record.len_data = Some(t.data.len() as u64);
-            vec![Cow::Owned(head.to_vec()), Cow::Borrowed(t.data)]
-        }
-        Codec::Zfp => {
-            record.hash = sha256_hex(t.data);
-            let stream = zfp::encode_f32(t.data, &t.shape).map_err(|e| Error::invalid(e.to_string()))?;
-            let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL).map_err(Error::Internal)?;
-            record.compressed = true;
-            record.len_header = Some(frame.len() as u64);
-            record.len_data = Some(stream.len() as u64);
-            vec![Cow::Owned(frame), Cow::Owned(stream)]
-        }
-        Codec::Compact => {
-            // Planes compressed and the tensor hashed together, on two threads when large.
-            let (pieces, hash) =
-                shuffle::encode_and_hash(t.data, t.dtype.itemsize()).map_err(Error::Internal)?;
-            let body_len: usize = pieces.iter().map(Vec::len).sum();
-            let len = u32::try_from(body_len)
-                .map_err(|_| Error::Unsupported(format!("latent {name:?} compresses to more than 4 GiB")))?;
-            record.hash = super::hex(&hash);
-            record.compressed = true;
-            record.codec = Some(CODEC_SHUFFLE_ZSTD.into());
-            record.len_header = Some(INNER_HEADER_LEN as u64);
-            record.len_data = Some(body_len as u64);
-            let mut parts = vec![Cow::Owned(
-                inner_header::build(b"LATN", &t.dtype.flags(), len).to_vec(),
-            )];
-            parts.extend(pieces.into_iter().map(Cow::Owned));
-            parts
-        }
-    };
-    record.compressed_size = parts.iter().map(|p| p.len() as u64).sum();
-    Ok(Encoded { parts, record })
+    Ok(Encoded {
+        parts: encoded.parts,
+        record,
+    })
 }
 
 fn encode_image(img: &[u8], codec: Codec) -> Result<Encoded<'_>> {
     let len = u32::try_from(img.len()).map_err(|_| Error::Unsupported("the image exceeds 4 GiB".into()))?;
     let head = inner_header::build(b"DATA", b"0000", len);
-    let (parts, compressed) = match codec {
+    let (parts, compressed) = if codec.0.plain_image() {
+        // Format 1.1: stored as is.
+        (vec![Cow::Owned(head.to_vec()), Cow::Borrowed(img)], false)
+    } else {
         // The reference always zstd-decompresses the image: give it a zstd
         // frame of stored blocks (PNG does not compress; trying costs 0.4 ms).
-        Codec::Raw | Codec::Zfp => (
+        (
             zstd_frame::stored_frame(&head, img)
                 .ok_or_else(|| Error::Unsupported("the image exceeds 4 GiB".into()))?,
             true,
-        ),
-        // Format 1.1: stored as is.
-        Codec::Compact => (vec![Cow::Owned(head.to_vec()), Cow::Borrowed(img)], false),
+        )
     };
     let size = parts.iter().map(|p| p.len() as u64).sum();
     Ok(Encoded {

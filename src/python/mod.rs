@@ -546,6 +546,16 @@ fn _cli_main(py: Python<'_>, argv: Vec<String>, host_facts_json: Option<&str>) -
     Ok(py.detach(|| crate::cli::main_with(std::iter::once("raiiaf".to_owned()).chain(argv), &facts)))
 }
 
+/// `_codecs() -> list[(name, api_name, aliases, summary)]`: the registered
+/// tensor codecs (src/format/codecs.rs), in order.
+#[pyfunction]
+fn _codecs() -> Vec<(&'static str, &'static str, Vec<&'static str>, &'static str)> {
+    format::codecs::all()
+        .iter()
+        .map(|c| (c.name(), c.api_name(), c.aliases().to_vec(), c.summary()))
+        .collect()
+}
+
 /// `_test_panic(message)`: panics inside the core, for the tests of the
 /// panic-to-InternalError mapping (there is no way to make the core panic
 /// otherwise, which is the point).
@@ -574,5 +584,6 @@ fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(_encode_png, m)?)?;
     m.add_function(wrap_pyfunction!(_test_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(_codecs, m)?)?;
     Ok(())
 }

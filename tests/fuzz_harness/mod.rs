@@ -87,7 +87,7 @@ pub fn manifest(data: &[u8]) {
             let _ = rec.label();
             let _ = rec.end();
             let _ = rec.latent_name();
-            let _ = rec.latent_encoding(flavor);
+            let _ = raiiaf::format::codecs::for_record(rec, flavor);
             let _ = rec.check_latent_size();
             let _ = rec.to_json();
         }

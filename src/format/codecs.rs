@@ -1,0 +1,428 @@
+//! The tensor codecs: how a LATN payload is stored. A codec is one type
+//! implementing [`TensorCodec`], listed once in [`BUILTIN`]; the writer, the
+//! reader, the CLI (`convert --codec`), the Python `CODECS` and FORMAT.md's
+//! table (checked by tests) all come from that list. A codec's
+//! [`name`](TensorCodec::name) is what files record in the record's `codec`
+//! key and what the APIs accept; [`aliases`](TensorCodec::aliases) are extra
+//! API names (`compact` for `shuffle-zstd`).
+//!
+//! An application (or a test) may add a codec at run time with [`register`].
+
+use std::borrow::Cow;
+use std::sync::RwLock;
+
+use super::header::Flavor;
+use super::manifest::ChunkRecord;
+use super::{inner_header, sha256_hex, INNER_HEADER_LEN};
+use crate::codec::{shuffle, zfp, zstd_frame};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, TensorRef};
+
+/// One encoded LATN chunk: its bytes (borrowing the caller's where stored as
+/// is) and what its manifest record says about them.
+pub struct EncodedLatent<'a> {
+    /// The chunk's bytes in order: inner header (or its zstd frame), payload.
+    pub parts: Vec<Cow<'a, [u8]>>,
+    /// The record's `compressed` flag.
+    pub compressed: bool,
+    /// The record's `len_header`: the bytes of `parts` before the payload.
+    pub len_header: u64,
+    /// Lowercase hex SHA-256 of the tensor's bytes.
+    pub hash: String,
+}
+
+/// What a codec is given to decode one LATN chunk.
+pub struct DecodeInput<'a> {
+    pub record: &'a ChunkRecord,
+    /// The whole chunk, `record.compressed_size` bytes.
+    pub chunk: &'a [u8],
+    pub shape: &'a [u64],
+    pub dtype: DType,
+    /// Whether the caller verifies hashes (a codec may hash while decoding).
+    pub verify: bool,
+}
+
+/// A tensor codec. Implementations must never panic on input and must
+/// write every byte of `out` when [`decode`](TensorCodec::decode) succeeds.
+pub trait TensorCodec: Send + Sync + 'static {
+    /// The name in the API and in files (the record's `codec` key).
+    fn name(&self) -> &'static str;
+    /// Other names the APIs accept for it.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The name the APIs list it under (the first alias, else the name).
+    fn api_name(&self) -> &'static str {
+        self.aliases().first().copied().unwrap_or(self.name())
+    }
+    /// One line for help texts.
+    fn summary(&self) -> &'static str;
+    /// Written as format 1.0 (no `codec` key; `compressed` tells it apart):
+    /// only the reference's own encodings, raw and zfp.
+    fn format_1_0(&self) -> bool {
+        false
+    }
+    /// Files written with it store the image plain (format 1.1) instead of
+    /// in a zstd frame of stored blocks, as the reference expects.
+    fn plain_image(&self) -> bool {
+        !self.format_1_0()
+    }
+    /// Refuses tensors it cannot store, naming the latent.
+    fn check(&self, latent: &str, t: &TensorRef<'_>) -> Result<()> {
+        let _ = (latent, t);
+        Ok(())
+    }
+    /// Encodes one tensor (already checked).
+    fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>>;
+    /// Decodes into `out` (exactly the tensor's bytes). Returns the hex
+    /// SHA-256 of `out` when it computed it along the way, else `None` (the
+    /// reader then hashes `out` itself when verifying).
+    fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>>;
+}
+
+/// The built-in codecs, in the order the APIs list them. The one place a
+/// codec is registered.
+pub static BUILTIN: [&dyn TensorCodec; 3] = [&Raw, &ShuffleZstd, &Zfp];
+
+static EXTRA: RwLock<Vec<&'static dyn TensorCodec>> = RwLock::new(Vec::new());
+
+/// Adds a codec for this process (after the built-in ones). Its name and
+/// aliases must be new.
+pub fn register(codec: &'static dyn TensorCodec) -> Result<()> {
+    for n in std::iter::once(codec.name()).chain(codec.aliases().iter().copied()) {
+        if by_api_name(n).is_some() {
+            return Err(Error::invalid(format!(
+                "a codec named {n:?} is already registered"
+            )));
+        }
+    }
+    let mut extra = EXTRA
+        .write()
+        .map_err(|_| Error::Internal("the codec registry is poisoned".into()))?;
+    extra.push(codec);
+    Ok(())
+}
+
+/// Every codec: the built-in ones, then those registered at run time.
+pub fn all() -> Vec<&'static dyn TensorCodec> {
+    let mut out: Vec<&'static dyn TensorCodec> = BUILTIN.to_vec();
+    if let Ok(extra) = EXTRA.read() {
+        out.extend(extra.iter().copied());
+    }
+    out
+}
+
+/// The codec a file names in a record's `codec` key (names only).
+pub fn by_file_name(name: &str) -> Option<&'static dyn TensorCodec> {
+    all().into_iter().find(|c| c.name() == name)
+}
+
+/// The codec an API caller names (name or alias).
+pub fn by_api_name(name: &str) -> Option<&'static dyn TensorCodec> {
+    all()
+        .into_iter()
+        .find(|c| c.name() == name || c.aliases().contains(&name))
+}
+
+/// `"raw", "compact", "zfp"`: the API names, for messages.
+pub fn api_names() -> String {
+    all()
+        .iter()
+        .map(|c| format!("{:?}", c.api_name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The codec of a LATN record: its `codec` key, or for a 1.0 record,
+/// `compressed` false = raw, true = zfp. `None` for the GEN5 zstd encoding
+/// (a read-only legacy form the reader handles itself).
+pub fn for_record(record: &ChunkRecord, flavor: Flavor) -> Result<Option<&'static dyn TensorCodec>> {
+    let name = match (record.codec.as_deref(), record.compressed, flavor) {
+        (Some(name), _, Flavor::Gen5) if name == Zfp.name() => {
+            return Err(Error::Unsupported(format!(
+                "{} uses codec \"zfp\", which GEN5 files do not have",
+                record.label()
+            )))
+        }
+        (Some(name), _, _) => name,
+        (None, false, _) => Raw.name(),
+        (None, true, Flavor::Raiiaf) => Zfp.name(),
+        (None, true, Flavor::Gen5) => return Ok(None),
+    };
+    by_file_name(name).map(Some).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "{} uses codec {name:?}, which this version of raiiaf-rs cannot decode; upgrade it",
+            record.label()
+        ))
+    })
+}
+
+// --- helpers for codecs ------------------------------------------------------------
+
+/// The 12-byte inner header of a LATN chunk whose payload is `len` bytes.
+pub fn latn_header(dtype: DType, len: usize) -> Result<[u8; INNER_HEADER_LEN]> {
+    let len = u32::try_from(len)
+        .map_err(|_| Error::Unsupported(format!("a LATN payload of {len} bytes exceeds 4 GiB")))?;
+    Ok(inner_header::build(b"LATN", &dtype.flags(), len))
+}
+
+/// Splits a plain chunk into inner header and payload and checks the header's
+/// type and flags against the record; returns (declared length, payload).
+pub fn split_latn<'a>(input: &DecodeInput<'a>) -> Result<(u32, &'a [u8])> {
+    let rec = input.record;
+    if input.chunk.len() < INNER_HEADER_LEN {
+        return Err(Error::corrupt(
+            rec.label(),
+            format!(
+                "{} bytes, shorter than the 12-byte inner header",
+                input.chunk.len()
+            ),
+        ));
+    }
+    let (head, body) = input.chunk.split_at(INNER_HEADER_LEN);
+    let len = check_latn_header(input, head)?;
+    Ok((len, body))
+}
+
+/// Checks an inner header's type and flags against the record; returns its length field.
+pub fn check_latn_header(input: &DecodeInput<'_>, head: &[u8]) -> Result<u32> {
+    let rec = input.record;
+    let (kind, flags, len) = inner_header::parse(head);
+    if &kind != b"LATN" {
+        return Err(Error::corrupt(
+            rec.label(),
+            format!("inner header type is {:?}", String::from_utf8_lossy(&kind)),
+        ));
+    }
+    if DType::from_flags(&flags) != Some(input.dtype) {
+        return Err(Error::corrupt(
+            rec.label(),
+            format!(
+                "inner header flags {:?} disagree with the manifest's {}",
+                String::from_utf8_lossy(&flags),
+                input.dtype
+            ),
+        ));
+    }
+    Ok(len)
+}
+
+/// Tensors at least this large are hashed on a second thread while decoded.
+const PARALLEL_MIN_BYTES: usize = shuffle::PARALLEL_MIN_BYTES;
+
+// --- the built-in codecs -------------------------------------------------------------
+
+/// `raw`: inner header + the element bytes (format 1.0, the default).
+pub struct Raw;
+
+impl TensorCodec for Raw {
+    fn name(&self) -> &'static str {
+        "raw"
+    }
+    fn summary(&self) -> &'static str {
+        "element bytes as they are; files the reference raiiaf 1.1.0 reads (default)"
+    }
+    fn format_1_0(&self) -> bool {
+        true
+    }
+    fn encode<'a>(&self, _: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
+        Ok(EncodedLatent {
+            parts: vec![
+                Cow::Owned(latn_header(t.dtype, t.data.len())?.to_vec()),
+                Cow::Borrowed(t.data),
+            ],
+            compressed: false,
+            len_header: INNER_HEADER_LEN as u64,
+            hash: sha256_hex(t.data),
+        })
+    }
+    fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        let rec = input.record;
+        let (len, body) = split_latn(input)?;
+        if u64::from(len) != rec.uncompressed_size {
+            return Err(Error::corrupt(
+                rec.label(),
+                format!(
+                    "inner header says {len} payload bytes, the manifest says {}",
+                    rec.uncompressed_size
+                ),
+            ));
+        }
+        if body.len() != out.len() {
+            return Err(Error::corrupt(
+                rec.label(),
+                format!(
+                    "raw payload is {} bytes, the shape needs {}",
+                    body.len(),
+                    out.len()
+                ),
+            ));
+        }
+        if input.verify && out.len() >= PARALLEL_MIN_BYTES {
+            // The stored bytes are what is returned: hash them on a second
+            // thread while this one copies them out.
+            return Ok(Some(std::thread::scope(|scope| {
+                let hasher = scope.spawn(|| sha256_hex(body));
+                out.copy_from_slice(body);
+                hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })));
+        }
+        out.copy_from_slice(body);
+        Ok(None)
+    }
+}
+
+/// `shuffle-zstd` (API alias `compact`): byte planes, one zstd frame each (format 1.1).
+pub struct ShuffleZstd;
+
+impl TensorCodec for ShuffleZstd {
+    fn name(&self) -> &'static str {
+        "shuffle-zstd"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["compact"]
+    }
+    fn summary(&self) -> &'static str {
+        "lossless byte planes, one zstd frame each; smallest (format 1.1)"
+    }
+    fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
+        // Planes compressed and the tensor hashed together, on two threads when large.
+        let (pieces, hash) = shuffle::encode_and_hash(t.data, t.dtype.itemsize()).map_err(Error::Internal)?;
+        let body_len: usize = pieces.iter().map(Vec::len).sum();
+        if u32::try_from(body_len).is_err() {
+            return Err(Error::Unsupported(format!(
+                "latent {latent:?} compresses to more than 4 GiB"
+            )));
+        }
+        let mut parts = vec![Cow::Owned(latn_header(t.dtype, body_len)?.to_vec())];
+        parts.extend(pieces.into_iter().map(Cow::Owned));
+        Ok(EncodedLatent {
+            parts,
+            compressed: true,
+            len_header: INNER_HEADER_LEN as u64,
+            hash: super::hex(&hash),
+        })
+    }
+    fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        let rec = input.record;
+        let corrupt = |reason: String| Error::corrupt(rec.label(), reason);
+        let (declared, body) = split_latn(input)?;
+        if declared as usize != body.len() {
+            return Err(corrupt(format!(
+                "inner header says {declared} payload bytes, the chunk has {}",
+                body.len()
+            )));
+        }
+        let mut decoder = shuffle::Decoder::new(body, input.dtype.itemsize(), out.len()).map_err(corrupt)?;
+        if input.verify && out.len() >= PARALLEL_MIN_BYTES {
+            // Each decoded region is hashed on a second thread while the
+            // next decodes: the hash costs no extra time on two cores.
+            let digest = decode_hashing(&mut decoder, out).map_err(corrupt)?;
+            decoder.finish().map_err(corrupt)?;
+            return Ok(Some(digest));
+        }
+        decoder.fill(out).map_err(corrupt)?;
+        decoder.finish().map_err(corrupt)?;
+        Ok(None)
+    }
+}
+
+/// Decodes all of `out` with `decoder` in regions of 4 MiB, each hashed on
+/// a second thread while the next one decodes; returns the hex SHA-256.
+fn decode_hashing(decoder: &mut shuffle::Decoder<'_>, out: &mut [u8]) -> std::result::Result<String, String> {
+    use sha2::{Digest, Sha256};
+    const REGION: usize = 4 << 20; // a multiple of every itemsize
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(2);
+        let hasher = scope.spawn(move || {
+            let mut h = Sha256::new();
+            for piece in rx {
+                h.update(piece);
+            }
+            super::hex(&h.finalize())
+        });
+        let mut result = Ok(());
+        for region in out.chunks_mut(REGION) {
+            if let Err(e) = decoder.fill(region) {
+                result = Err(e);
+                break;
+            }
+            let done: &[u8] = region;
+            if tx.send(done).is_err() {
+                result = Err("the hashing thread stopped".into());
+                break;
+            }
+        }
+        drop(tx);
+        // A panic there is a bug, not damage: passed on (the bindings report it as internal).
+        let digest = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        result.map(|()| digest)
+    })
+}
+
+/// `zfp`: the reference's "compressed" mode, reversible zfp (format 1.0).
+pub struct Zfp;
+
+impl TensorCodec for Zfp {
+    fn name(&self) -> &'static str {
+        "zfp"
+    }
+    fn summary(&self) -> &'static str {
+        "the reference's compressed mode (reversible zfp); larger for noise, interop only"
+    }
+    fn format_1_0(&self) -> bool {
+        true
+    }
+    fn check(&self, latent: &str, t: &TensorRef<'_>) -> Result<()> {
+        if t.dtype != DType::F32 || t.shape.len() > 4 || t.shape.iter().any(|&d| d > 4096) {
+            return Err(Error::invalid(format!(
+                "latent {latent:?} ({} {:?}) cannot use the zfp codec, which stores float32 tensors of 1 to 4 \
+                 dimensions up to 4096 each; use codec=\"compact\" (or \"raw\")",
+                t.dtype, t.shape
+            )));
+        }
+        Ok(())
+    }
+    fn encode<'a>(&self, _: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
+        let head = latn_header(t.dtype, t.data.len())?;
+        let stream = zfp::encode_f32(t.data, &t.shape).map_err(|e| Error::invalid(e.to_string()))?;
+        let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL).map_err(Error::Internal)?;
+        Ok(EncodedLatent {
+            len_header: frame.len() as u64,
+            parts: vec![Cow::Owned(frame), Cow::Owned(stream)],
+            compressed: true,
+            hash: sha256_hex(t.data),
+        })
+    }
+    fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        let rec = input.record;
+        let corrupt = |reason: String| Error::corrupt(rec.label(), reason);
+        let len_header = match (rec.len_header, rec.len_data) {
+            (Some(h), Some(d)) if h > 0 && d > 0 && h.checked_add(d) == Some(rec.compressed_size) => h,
+            _ => {
+                return Err(corrupt(format!(
+                    "a zfp latent needs len_header + len_data = compressed_size, got {:?} + {:?} and {}",
+                    rec.len_header, rec.len_data, rec.compressed_size
+                )))
+            }
+        };
+        if input.dtype != DType::F32 {
+            return Err(corrupt(format!(
+                "zfp latents must be float32, flags say {}",
+                input.dtype
+            )));
+        }
+        let (frame, stream) = input.chunk.split_at(len_header as usize);
+        let head = zstd_frame::decompress_exact(frame, INNER_HEADER_LEN)
+            .map_err(|e| corrupt(format!("inner header: {e}")))?;
+        let len = check_latn_header(input, &head)?;
+        if u64::from(len) != rec.uncompressed_size {
+            return Err(corrupt(format!(
+                "inner header says {len} payload bytes, the manifest says {}",
+                rec.uncompressed_size
+            )));
+        }
+        zfp::decode_f32_into(stream, input.shape, out).map_err(|e| corrupt(e.to_string()))?;
+        Ok(None)
+    }
+}
