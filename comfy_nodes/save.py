@@ -233,7 +233,14 @@ def build_record(
     metadata["captures"] = records
     metadata["comfyui"] = {
         "version": host.comfyui_version(),
-        "prompt": prompt,
+        # ComfyUI writes its cache fingerprints into the prompt while it runs
+        # ("is_changed", NaN for always-rerun nodes): runtime state, not the graph.
+        "prompt": {
+            nid: {k: v for k, v in node.items() if k != "is_changed"}
+            if isinstance(node, dict)
+            else node
+            for nid, node in prompt.items()
+        },
         "workflow": (extra_pnginfo or {}).get("workflow"),
     }
     return latents, metadata

@@ -23,7 +23,7 @@ const LOADER = "RaiiafLoad";
 const SAVER = "RaiiafSaveImage";
 // Nodes with a file widget listing .raiiaf files (the single and the batch loader).
 const LOADERS = new Set([LOADER, "RaiiafLoadBatch"]);
-const loaderDefs = []; // their node definitions: new nodes take their file list from there
+const savedNow = []; // .raiiaf files saved since the page loaded, newest first
 const PANEL = "raiiaf_info";
 
 const isRaiiaf = (file) =>
@@ -268,25 +268,25 @@ async function refreshLoader(node, data = null) {
   }
 }
 
-// The file list of a loader definition (V1 and V3 combo specs).
-function comboValues(nodeData) {
-  const spec = nodeData?.input?.required?.file;
-  if (Array.isArray(spec?.[0])) return spec[0];
-  return Array.isArray(spec?.[1]?.options) ? spec[1].options : null;
+// Files saved since the page loaded head a loader's list (newest first, as the server
+// lists them): the page's node definitions are those of page load.
+function listSaved(node) {
+  const values = fileWidget(node)?.options?.values;
+  if (!Array.isArray(values)) return;
+  for (const name of [...savedNow].reverse()) {
+    const at = values.indexOf(name);
+    if (at !== 0) {
+      if (at > 0) values.splice(at, 1);
+      values.unshift(name);
+    }
+  }
 }
 
-// Files just saved head every loader's list (newest first, as the server lists them),
-// without reloading the page.
 function offerFiles(files) {
-  const lists = loaderDefs.map(comboValues);
+  // A batch's files come in saving order: the last one is the newest.
+  savedNow.unshift(...[...files].reverse().filter((f) => !savedNow.includes(f)));
   for (const node of app.graph?._nodes ?? []) {
-    if (LOADERS.has(classOf(node))) lists.push(fileWidget(node)?.options?.values);
-  }
-  for (const values of lists) {
-    if (!Array.isArray(values)) continue;
-    for (const name of [...files].reverse()) {
-      if (!values.includes(name)) values.unshift(name);
-    }
+    if (LOADERS.has(classOf(node))) listSaved(node);
   }
 }
 
@@ -388,11 +388,11 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     const proto = nodeType.prototype;
     if (LOADERS.has(nodeData?.name)) {
-      loaderDefs.push(nodeData);
       const created = proto.onNodeCreated;
       proto.onNodeCreated = function () {
         const r = created?.apply(this, arguments);
         const w = fileWidget(this);
+        listSaved(this);
         if (w) {
           const cb = w.callback;
           const node = this;
