@@ -172,7 +172,7 @@ fn png_size(img: &[u8]) -> Option<(u32, u32)> {
 fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
     let bytes = format::read_bytes(path)?;
     let archive = Archive::parse(&bytes, options)?;
-    let h = &archive.header;
+    let h = &archive.header();
     if json {
         let doc = serde_json::json!({
             "header": {
@@ -185,7 +185,7 @@ fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
                 "chunk_count": h.chunk_count,
                 "file_size": h.file_size,
             },
-            "manifest": archive.manifest.json,
+            "manifest": archive.manifest().json(),
         });
         return Ok(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n");
     }
@@ -216,7 +216,7 @@ fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
             rec.compressed_size
         );
     }
-    for rec in &archive.manifest.chunks {
+    for rec in archive.manifest().chunks() {
         if rec.kind == format::manifest::DATA {
             let size = archive
                 .image()
@@ -228,7 +228,7 @@ fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
             let _ = writeln!(out, "  image  {} bytes{size}", rec.uncompressed_size);
         }
     }
-    let metadata = archive.manifest.metadata();
+    let metadata = archive.manifest().metadata();
     for key in ["model_name", "prompt", "negative_prompt", "date"] {
         if let Some(Value::String(s)) = metadata.get(key) {
             if !s.is_empty() {
@@ -402,7 +402,7 @@ fn verify(files: &[PathBuf], options: ReadOptions) -> i32 {
         let result = format::read_bytes(path).and_then(|bytes| {
             let archive = Archive::parse(&bytes, options)?;
             archive.verify_all()?;
-            Ok(archive.manifest.chunks.len())
+            Ok(archive.manifest().chunks().len())
         });
         match result {
             Ok(n) => println!("OK    {} ({n} chunks, all hashes match)", path.display()),
@@ -418,19 +418,19 @@ fn verify(files: &[PathBuf], options: ReadOptions) -> i32 {
 /// A `.npy` (format 1.0) file for a tensor. bfloat16, which numpy lacks,
 /// is widened to float32, which represents every bfloat16 value exactly.
 pub fn npy_bytes(t: &Tensor) -> Vec<u8> {
-    let (descr, data): (&str, std::borrow::Cow<'_, [u8]>) = match t.dtype {
-        DType::F32 => ("<f4", t.data.as_slice().into()),
-        DType::F16 => ("<f2", t.data.as_slice().into()),
+    let (descr, data): (&str, std::borrow::Cow<'_, [u8]>) = match t.dtype() {
+        DType::F32 => ("<f4", t.data().into()),
+        DType::F16 => ("<f2", t.data().into()),
         DType::BF16 => (
             "<f4",
-            t.data
+            t.data()
                 .chunks_exact(2)
                 .flat_map(|b| ((u16::from_le_bytes([b[0], b[1]]) as u32) << 16).to_le_bytes())
                 .collect::<Vec<u8>>()
                 .into(),
         ),
     };
-    let dims: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+    let dims: Vec<String> = t.shape().iter().map(u64::to_string).collect();
     let shape = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
@@ -506,7 +506,7 @@ fn extract(path: &Path, dir: &Path, overwrite: bool, options: ReadOptions) -> Re
         pretty(&Value::Object(artifact.manifest.metadata())),
         None,
     ));
-    files.push(("manifest.json".into(), pretty(&artifact.manifest.json), None));
+    files.push(("manifest.json".into(), pretty(artifact.manifest.json()), None));
     if let Some(env) = &artifact.environment {
         files.push(("environment.json".into(), pretty(env), None));
     }
@@ -536,7 +536,7 @@ fn convert(path: &Path, codec: &str, output: &Path, overwrite: bool, options: Re
     let artifact = Archive::parse(&bytes, options)?.read_all()?;
     let image_extra = artifact
         .manifest
-        .chunks
+        .chunks()
         .iter()
         .find(|r| r.kind == format::manifest::DATA)
         .map(|r| r.extra.clone())

@@ -17,7 +17,7 @@
 //! let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
 //! let artifact = archive.read_all().unwrap(); // every hash verified
 //! for (name, t) in &artifact.latents {
-//!     println!("{name}: {} {:?}", t.dtype, t.shape);
+//!     println!("{name}: {} {:?}", t.dtype(), t.shape());
 //! }
 //! ```
 

@@ -108,13 +108,16 @@ pub fn byte_size(shape: &[u64], dtype: DType) -> Result<u64> {
         .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows 64-bit arithmetic")))
 }
 
-/// A tensor borrowed from the caller, ready to be written.
+/// A tensor borrowed from the caller, ready to be written. Its fields are
+/// private and [`TensorRef::new`] checks them: the rank is 1 to 8, no axis is
+/// zero, and `data` is exactly `shape x itemsize` bytes, so the writer can
+/// never be handed a tensor it would store unreadably.
 #[derive(Debug, Clone)]
 pub struct TensorRef<'a> {
-    pub dtype: DType,
-    pub shape: Vec<u64>,
+    dtype: DType,
+    shape: Vec<u64>,
     /// Little-endian element bytes in C order; `len == byte_size(shape, dtype)`.
-    pub data: &'a [u8],
+    data: &'a [u8],
 }
 
 impl<'a> TensorRef<'a> {
@@ -128,17 +131,53 @@ impl<'a> TensorRef<'a> {
         }
         Ok(TensorRef { dtype, shape, data })
     }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// The element bytes (little-endian, C order).
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
 }
 
-/// An owned, decoded tensor.
+/// An owned, decoded tensor; checked like [`TensorRef`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tensor {
-    pub dtype: DType,
-    pub shape: Vec<u64>,
-    pub data: Vec<u8>,
+    dtype: DType,
+    shape: Vec<u64>,
+    data: Vec<u8>,
 }
 
 impl Tensor {
+    /// Checks `data` against `shape` and `dtype` as [`TensorRef::new`] does.
+    pub fn new(dtype: DType, shape: Vec<u64>, data: Vec<u8>) -> Result<Self> {
+        TensorRef::new(dtype, shape.clone(), &data)?;
+        Ok(Tensor { dtype, shape, data })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The element bytes, giving up the tensor.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+
     pub fn as_ref(&self) -> TensorRef<'_> {
         TensorRef {
             dtype: self.dtype,

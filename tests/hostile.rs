@@ -52,7 +52,7 @@ fn read(bytes: &[u8]) -> Result<format::Artifact, Error> {
 /// Rebuilds the META chunk after `edit` changes the manifest JSON.
 fn with_manifest(file: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let archive = Archive::parse(file, ReadOptions::default()).unwrap();
-    let mut json = archive.manifest.json.clone();
+    let mut json = archive.manifest().json().clone();
     edit(&mut json);
     let text = serde_json::to_vec(&json).unwrap();
     let meta = zstd::bulk::compress(
@@ -64,7 +64,7 @@ fn with_manifest(file: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
         3,
     )
     .unwrap();
-    let at = archive.header.meta_offset as usize;
+    let at = archive.header().meta_offset as usize;
     let mut out = file[..at].to_vec();
     out.extend_from_slice(&meta);
     out[13..17].copy_from_slice(&(meta.len() as u32).to_le_bytes());
@@ -127,7 +127,7 @@ fn hash_mismatch_names_the_chunk() {
     .unwrap()
     .read_all()
     .unwrap();
-    assert_ne!(art.latents[0].1.data, read(&file).unwrap().latents[0].1.data);
+    assert_ne!(art.latents[0].1.data(), read(&file).unwrap().latents[0].1.data());
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn json_bombs_and_garbage() {
     let file = sample(Codec::Raw);
     let at = Archive::parse(&file, ReadOptions::default())
         .unwrap()
-        .header
+        .header()
         .meta_offset as usize;
     let replace_meta = |text: &[u8]| {
         let meta = zstd::bulk::compress(
@@ -318,7 +318,7 @@ fn json_frames_get_the_tighter_json_limit() {
     let file = sample(Codec::Raw);
     let at = Archive::parse(&file, ReadOptions::default())
         .unwrap()
-        .header
+        .header()
         .meta_offset as usize;
     let text = [&b"{\"x\":["[..], &b"0,".repeat(600_000), b"0]}"].concat();
     let meta = zstd::bulk::compress(
@@ -373,7 +373,7 @@ fn large_compact_tensors_are_verified_while_decoding() {
     };
     let file = format::encode(&contents, Codec::Compact).unwrap();
     let art = read(&file).unwrap();
-    assert_eq!(art.latents[0].1.data, data);
+    assert_eq!(art.latents[0].1.data(), data);
     let forged = with_manifest(&file, |j| {
         chunk(j, 0)["hash"] = json!("0".repeat(64));
     });

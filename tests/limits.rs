@@ -85,7 +85,7 @@ fn every_codec_is_bounded_per_chunk_and_per_file() {
         // Raised: everything decodes.
         let archive = Archive::parse(&file, options(4 * n)).unwrap();
         let art = archive.read_all().unwrap();
-        assert!(art.latents.iter().all(|(_, t)| t.data.iter().all(|&b| b == 0)));
+        assert!(art.latents.iter().all(|(_, t)| t.data().iter().all(|&b| b == 0)));
         let err = Error::DecodedSizeLimit {
             what: "x".into(),
             declared: 2,

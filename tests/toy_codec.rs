@@ -22,15 +22,15 @@ impl TensorCodec for Xor {
         "every byte XOR 0x5A (a test)"
     }
     fn encode<'a>(&self, _: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
-        let body: Vec<u8> = t.data.iter().map(|b| b ^ 0x5a).collect();
+        let body: Vec<u8> = t.data().iter().map(|b| b ^ 0x5a).collect();
         Ok(EncodedLatent {
             parts: vec![
-                Cow::Owned(codecs::latn_header(t.dtype, body.len())?.to_vec()),
+                Cow::Owned(codecs::latn_header(t.dtype(), body.len())?.to_vec()),
                 Cow::Owned(body),
             ],
             compressed: true,
             len_header: 12,
-            hash: format::sha256_hex(t.data),
+            hash: format::sha256_hex(t.data()),
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
@@ -70,9 +70,9 @@ fn a_toy_codec_in_one_file() {
     let archive = Archive::parse(&file, ReadOptions::default()).unwrap();
     let rec = archive.latent_record("initial_noise").unwrap();
     assert_eq!(rec.codec.as_deref(), Some("toy-xor")); // the file says its name
-    assert_eq!(archive.header.version_minor, 1); // not a 1.0 codec
+    assert_eq!(archive.header().version_minor, 1); // not a 1.0 codec
     let art = archive.read_all().unwrap();
-    assert_eq!(art.latents[0].1.data, data);
+    assert_eq!(art.latents[0].1.data(), data);
     assert_eq!(art.image.as_deref(), Some(&b"not a png"[..]));
     // Listed with the others.
     assert!(codecs::all().iter().any(|c| c.name() == "toy-xor"));

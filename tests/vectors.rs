@@ -25,7 +25,7 @@ fn reads_every_reference_file_like_the_reference_decoder() {
     for (name, exp) in expected {
         let bytes = std::fs::read(vectors().join("reference-1.1.0").join(name)).unwrap();
         let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
-        let h = &archive.header;
+        let h = &archive.header();
         assert_eq!(
             h.meta_offset,
             exp["header"]["chunk_table_offset"].as_u64().unwrap(),
@@ -42,25 +42,25 @@ fn reads_every_reference_file_like_the_reference_decoder() {
         assert_eq!(art.latents.len(), decoded.len(), "{name}");
         for ((key, t), d) in art.latents.iter().zip(decoded) {
             assert_eq!(key, d["key"].as_str().unwrap());
-            assert_eq!(t.dtype.name(), d["dtype"].as_str().unwrap());
+            assert_eq!(t.dtype().name(), d["dtype"].as_str().unwrap());
             let shape: Vec<u64> = d["shape"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|v| v.as_u64().unwrap())
                 .collect();
-            assert_eq!(t.shape, shape);
+            assert_eq!(t.shape(), shape);
             assert_eq!(
-                format::sha256_hex(&t.data),
+                format::sha256_hex(t.data()),
                 d["sha256"].as_str().unwrap(),
                 "{name}/{key}"
             );
-            let first: Vec<f64> = match t.dtype {
-                DType::F32 => t.data[..16]
+            let first: Vec<f64> = match t.dtype() {
+                DType::F32 => t.data()[..16]
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64)
                     .collect(),
-                _ => t.data[..8]
+                _ => t.data()[..8]
                     .chunks_exact(2)
                     .map(|b| half::f16::from_le_bytes(b.try_into().unwrap()).to_f64())
                     .collect(),
@@ -103,7 +103,7 @@ fn rewrites_reference_files_byte_for_byte() {
         let art = archive.read_all().unwrap();
         let image_extra = art
             .manifest
-            .chunks
+            .chunks()
             .iter()
             .find(|r| r.kind == "DATA")
             .map(|r| r.extra.clone())
@@ -117,7 +117,7 @@ fn rewrites_reference_files_byte_for_byte() {
         };
         let ours = format::encode(&contents, codec).unwrap();
         let mine = Archive::parse(&ours, ReadOptions::default()).unwrap();
-        for (theirs, rec) in archive.manifest.chunks.iter().zip(&mine.manifest.chunks) {
+        for (theirs, rec) in archive.manifest().chunks().iter().zip(mine.manifest().chunks()) {
             let span = |r: &format::ChunkRecord| r.offset as usize..(r.offset + r.compressed_size) as usize;
             if rec.kind == "DATA" {
                 // The image goes into a zstd frame of stored blocks rather
@@ -134,7 +134,8 @@ fn rewrites_reference_files_byte_for_byte() {
             }
         }
         assert_eq!(
-            mine.header.version_minor, 0,
+            mine.header().version_minor,
+            0,
             "{name}: a plain file must say format 1.0"
         );
         let strip = |mut v: Value| {
@@ -148,13 +149,13 @@ fn rewrites_reference_files_byte_for_byte() {
             v
         };
         assert_eq!(
-            strip(mine.manifest.json.clone()),
-            strip(archive.manifest.json.clone()),
+            strip(mine.manifest().json().clone()),
+            strip(archive.manifest().json().clone()),
             "{name}"
         );
         // Unlike the reference, the stored size is the real one.
         assert_eq!(
-            mine.manifest.json["raiiaf_metadata"]["file_info"]["file_size"],
+            mine.manifest().json()["raiiaf_metadata"]["file_info"]["file_size"],
             ours.len()
         );
     }
@@ -173,7 +174,7 @@ fn reads_legacy_gen5_files() {
         assert_eq!(art.latents.len(), 1);
         let (key, t) = &art.latents[0];
         assert_eq!(key, "initial_noise");
-        assert_eq!((t.dtype, t.shape.as_slice()), (dtype, &[1u64, 4, 8, 8][..]));
+        assert_eq!((t.dtype(), t.shape()), (dtype, &[1u64, 4, 8, 8][..]));
         assert_eq!(art.image.as_ref().map(Vec::len), Some(86));
         assert_eq!(art.manifest.metadata()["prompt"], "p");
     }
@@ -189,7 +190,7 @@ fn reads_legacy_gen5_files() {
             .clone()
     };
     let (f16, f32) = (read("gen5_f16_zstd_png.gen5"), read("gen5_f32_raw_png.gen5"));
-    for (h, f) in f16.data.chunks_exact(2).zip(f32.data.chunks_exact(4)) {
+    for (h, f) in f16.data().chunks_exact(2).zip(f32.data().chunks_exact(4)) {
         let f = f32::from_le_bytes(f.try_into().unwrap());
         assert_eq!(
             half::f16::from_le_bytes(h.try_into().unwrap()),

@@ -228,12 +228,12 @@ impl TensorCodec for Raw {
     fn encode<'a>(&self, _: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
         Ok(EncodedLatent {
             parts: vec![
-                Cow::Owned(latn_header(t.dtype, t.data.len())?.to_vec()),
-                Cow::Borrowed(t.data),
+                Cow::Owned(latn_header(t.dtype(), t.data().len())?.to_vec()),
+                Cow::Borrowed(t.data()),
             ],
             compressed: false,
             len_header: INNER_HEADER_LEN as u64,
-            hash: sha256_hex(t.data),
+            hash: sha256_hex(t.data()),
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
@@ -287,14 +287,15 @@ impl TensorCodec for ShuffleZstd {
     }
     fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
         // Planes compressed and the tensor hashed together, on two threads when large.
-        let (pieces, hash) = shuffle::encode_and_hash(t.data, t.dtype.itemsize()).map_err(Error::Internal)?;
+        let (pieces, hash) =
+            shuffle::encode_and_hash(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
         let body_len: usize = pieces.iter().map(Vec::len).sum();
         if u32::try_from(body_len).is_err() {
             return Err(Error::Unsupported(format!(
                 "latent {latent:?} compresses to more than 4 GiB"
             )));
         }
-        let mut parts = vec![Cow::Owned(latn_header(t.dtype, body_len)?.to_vec())];
+        let mut parts = vec![Cow::Owned(latn_header(t.dtype(), body_len)?.to_vec())];
         parts.extend(pieces.into_iter().map(Cow::Owned));
         Ok(EncodedLatent {
             parts,
@@ -374,24 +375,24 @@ impl TensorCodec for Zfp {
         true
     }
     fn check(&self, latent: &str, t: &TensorRef<'_>) -> Result<()> {
-        if t.dtype != DType::F32 || t.shape.len() > 4 || t.shape.iter().any(|&d| d > 4096) {
+        if t.dtype() != DType::F32 || t.shape().len() > 4 || t.shape().iter().any(|&d| d > 4096) {
             return Err(Error::invalid(format!(
                 "latent {latent:?} ({} {:?}) cannot use the zfp codec, which stores float32 tensors of 1 to 4 \
                  dimensions up to 4096 each; use codec=\"compact\" (or \"raw\")",
-                t.dtype, t.shape
+                t.dtype(), t.shape()
             )));
         }
         Ok(())
     }
     fn encode<'a>(&self, _: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
-        let head = latn_header(t.dtype, t.data.len())?;
-        let stream = zfp::encode_f32(t.data, &t.shape).map_err(|e| Error::invalid(e.to_string()))?;
+        let head = latn_header(t.dtype(), t.data().len())?;
+        let stream = zfp::encode_f32(t.data(), t.shape()).map_err(|e| Error::invalid(e.to_string()))?;
         let frame = zstd_frame::compress(&head, zstd_frame::REFERENCE_LEVEL).map_err(Error::Internal)?;
         Ok(EncodedLatent {
             len_header: frame.len() as u64,
             parts: vec![Cow::Owned(frame), Cow::Owned(stream)],
             compressed: true,
-            hash: sha256_hex(t.data),
+            hash: sha256_hex(t.data()),
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {

@@ -215,8 +215,9 @@ impl ChunkRecord {
 /// A parsed manifest: the whole JSON document plus its typed chunk records.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    pub json: Value,
-    pub chunks: Vec<ChunkRecord>,
+    // Private: the records are parsed from `json` and must stay in step.
+    json: Value,
+    chunks: Vec<ChunkRecord>,
     root_key: &'static str,
 }
 
@@ -246,6 +247,16 @@ impl Manifest {
             chunks,
             root_key,
         })
+    }
+
+    /// The whole JSON document.
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+
+    /// The chunk records, in the manifest's order.
+    pub fn chunks(&self) -> &[ChunkRecord] {
+        &self.chunks
     }
 
     fn root(&self) -> Option<&Map<String, Value>> {

@@ -87,8 +87,9 @@ pub fn parse_byte_size(text: &str) -> std::result::Result<u64, String> {
 #[derive(Debug)]
 pub struct Archive<'a> {
     bytes: &'a [u8],
-    pub header: Header,
-    pub manifest: Manifest,
+    // Private: validated together in `parse`, never changed after.
+    header: Header,
+    manifest: Manifest,
     options: ReadOptions,
 }
 
@@ -122,11 +123,11 @@ impl<'a> Archive<'a> {
         let meta = &bytes[header.meta_offset as usize..meta_end as usize];
         let manifest_json = decode_meta(meta)?;
         let manifest = Manifest::parse(&manifest_json, header.flavor)?;
-        if manifest.chunks.len() as u64 != header.chunk_count {
+        if manifest.chunks().len() as u64 != header.chunk_count {
             return Err(Error::manifest(format!(
                 "the header announces {} chunks but the manifest lists {}",
                 header.chunk_count,
-                manifest.chunks.len()
+                manifest.chunks().len()
             )));
         }
         let archive = Archive {
@@ -143,10 +144,10 @@ impl<'a> Archive<'a> {
     /// names and singletons must be unique: a file is never ambiguous.
     fn check_layout(&self) -> Result<()> {
         let start = self.header.flavor.header_len() as u64;
-        let mut spans: Vec<(u64, u64, String)> = Vec::with_capacity(self.manifest.chunks.len());
+        let mut spans: Vec<(u64, u64, String)> = Vec::with_capacity(self.manifest.chunks().len());
         let mut names = std::collections::HashSet::new();
         let (mut images, mut envs) = (0, 0);
-        for rec in &self.manifest.chunks {
+        for rec in self.manifest.chunks() {
             let end = rec.end().unwrap_or(u64::MAX);
             if rec.offset < start {
                 return Err(Error::manifest(format!(
@@ -197,14 +198,57 @@ impl<'a> Archive<'a> {
         self.header.flavor
     }
 
-    fn chunk_bytes(&self, rec: &ChunkRecord) -> &'a [u8] {
-        // Bounds were checked in `check_layout`.
-        &self.bytes[rec.offset as usize..(rec.offset + rec.compressed_size) as usize]
+    /// The validated header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The validated manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The bytes of one of this archive's records (bounds were checked in
+    /// `check_layout`; checked again rather than trusted).
+    fn chunk_bytes(&self, rec: &ChunkRecord) -> Result<&'a [u8]> {
+        let range = usize::try_from(rec.offset)
+            .ok()
+            .zip(rec.end().and_then(|e| usize::try_from(e).ok()));
+        range
+            .and_then(|(start, end)| self.bytes.get(start..end))
+            .ok_or_else(|| Error::invalid(format!("{} lies outside this file", rec.label())))
+    }
+
+    /// `rec` must be one of this archive's records (not another file's, nor
+    /// a copy edited after validation).
+    fn own_record(&self, rec: &ChunkRecord) -> Result<()> {
+        if self.manifest.chunks().iter().any(|r| std::ptr::eq(r, rec)) {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "{} is not a record of this archive; look records up with latent_record(name)",
+                rec.label()
+            )))
+        }
+    }
+
+    /// Decodes and verifies the latent called `name` (as safetensors'
+    /// `tensor(name)`).
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        self.decode_latent(self.require_latent(name)?)
+    }
+
+    /// The record of the latent called `name`, or an error listing the names.
+    pub fn require_latent(&self, name: &str) -> Result<&ChunkRecord> {
+        self.latent_record(name).ok_or_else(|| {
+            let known: Vec<String> = self.latent_records().map(|r| r.latent_name()).collect();
+            Error::invalid(format!("no latent named {name:?}; the file has {known:?}"))
+        })
     }
 
     /// The LATN records in file order.
     pub fn latent_records(&self) -> impl Iterator<Item = &ChunkRecord> {
-        self.manifest.chunks.iter().filter(|r| r.kind == LATN)
+        self.manifest.chunks().iter().filter(|r| r.kind == LATN)
     }
 
     /// The record of the latent called `name`.
@@ -230,7 +274,7 @@ impl<'a> Archive<'a> {
         let limit = self.options.max_decoded_bytes;
         let singles = self
             .manifest
-            .chunks
+            .chunks()
             .iter()
             .filter(|r| (image && r.kind == DATA) || (environment && r.kind == ENVC));
         let mut total = 0u64;
@@ -291,6 +335,10 @@ impl<'a> Archive<'a> {
     /// Decodes a latent into `out`, which must be exactly
     /// `rec.uncompressed_size` bytes (shape x itemsize), then verifies it.
     pub fn decode_latent_into(&self, rec: &ChunkRecord, out: &mut [u8]) -> Result<()> {
+        self.own_record(rec)?;
+        if rec.kind != LATN {
+            return Err(Error::invalid(format!("{} is not a latent", rec.label())));
+        }
         let (shape, dtype) = rec.check_latent_size()?;
         self.check_chunk_size(rec)?;
         if out.len() as u64 != rec.uncompressed_size {
@@ -301,7 +349,7 @@ impl<'a> Archive<'a> {
                 rec.uncompressed_size
             )));
         }
-        let chunk = self.chunk_bytes(rec);
+        let chunk = self.chunk_bytes(rec)?;
         let Some(codec) = codecs::for_record(rec, self.flavor())? else {
             // GEN5's compressed latents: one zstd frame of inner header +
             // elements, streamed into `out` (no second tensor-sized buffer).
@@ -330,7 +378,7 @@ impl<'a> Archive<'a> {
         self.check_chunk_size(rec)?;
         let mut data = vec![0u8; rec.uncompressed_size as usize];
         self.decode_latent_into(rec, &mut data)?;
-        Ok(Tensor { dtype, shape, data })
+        Tensor::new(dtype, shape, data)
     }
 
     /// zstd frame of inner header + payload, bounded and exact.
@@ -344,12 +392,12 @@ impl<'a> Archive<'a> {
     /// The payload of a DATA or ENVC chunk (zstd-wrapped, or raw when the
     /// record says `compressed: false`), verified.
     fn singleton_payload(&self, kind: &str) -> Result<Option<Vec<u8>>> {
-        let Some(rec) = self.manifest.chunks.iter().find(|r| r.kind == kind) else {
+        let Some(rec) = self.manifest.chunks().iter().find(|r| r.kind == kind) else {
             return Ok(None);
         };
         check_inflation(rec)?;
         self.check_chunk_size(rec)?;
-        let chunk = self.chunk_bytes(rec);
+        let chunk = self.chunk_bytes(rec)?;
         let payload = if rec.compressed {
             let mut whole = self.inflate(rec, chunk)?;
             check_inner(rec, &whole[..INNER_HEADER_LEN], None)?;
@@ -377,7 +425,7 @@ impl<'a> Archive<'a> {
     /// Size of the embedded image file, if any, without decoding it.
     pub fn image_size(&self) -> Option<u64> {
         self.manifest
-            .chunks
+            .chunks()
             .iter()
             .find(|r| r.kind == DATA)
             .map(|r| r.uncompressed_size)

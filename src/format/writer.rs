@@ -383,14 +383,14 @@ fn needs_v1_1(contents: &Contents<'_>, codec: Codec) -> bool {
         || contents
             .latents
             .iter()
-            .any(|(_, t)| t.dtype == DType::BF16 || t.shape.len() != 4)
+            .any(|(_, t)| t.dtype() == DType::BF16 || t.shape().len() != 4)
 }
 
 fn check_codec(codec: Codec, name: &str, t: &TensorRef<'_>) -> Result<()> {
-    if u32::try_from(t.data.len()).is_err() {
+    if u32::try_from(t.data().len()).is_err() {
         return Err(Error::Unsupported(format!(
             "latent {name:?} is {} bytes; a chunk holds at most 4 GiB",
-            t.data.len()
+            t.data().len()
         )));
     }
     codec.0.check(name, t)
@@ -402,16 +402,16 @@ fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Enco
     let encoded = codec.0.encode(name, t)?;
     let compressed_size: u64 = encoded.parts.iter().map(|p| p.len() as u64).sum();
     let mut extra = Map::new();
-    extra.insert("shape".into(), Value::from(t.shape.clone()));
-    extra.insert("dtype".into(), t.dtype.name().into());
+    extra.insert("shape".into(), Value::from(t.shape().to_vec()));
+    extra.insert("dtype".into(), t.dtype().name().into());
     extra.insert("key".into(), name.into());
     let record = ChunkRecord {
         index: 0,
         kind: LATN.into(),
-        flags: t.dtype.flags_str().into(),
+        flags: t.dtype().flags_str().into(),
         offset: 0,
         compressed_size,
-        uncompressed_size: t.data.len() as u64,
+        uncompressed_size: t.data().len() as u64,
         hash: encoded.hash,
         extra,
         compressed: encoded.compressed,

@@ -359,8 +359,11 @@ fn read_impl<'py>(
     }
     out.set_item("latents", latents)?;
     out.set_item("image", image.map(|b| PyBytes::new(py, &b)))?;
-    out.set_item("manifest", archive.manifest.json.to_string())?;
-    out.set_item("metadata", Value::Object(archive.manifest.metadata()).to_string())?;
+    out.set_item("manifest", archive.manifest().json().to_string())?;
+    out.set_item(
+        "metadata",
+        Value::Object(archive.manifest().metadata()).to_string(),
+    )?;
     out.set_item("environment", environment.map(|v| v.to_string()))?;
     out.set_item("header", header_dict(py, &archive)?)?;
     Ok(out)
@@ -386,7 +389,7 @@ impl OutputMut<'_, '_> {
 }
 
 fn header_dict<'py>(py: Python<'py>, archive: &Archive<'_>) -> PyResult<Bound<'py, PyDict>> {
-    let h = &archive.header;
+    let h = &archive.header();
     let d = PyDict::new(py);
     d.set_item("magic", h.flavor.magic_str())?;
     d.set_item("version_major", h.version_major)?;

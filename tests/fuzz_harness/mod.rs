@@ -28,7 +28,7 @@ pub fn read(data: &[u8]) {
     if let Ok(archive) = &unverified {
         let _ = archive.verify_all();
         let _ = archive.image_size();
-        let _ = archive.manifest.metadata();
+        let _ = archive.manifest().metadata();
         for rec in archive.latent_records() {
             let _ = rec.label();
             let _ = archive.decode_latent(rec);
@@ -83,7 +83,7 @@ pub fn manifest(data: &[u8]) {
         };
         let _ = m.metadata();
         let _ = m.model_info();
-        for rec in &m.chunks {
+        for rec in m.chunks() {
             let _ = rec.label();
             let _ = rec.end();
             let _ = rec.latent_name();
@@ -92,11 +92,11 @@ pub fn manifest(data: &[u8]) {
             let _ = rec.to_json();
         }
         for out in [
-            pyjson::to_string_indent2(&m.json),
-            pyjson::to_string_compact(&m.json),
+            pyjson::to_string_indent2(m.json()),
+            pyjson::to_string_compact(m.json()),
         ] {
             let back: Value = serde_json::from_str(&out).expect("the JSON writer's output parses");
-            assert_eq!(back, m.json, "the JSON writer changed the document");
+            assert_eq!(&back, m.json(), "the JSON writer changed the document");
         }
     }
     let sample = &samples()[pick as usize % 3];
@@ -110,8 +110,8 @@ pub fn with_meta(sample: &[u8], json: &[u8]) -> Vec<u8> {
     let Ok(archive) = Archive::parse(sample, ReadOptions::default()) else {
         return sample.to_vec();
     };
-    let at = archive.header.meta_offset as usize;
-    let count = Manifest::parse(json, Flavor::Raiiaf).map_or(0, |m| m.chunks.len() as u32);
+    let at = archive.header().meta_offset as usize;
+    let count = Manifest::parse(json, Flavor::Raiiaf).map_or(0, |m| m.chunks().len() as u32);
     let Ok(len) = u32::try_from(json.len()) else {
         return sample.to_vec();
     };
@@ -191,7 +191,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push(("read", format!("sample-{codec}.raiiaf"), file.clone()));
         let archive = Archive::parse(file, ReadOptions::default()).unwrap();
         let mut json = vec![i as u8];
-        json.extend_from_slice(archive.manifest.json.to_string().as_bytes());
+        json.extend_from_slice(archive.manifest().json().to_string().as_bytes());
         out.push(("manifest", format!("sample-{codec}.json"), json));
     }
     out
