@@ -14,32 +14,49 @@ from comfy_api.latest import io
 from . import load, paths
 
 # The save node names a batch's files <prefix>_<counter>_.raiiaf, one counter each.
-_COUNTER = re.compile(r"_\d{5,}_\.raiiaf$")
+_COUNTER = re.compile(r"_(\d{5,})_\.raiiaf$")
+
+
+def _counter(name: str) -> int | None:
+    m = _COUNTER.search(name)
+    return int(m.group(1)) if m else None
 
 
 def siblings(file: str) -> list[str]:
     """Loader choices of the files saved in the same batch as ``file`` (the same
-    ``batch_id``), in batch order; just ``file`` when it has no batch id."""
+    ``batch_id``, in the same folder), in batch order; just ``file`` alone when it
+    has no batch id."""
     path = paths.resolve(file)
     meta = raiiaf_rs.read_metadata(path).metadata
     batch_id = meta.get("batch_id")
-    if not batch_id or meta.get("batch_size", 1) <= 1:
+    size = meta.get("batch_size", 1)
+    if not batch_id or not isinstance(size, int) or size <= 1:
         return [file]
     tag = paths.OUTPUT_TAG if file.endswith(paths.OUTPUT_TAG) else ""
-    rel = file[: -len(tag)] if tag else file
-    folder, name = os.path.split(rel)
-    stem = _COUNTER.sub("", name)
+    folder = os.path.dirname(file[: -len(tag)] if tag else file)
+    here = _counter(os.path.basename(path))
+
+    # A batch's files have consecutive counters (another save with the same prefix at
+    # the same time can push some further): read the nearest first, stop when complete.
+    def distance(name: str) -> int:
+        c = _counter(name)
+        return abs(c - here) if c is not None and here is not None else 1 << 62
+
+    names = sorted(
+        (e.name for e in os.scandir(os.path.dirname(path)) if e.name.endswith(paths.SUFFIX)),
+        key=distance,
+    )
     found: dict[int, str] = {}
-    for entry in os.scandir(os.path.dirname(path)):
-        if not (entry.name.startswith(stem) and _COUNTER.search(entry.name[len(stem) :])):
-            continue
+    for name in names:
+        if len(found) == size:
+            break
         try:
-            other = raiiaf_rs.read_metadata(entry.path).metadata
+            other = raiiaf_rs.read_metadata(os.path.join(os.path.dirname(path), name)).metadata
         except raiiaf_rs.RaiiafError:
             continue
-        if other.get("batch_id") == batch_id and isinstance(other.get("batch_index"), int):
-            choice = f"{folder}/{entry.name}" if folder else entry.name
-            found.setdefault(other["batch_index"], choice + tag)
+        index = other.get("batch_index")
+        if other.get("batch_id") == batch_id and isinstance(index, int):
+            found.setdefault(index, (f"{folder}/{name}" if folder else name) + tag)
     return [found[i] for i in sorted(found)]
 
 

@@ -32,6 +32,7 @@ OUTPUTS = {
     "SamplerCustomAdvanced": [("output", "LATENT"), ("denoised_output", "LATENT")],
     "RaiiafSaveImage": [],
     "RaiiafReplayNoise": [("MODEL", "MODEL")],
+    "LatentUpscaleBy": [("LATENT", "LATENT")],
     "RaiiafLoad": [
         ("raiiaf", "RAIIAF"),
         ("noise", "NOISE"),
@@ -47,6 +48,7 @@ OUTPUTS = {
         ("summary", "STRING"),
     ],
 }
+OUTPUTS["RaiiafLoadBatch"] = OUTPUTS["RaiiafLoad"]
 # Widgets whose UI value list carries an extra "control after generate" entry.
 CONTROLLED = {"seed", "noise_seed"}
 
@@ -351,11 +353,111 @@ def reload_custom_advanced(
     ]
 
 
+def _ksampler(id_, seed, steps, sampler, denoise, model, latent, pos, extra_links=None):
+    return Node(
+        id_,
+        "KSampler",
+        [
+            ("seed", seed),
+            ("steps", steps),
+            ("cfg", 7.0),
+            ("sampler_name", sampler),
+            ("scheduler", "normal"),
+            ("denoise", denoise),
+        ],
+        {
+            "model": ("MODEL", *model),
+            "positive": ("CONDITIONING", 6, 0),
+            "negative": ("CONDITIONING", 7, 0),
+            "latent_image": ("LATENT", *latent),
+            **(extra_links or {}),
+        },
+        pos,
+    )
+
+
+def _hires(model, latent, steps, sampler, seed, seed2, extra_links=None):
+    """First pass, latent upscale x1.5, second pass at half strength, decode."""
+    return [
+        _ksampler(3, seed, steps, sampler, 1.0, model, latent, (850, 100), extra_links),
+        Node(
+            17,
+            "LatentUpscaleBy",
+            [("upscale_method", "nearest-exact"), ("scale_by", 1.5)],
+            {"samples": ("LATENT", 3, 0)},
+            (1250, 100),
+        ),
+        _ksampler(18, seed2, steps, sampler, 0.5, model, (17, 0), (1600, 100)),
+        Node(8, "VAEDecode", [], {"samples": ("LATENT", 18, 0), "vae": ("VAE", 4, 2)}, (2000, 100)),
+    ]
+
+
+def save_hires(
+    ckpt=CKPT,
+    seed=42,
+    seed2=43,
+    steps=20,
+    width=512,
+    height=512,
+    batch=1,
+    sampler="euler",
+    prefix="raiiaf_hires",
+):
+    """Hires fix: two KSamplers with a latent upscale between; the file holds both passes."""
+    return [
+        *_common(ckpt, width, height, batch),
+        *_hires((4, 0), (5, 0), steps, sampler, seed, seed2),
+        Node(
+            9,
+            "RaiiafSaveImage",
+            [("filename_prefix", prefix), ("codec", "raw"), ("save_final_latent", False)],
+            {"images": ("IMAGE", 8, 0)},
+            (2300, 100),
+        ),
+    ]
+
+
+def reload_hires(
+    file="raiiaf_hires_00001_.raiiaf [output]",
+    ckpt=CKPT,
+    steps=20,
+    sampler="euler",
+    prefix="regenerated_hires",
+):
+    """The hires graph with the replay patch on both samplers: each gets its stored pass."""
+    return [
+        Node(10, "RaiiafLoad", [("file", file)], pos=(0, 600)),
+        Node(4, "CheckpointLoaderSimple", [("ckpt_name", ckpt)], pos=(0, 200)),
+        Node(
+            11,
+            "RaiiafReplayNoise",
+            [],
+            {"model": ("MODEL", 4, 0), "raiiaf": ("RAIIAF", 10, 0)},
+            (400, 0),
+        ),
+        *_loaded_prompts(200),
+        *_hires((11, 0), (10, 2), steps, sampler, 0, 0, {"seed": ("INT", 10, 4)}),
+        Node(
+            9, "SaveImage", [("filename_prefix", prefix)], {"images": ("IMAGE", 8, 0)}, (2300, 100)
+        ),
+    ]
+
+
+def reload_batch(file="raiiaf_00001_.raiiaf [output]", ckpt=CKPT, prefix="regenerated_batch"):
+    """Regenerate a whole batch at once from its files (pick any one of them)."""
+    nodes = reload_ksampler(file=file, ckpt=ckpt, prefix=prefix)
+    nodes[0] = Node(10, "RaiiafLoadBatch", [("file", file)], pos=(0, 600))
+    return nodes
+
+
 WORKFLOWS = {
     "raiiaf_save_ksampler": save_ksampler,
     "raiiaf_reload_ksampler": reload_ksampler,
     "raiiaf_save_sampler_custom_advanced": save_custom_advanced,
     "raiiaf_reload_sampler_custom_advanced": reload_custom_advanced,
+    "raiiaf_save_hires": save_hires,
+    "raiiaf_reload_hires": reload_hires,
+    "raiiaf_reload_batch": reload_batch,
 }
 
 

@@ -502,3 +502,37 @@ def test_other_packs_samplers_internal_and_expanded(tmp_path_factory):
             re["31"] = save(("30", 0), f"{prefix}_re", raiiaf=False)
             again = regenerated(server, re, f"{prefix}_re")
             assert np.array_equal(again, pixels(server, f"{prefix}_00001_.png")), prefix
+
+
+# --- the example workflows (workflows/) -----------------------------------------------------
+def test_example_hires_and_batch_workflows_regenerate(comfy):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflows"))
+    import graphs
+
+    kw = {"ckpt": comfy.ckpt, "steps": STEPS, "sampler": "euler_ancestral"}
+    run(comfy, graphs.to_api(graphs.save_hires(width=SIZE, height=SIZE, prefix="ex_hires", **kw)))
+    file = "ex_hires_00001_.raiiaf [output]"
+    again = regenerated(
+        comfy,
+        graphs.to_api(graphs.reload_hires(file=file, prefix="ex_hires_re", **kw)),
+        "ex_hires_re",
+    )
+    assert np.array_equal(again, pixels(comfy, "ex_hires_00001_.png"))
+
+    nodes = graphs.save_ksampler(
+        ckpt=comfy.ckpt,
+        steps=STEPS,
+        width=SIZE,
+        height=SIZE,
+        batch=3,
+        sampler="dpmpp_sde",
+        prefix="ex_batch",
+    )
+    run(comfy, graphs.to_api(nodes))
+    file = "ex_batch_00003_.raiiaf [output]"
+    run(comfy, graphs.to_api(graphs.reload_batch(file=file, ckpt=comfy.ckpt, prefix="ex_batch_re")))
+    for i in (1, 2, 3):
+        want = pixels(comfy, f"ex_batch_0000{i}_.png")
+        assert np.array_equal(pixels(comfy, f"ex_batch_re_0000{i}_.png"), want), i
