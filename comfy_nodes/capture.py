@@ -95,6 +95,8 @@ def _keep(sig: str, cap: Capture) -> None:
     A capture bigger than the bound alone is not kept (the save says so)."""
     global _bytes
     key = (sig, cap.exec_id, cap.list_index, cap.call)
+    if cap.nbytes > MAX_BYTES:  # would flush everything else and still not fit
+        return
     with _lock:
         if key in _store:
             _drop(key)

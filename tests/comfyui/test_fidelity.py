@@ -536,3 +536,20 @@ def test_example_hires_and_batch_workflows_regenerate(comfy):
     for i in (1, 2, 3):
         want = pixels(comfy, f"ex_batch_0000{i}_.png")
         assert np.array_equal(pixels(comfy, f"ex_batch_re_0000{i}_.png"), want), i
+
+
+# --- 4. the byte bound ----------------------------------------------------------------------
+def test_captures_beyond_the_byte_bound_are_named_missing(tmp_path_factory):
+    """RAIIAF_CAPTURE_MAX_MB caps what the hook keeps: with room for the first pass's
+    noise (1 KiB) but not the second's (2.25 KiB), the file holds the first and names
+    the second as missing, with the bound as the reason."""
+    from .harness import ComfyServer
+
+    env = {"RAIIAF_CAPTURE_MAX_MB": str(1.5 / 1024)}
+    with ComfyServer(tmp_path_factory.mktemp("bound"), env=env) as server:
+        run(server, two_pass(server.ckpt, 5, 6, "bound", upscale=True))
+        art = raiiaf_rs.read(out(server, "bound_00001_.raiiaf"))
+        assert list(art.latents) == ["initial_noise"]
+        [gone] = art.metadata["missing_passes"]
+        assert (gone["name"], gone["node_id"]) == ("noise_1_node_14", "14")
+        assert "RAIIAF_CAPTURE_MAX_MB" in gone["reason"]
