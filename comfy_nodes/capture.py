@@ -235,11 +235,14 @@ def global_wrapper(executor, noise, latent_image, sampler, sigmas, *args, **kwar
     return _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always=False)
 
 
-def lookup(prompt: dict, node_id: str, list_index: int, prompt_id: str) -> list[Capture]:
+def lookup(
+    prompt: dict, node_id: str, list_index: int, prompt_id: str, memo: dict | None = None
+) -> list[Capture]:
     """The captures of prompt node ``node_id`` (its own runs and those of nodes it
     expanded into) for list item ``list_index``, in the order they ran: from this
-    prompt if it ran here, else from the run ComfyUI's cache holds the output of."""
-    sig = graph.signature(prompt, node_id)
+    prompt if it ran here, else from the run ComfyUI's cache holds the output of.
+    ``memo``: signatures already computed for this prompt (shared across lookups)."""
+    sig = graph.signature(prompt, node_id, memo)
     with _lock:
         keys = set(_by_sig.get(sig, ())) | set(_by_sig.get("prompt:" + prompt_id, ()))
         caps = [_store[k] for k in keys if k in _store and graph.real_id(k[1]) == str(node_id)]

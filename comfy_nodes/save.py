@@ -97,9 +97,10 @@ def passes_for(prompt: dict, save_id: str, list_index: int, prompt_id: str) -> l
     depth = graph.upstream(prompt, save_id, ("images",))
     ordered = sorted(depth, key=lambda n: (-depth[n], len(n), n))
     out: list[Pass] = []
+    memo: dict[str, str] = {}
     for nid in ordered:
         cls = graph.class_of(prompt, nid)
-        caps = capture.lookup(prompt, nid, list_index, prompt_id)
+        caps = capture.lookup(prompt, nid, list_index, prompt_id, memo)
         for cap in caps:
             out.append(Pass(len(out), nid, cls, cap))
         if not caps and cls in capture.seen_sampler_classes:

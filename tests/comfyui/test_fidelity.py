@@ -463,7 +463,7 @@ def pack_sampler(cls, seed) -> dict:
     return {"class_type": cls, "inputs": inputs}
 
 
-def test_other_packs_samplers_internal_and_expanded(tmp_path_factory):
+def test_other_packs_samplers_internal_and_expanded(tmp_path_factory, comfy_sample):
     from .harness import ComfyServer
 
     base_dir = tmp_path_factory.mktemp("packs")
@@ -492,6 +492,23 @@ def test_other_packs_samplers_internal_and_expanded(tmp_path_factory):
             rec["settings"]["seed"] == 400 and rec["settings"]["sampler_name"] == "euler_ancestral"
         )
         assert art.metadata["generation_settings"]["seed"] == 400
+
+        # A seed list: the KSampler runs once per seed, and so does the save node.
+        sl = base(server.ckpt)
+        sl["40"] = {"class_type": "TestSeedList", "inputs": {"first": 500, "count": 3}}
+        sl["41"] = ksampler(("4", 0), ["40", 0], "euler_ancestral")
+        sl["42"] = decode(("41", 0))
+        sl["43"] = save(("42", 0), "seedlist")
+        run(server, sl)
+        for i in range(3):
+            art = raiiaf_rs.read(out(server, f"seedlist_0000{i + 1}_.raiiaf"))
+            want = noise(comfy_sample, 500 + i, (1, 4, SIZE // 8, SIZE // 8))
+            assert art.latents["initial_noise"].tobytes() == want.tobytes(), i
+            assert art.metadata["captures"][0]["seed"] == 500 + i
+        file = "seedlist_00002_.raiiaf [output]"
+        re = replay_graph(server.ckpt, file, "euler_ancestral", "seedlist_re")
+        again = regenerated(server, re, "seedlist_re")
+        assert np.array_equal(again, pixels(server, "seedlist_00002_.png"))
 
         # Both regenerate through the replay patch, other seeds in the widgets.
         for prefix, node in (("internal", "10"), ("expanded", "20")):

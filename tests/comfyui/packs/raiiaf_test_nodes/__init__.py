@@ -1,6 +1,6 @@
-"""Test-only ComfyUI nodes standing for other packs' samplers: one that samples
+"""Test-only ComfyUI nodes standing for other packs' nodes: one that samples
 internally, twice, like a detailer with two cycles; one that expands into a KSampler
-at run time (ids ``<its id>.0.0.<n>``), like loop and subgraph nodes."""
+at run time (ids ``<its id>.0.0.<n>``), like loop and subgraph nodes; a seed list."""
 
 import nodes
 from comfy_execution.graph_utils import GraphBuilder
@@ -85,7 +85,24 @@ class TestExpandingSampler:
         return {"result": (ks.out(0),), "expand": g.finalize()}
 
 
+class TestSeedList:
+    """A list of seeds: nodes fed by it run once per seed (a list-mapped run)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"first": ("INT", {"default": 0}), "count": ("INT", {"default": 3})}}
+
+    RETURN_TYPES = ("INT",)
+    OUTPUT_IS_LIST = (True,)
+    FUNCTION = "run"
+    CATEGORY = "testing"
+
+    def run(self, first, count):
+        return ([first + i for i in range(count)],)
+
+
 NODE_CLASS_MAPPINGS = {
+    "TestSeedList": TestSeedList,
     "TestInternalSampler": TestInternalSampler,
     "TestExpandingSampler": TestExpandingSampler,
 }
