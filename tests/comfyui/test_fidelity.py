@@ -570,3 +570,22 @@ def test_captures_beyond_the_byte_bound_are_named_missing(tmp_path_factory):
         [gone] = art.metadata["missing_passes"]
         assert (gone["name"], gone["node_id"]) == ("noise_1_node_14", "14")
         assert "RAIIAF_CAPTURE_MAX_MB" in gone["reason"]
+
+
+def test_subgraph_node_ids(comfy):
+    """Samplers inside a subgraph get ids like ``8:10`` in the prompt the front end
+    sends: attribution and replay by id work on them alike."""
+    ids = ("8:10", "8:14")
+    run(comfy, two_pass(comfy.ckpt, 21, 22, "subgraph", upscale=False, ids=ids))
+    art = raiiaf_rs.read(out(comfy, "subgraph_00001_.raiiaf"))
+    assert [c["node_id"] for c in art.metadata["captures"]] == list(ids)
+    assert list(art.latents) == ["initial_noise", "noise_1_node_8:14"]
+    re = with_replay(
+        two_pass(comfy.ckpt, 1, 2, "subgraph_re", upscale=False, ids=ids),
+        "subgraph_00001_.raiiaf [output]",
+        ids,
+    )
+    re["16"] = save(("15", 0), "subgraph_re", raiiaf=False)
+    assert np.array_equal(
+        regenerated(comfy, re, "subgraph_re"), pixels(comfy, "subgraph_00001_.png")
+    )
