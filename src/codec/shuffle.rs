@@ -24,7 +24,9 @@ pub const LEVEL: i32 = 1;
 const PREFIX: usize = 8;
 
 /// Encodes `data` (elements of `itemsize` bytes) into a shuffle-zstd payload.
-pub fn encode(data: &[u8], itemsize: usize) -> Vec<u8> {
+/// One thread, one transposed copy: the reference [`encode_and_hash`] is
+/// checked against.
+pub fn encode(data: &[u8], itemsize: usize) -> Result<Vec<u8>, String> {
     debug_assert!(itemsize > 0 && data.len().is_multiple_of(itemsize));
     let n = data.len() / itemsize;
     let planes = transpose(data, itemsize);
@@ -33,8 +35,8 @@ pub fn encode(data: &[u8], itemsize: usize) -> Vec<u8> {
     out.extend_from_slice(&[0u8; 7]);
     let lengths_at = out.len();
     out.resize(lengths_at + 8 * itemsize, 0);
-    CCTX.with_borrow_mut(|cctx| compress_planes(cctx, &planes, n, itemsize, lengths_at, &mut out));
-    out
+    CCTX.with_borrow_mut(|cctx| compress_planes(cctx, &planes, n, itemsize, lengths_at, &mut out))?;
+    Ok(out)
 }
 
 /// Tensors at least this large are encoded by [`encode_and_hash`] on two
@@ -155,19 +157,23 @@ fn compress_planes(
     itemsize: usize,
     lengths_at: usize,
     out: &mut Vec<u8>,
-) {
+) -> Result<(), String> {
     for (k, plane) in planes.chunks_exact(n.max(1)).take(itemsize).enumerate() {
         let start = out.len();
         out.resize(start + zstd_safe::compress_bound(plane.len()), 0);
         // compress2 writes the content size into the frame header, which the
         // decoder checks against the expected plane size. A slice target
         // (not the Vec itself, which zstd-safe would overwrite from index 0).
-        let written = cctx
-            .compress2(&mut out[start..], plane)
-            .expect("compress_bound leaves room for any frame");
+        let written = cctx.compress2(&mut out[start..], plane).map_err(|c| {
+            format!(
+                "zstd compression of plane {k} failed: {}",
+                zstd_safe::get_error_name(c)
+            )
+        })?;
         out.truncate(start + written);
         out[lengths_at + 8 * k..lengths_at + 8 * k + 8].copy_from_slice(&(written as u64).to_le_bytes());
     }
+    Ok(())
 }
 
 /// Largest zstd window (log2 bytes) a plane frame may need when decoding:
@@ -471,7 +477,7 @@ mod tests {
         values[2] = f32::INFINITY;
         let bytes: Vec<u8> = bytemuck::cast_slice(&values).to_vec();
         for itemsize in [1usize, 2, 4] {
-            let enc = encode(&bytes, itemsize);
+            let enc = encode(&bytes, itemsize).unwrap();
             let mut out = vec![0u8; bytes.len()];
             decode_into(&enc, itemsize, &mut out).unwrap();
             assert_eq!(out, bytes, "itemsize {itemsize}");
@@ -488,7 +494,7 @@ mod tests {
             let (pieces, hash) = encode_and_hash(&bytes, itemsize).unwrap();
             assert_eq!(
                 pieces.concat(),
-                encode(&bytes, itemsize),
+                encode(&bytes, itemsize).unwrap(),
                 "n={n} itemsize={itemsize}"
             );
             assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&bytes)));
@@ -500,20 +506,20 @@ mod tests {
     fn compresses_noise_near_the_entropy_limit() {
         let values = noise(65536, 1);
         let bytes: Vec<u8> = bytemuck::cast_slice(&values).to_vec();
-        let ratio = bytes.len() as f64 / encode(&bytes, 4).len() as f64;
+        let ratio = bytes.len() as f64 / encode(&bytes, 4).unwrap().len() as f64;
         assert!(ratio > 1.15, "f32 ratio {ratio}");
         let bf16: Vec<u8> = values
             .iter()
             .flat_map(|&v| half::bf16::from_f32(v).to_bits().to_le_bytes())
             .collect();
-        let ratio = bf16.len() as f64 / encode(&bf16, 2).len() as f64;
+        let ratio = bf16.len() as f64 / encode(&bf16, 2).unwrap().len() as f64;
         assert!(ratio > 1.40, "bf16 ratio {ratio}");
     }
 
     #[test]
     fn rejects_damage_without_panicking() {
         let bytes: Vec<u8> = bytemuck::cast_slice(&noise(1000, 3)).to_vec();
-        let enc = encode(&bytes, 4);
+        let enc = encode(&bytes, 4).unwrap();
         let mut out = vec![0u8; bytes.len()];
         // Every truncation fails cleanly.
         for cut in 0..enc.len() {
