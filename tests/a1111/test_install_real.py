@@ -11,11 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
+from userenv import local_wheel, python_without_raiiaf_rs
 
 from .harness import HERE, REPO, install_paths
 
@@ -42,49 +41,6 @@ else:
 """
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The abi3 wheel of this tree (`maturin build --release`, reusing the release build),
-    or the one in $RAIIAF_WHEEL_DIR (as the other install tests take it)."""
-    given = os.environ.get("RAIIAF_WHEEL_DIR")
-    if given:
-        found = sorted(Path(given).glob("raiiaf_rs-*-abi3-*.whl"))
-        assert found, f"no raiiaf_rs wheel in RAIIAF_WHEEL_DIR={given}"
-        return found[-1]
-    out = tmp_path_factory.mktemp("wheel")
-    maturin = Path(sys.executable).with_name("maturin")
-    subprocess.run(
-        [str(maturin), "build", "--release", "--quiet", "--out", str(out)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    (built,) = out.glob("raiiaf_rs-*-abi3-*.whl")
-    return built
-
-
-def webui_python(root: Path) -> Path:
-    """A fresh venv whose site-packages links everything of this .venv but raiiaf_rs."""
-    venv.create(root, with_pip=True, symlinks=True)
-    py = root / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
-    ours = Path(sysconfig.get_paths()["purelib"])
-    for entry in ours.iterdir():
-        if "raiiaf" in entry.name.lower() or (site / entry.name).exists():
-            continue
-        if entry.name.startswith(("pip", "_distutils_hack", "distutils-precedence")):
-            continue
-        (site / entry.name).symlink_to(entry)
-    return py
-
-
 def _generate(py: Path, root: Path, ext: Path, outdir: str) -> str:
     code = GENERATE.format(tests=str(HERE.parent), root=str(root), ext=str(ext), outdir=outdir)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -95,7 +51,7 @@ def _generate(py: Path, root: Path, ext: Path, outdir: str) -> str:
     return out.stdout
 
 
-def test_install_from_a_clone_with_the_webuis_pip(tmp_path, wheel, monkeypatch):
+def test_install_from_a_clone_with_the_webuis_pip(tmp_path, monkeypatch):
     if sys.platform.startswith("win"):
         pytest.fail("this test drives a POSIX venv layout (bin/python)")
     install_paths()
@@ -105,9 +61,8 @@ def test_install_from_a_clone_with_the_webuis_pip(tmp_path, wheel, monkeypatch):
     for key in [k for k in os.environ if k.startswith("PIP_")]:
         monkeypatch.delenv(key)
 
-    py = webui_python(tmp_path / "webui-python")
-    probe = subprocess.run([str(py), "-c", "import raiiaf_rs"], capture_output=True)
-    assert probe.returncode != 0  # not installed yet
+    wheel = local_wheel()
+    py = python_without_raiiaf_rs(tmp_path / "webui-python")  # raiiaf_rs not installed yet
     root = tmp_path / "webui"
     ext = root / "extensions" / "raiiaf-rs"
     subprocess.run(

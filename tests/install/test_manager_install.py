@@ -18,56 +18,14 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
+from userenv import local_wheel, python_without_raiiaf_rs
 
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("manager_driver.py")
 RAIIAF_NODES = {"RaiiafCaptureNoise", "RaiiafLoad", "RaiiafReplayNoise", "RaiiafSaveImage"}
-
-
-def build_wheel(out: Path) -> Path:
-    """The abi3 wheel of this tree, as `maturin build --release` makes it (reusing the
-    release artefacts of `maturin develop --release`), or $RAIIAF_WHEEL_DIR's wheel."""
-    given = os.environ.get("RAIIAF_WHEEL_DIR")
-    if given:
-        wheels = sorted(Path(given).glob("raiiaf_rs-*.whl"))
-        assert wheels, f"no raiiaf_rs wheel in RAIIAF_WHEEL_DIR={given}"
-        return wheels[-1]
-    maturin = Path(sys.executable).with_name("maturin")
-    subprocess.run(
-        [str(maturin), "build", "--release", "--quiet", "--out", str(out)],
-        cwd=REPO,
-        check=True,
-    )
-    (wheel,) = out.glob("raiiaf_rs-*-abi3-*.whl")
-    return wheel
-
-
-def user_python(root: Path) -> Path:
-    """A fresh venv whose site-packages links everything of the project's .venv except
-    raiiaf_rs: ComfyUI's dependencies are there, the pack's wheel is not."""
-    venv.create(root, with_pip=True, symlinks=True)
-    py = root / "bin" / "python"
-    ours = Path(sysconfig.get_paths()["purelib"])
-    site = Path(
-        subprocess.run(
-            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
-    for entry in ours.iterdir():
-        name = entry.name.lower()
-        if name.startswith(("raiiaf_rs", "pip", "setuptools", "_distutils", "distutils-")):
-            continue
-        if not (site / entry.name).exists():
-            (site / entry.name).symlink_to(entry)
-    return py
 
 
 def run_driver(py: Path, base: Path, pack: Path, *extra: str) -> dict:
@@ -83,13 +41,11 @@ def run_driver(py: Path, base: Path, pack: Path, *extra: str) -> dict:
 
 
 def test_manager_install_from_requirements(tmp_path):
-    wheel = build_wheel(tmp_path / "wheels")
+    wheel = local_wheel()
     # The pack as the Manager gets it: a clone of the committed repository.
     pack = tmp_path / "clone" / "raiiaf-rs"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(pack)], check=True)
-    py = user_python(tmp_path / "user-venv")
-    probe = [str(py), "-c", "import raiiaf_rs"]
-    assert subprocess.run(probe, capture_output=True).returncode != 0, "raiiaf_rs leaked in"
+    py = python_without_raiiaf_rs(tmp_path / "user-venv")
 
     # 1. Cloned, requirements not installed yet: no nodes, one clear line, ComfyUI fine.
     before = run_driver(py, tmp_path / "base1", pack)
