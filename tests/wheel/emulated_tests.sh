@@ -10,7 +10,8 @@
 #   aarch64-cargo-test  `cargo test` for aarch64-unknown-linux-gnu: Debian's cross gcc links,
 #                       qemu-aarch64 runs each test binary.
 #   windows-cargo-test  `cargo test` for x86_64-pc-windows-gnu: mingw-w64 links, wine runs each
-#                       test binary (.exe).
+#                       test binary (.exe) in its own prefix, target/emulated/wineprefix (with a
+#                       stand-in bcryptprimitives.dll where wine lacks one: Debian's wine 8).
 # Usage: bash tests/wheel/emulated_tests.sh [STEP...]   (default: all three)
 # Needs (installed here if missing, apt): qemu-user, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross,
 # gcc-mingw-w64-x86-64, wine. Cargo builds go to target/cross-test.
@@ -88,6 +89,31 @@ windows_cargo_test() {
     rustup target list --installed | grep -qx x86_64-pc-windows-gnu ||
         rustup target add x86_64-pc-windows-gnu
     export WINEPREFIX=$WORK/wineprefix WINEDEBUG=-all
+    mkdir -p "$WORK" # wine makes the prefix itself, in an existing folder
+    local sys32=$WINEPREFIX/drive_c/windows/system32
+    [ -d "$sys32" ] || wine wineboot --init >/dev/null 2>&1 || true
+    if [ ! -f "$sys32/bcryptprimitives.dll" ]; then
+        # Rust's std (>= 1.78) takes random bytes from bcryptprimitives.dll's ProcessPrng,
+        # which Debian bookworm's wine 8 lacks: a stand-in on RtlGenRandom, in this prefix only.
+        say "wine has no bcryptprimitives.dll: building a ProcessPrng stand-in into the prefix"
+        mkdir -p "$WORK/bcryptprimitives"
+        cat >"$WORK/bcryptprimitives/bcp.c" <<'C'
+#include <windows.h>
+BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length); /* RtlGenRandom */
+BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+    while (len > 0) {
+        ULONG n = len > 0x10000000 ? 0x10000000 : (ULONG)len;
+        if (!SystemFunction036(data, n)) return FALSE;
+        data += n;
+        len -= n;
+    }
+    return TRUE;
+}
+C
+        printf 'LIBRARY bcryptprimitives\nEXPORTS\n    ProcessPrng\n' >"$WORK/bcryptprimitives/bcp.def"
+        x86_64-w64-mingw32-gcc -O2 -shared -o "$sys32/bcryptprimitives.dll" \
+            "$WORK/bcryptprimitives/bcp.c" "$WORK/bcryptprimitives/bcp.def" -ladvapi32
+    fi
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
         nice -n 10 cargo test --target x86_64-pc-windows-gnu --target-dir "$CARGO_DIR"
 }
