@@ -150,7 +150,7 @@ def _sig_of(prompt_id: str, exec_id: str) -> str:
     return graph.signature(prompt, graph.real_id(exec_id))
 
 
-def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs, keep_final: bool):
+def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs) -> Capture:
     prompt_id, exec_id, list_index = host.current_context()
     cpu = noise.detach().to("cpu", copy=True)
     extra: dict[str, Any] = {}
@@ -169,7 +169,7 @@ def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs, keep_fin
             _calls.clear()  # only the running prompt's counts matter
         call = _calls.get(run, 0)
         _calls[run] = call + 1
-    cap = Capture(
+    return Capture(
         exec_id=exec_id,
         prompt_id=prompt_id,
         list_index=list_index,
@@ -189,7 +189,6 @@ def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs, keep_fin
         else None,
         extra=extra,
     )
-    return cap, keep_final
 
 
 def _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always: bool):
@@ -199,16 +198,8 @@ def _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always: 
         prompt_id = host.current_context()[0]
         wanted, keep_final = (True, True) if always else _plan(prompt_id)
         if wanted:
-            cap, keep_final = _record(
-                noise,
-                latent_image,
-                sampler,
-                sigmas,
-                seed,
-                getattr(executor, "class_obj", None),
-                kwargs,
-                keep_final,
-            )
+            guider = getattr(executor, "class_obj", None)
+            cap = _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs)
     # A loader's NOISE for some images of a batch: their per-step noise as in that batch.
     rows = getattr(noise, "raiiaf_rows", None)
     if rows is not None:
