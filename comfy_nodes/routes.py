@@ -135,6 +135,7 @@ def describe(art: raiiaf_rs.Artifact, name: str) -> dict[str, Any]:
         "image": image_size,
         "comfyui_version": _text(comfy.get("version")),
         "warning": _text(meta.get("warning")),
+        "pre_noised": _text(meta.get("pre_noised")),
     }
     return {
         "name": name,

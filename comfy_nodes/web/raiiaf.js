@@ -221,6 +221,7 @@ function render(node, data, { thumbnail, more = 0, minHeight = 230 }) {
   div.raiiafHeight = 0;
   w.raiiafBody.replaceChildren(head, env);
   if (s.warning) w.raiiafBody.append(el("div", { class: "raiiaf-warning" }, s.warning));
+  if (s.pre_noised) w.raiiafBody.append(el("div", {}, `pre-noised: ${s.pre_noised}`));
   div.dataset.state = "ok";
   div.dataset.file = data.name ?? "";
   div.title = data.name ?? "";

@@ -114,6 +114,21 @@ def regenerated(comfy, g, prefix) -> np.ndarray:
 
 
 # --- 1. two saves on two branches ------------------------------------------------------------
+def test_final_latent_only_when_asked(comfy):
+    g = base(comfy.ckpt)
+    g["10"] = ksampler(("4", 0), 12)
+    g["11"] = decode(("10", 0))
+    g["12"] = save(("11", 0), "final_on")
+    g["12"]["inputs"]["save_final_latent"] = True
+    g["13"] = save(("11", 0), "final_off")
+    run(comfy, g)
+    on = raiiaf_rs.read(out(comfy, "final_on_00001_.raiiaf"))
+    off = raiiaf_rs.read(out(comfy, "final_off_00001_.raiiaf"))
+    assert on.latents["final_latent"].shape == (1, 4, SIZE // 8, SIZE // 8)
+    assert np.any(on.latents["final_latent"]) and "final_latent" not in off.latents
+    assert on.latents["initial_noise"].tobytes() == off.latents["initial_noise"].tobytes()
+
+
 def test_two_branches_each_file_holds_its_own_branch(comfy, comfy_sample):
     g = base(comfy.ckpt)
     g["10"] = ksampler(("4", 0), 101)
@@ -350,7 +365,9 @@ def test_pre_noised_latent_is_said_and_regenerates(comfy):
     re["10"] = advanced(("90", 2))
     re["12"] = save(("11", 0), "prenoised_re2", raiiaf=False)
     assert np.array_equal(regenerated(comfy, re, "prenoised_re2"), original)
-    # And its summary says so.
+    # And its summary and the inspect route (the node panels) say so.
+    got = comfy.get_json("/raiiaf/inspect?file=prenoised_00001_.raiiaf%20%5Boutput%5D")
+    assert "added no noise" in got["summary"]["pre_noised"]
     entry = run(
         comfy,
         {"90": re["90"], "95": {"class_type": "PreviewAny", "inputs": {"source": ["90", 11]}}},
