@@ -52,10 +52,6 @@ class Stored:
     batch_size: int = 1
     rows: tuple[int, ...] = (0,)
 
-    @property
-    def noises(self) -> list[torch.Tensor]:
-        return [p.noise for p in self.passes]
-
 
 def shape_error(stored: tuple, wanted: tuple, what: str) -> ValueError:
     def size(shape: tuple) -> str:
