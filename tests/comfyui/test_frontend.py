@@ -552,9 +552,7 @@ def test_a_current_front_end_works_too(browser, saved, bare, tmp_path_factory):
     served by a second server: the hook (app.handleFile) and the panel work there too."""
     version = re.search(r"==([\w.]+)", (HERE / "frontend-current.txt").read_text()).group(1)
     if not (CURRENT_FRONTEND / "index.html").is_file():
-        pytest.fail(
-            f"no front end in {CURRENT_FRONTEND}: run dev/setup_browser.sh", pytrace=False
-        )
+        pytest.fail(f"no front end in {CURRENT_FRONTEND}: run dev/setup_browser.sh", pytrace=False)
     root = ("--front-end-root", str(CURRENT_FRONTEND))
     with ComfyServer(tmp_path_factory.mktemp("current_frontend"), extra_args=root) as server:
         context, page = open_page(browser, server)
