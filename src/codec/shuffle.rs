@@ -43,12 +43,14 @@ pub fn encode(data: &[u8], itemsize: usize) -> Result<Vec<u8>, String> {
 /// threads; smaller ones (an SDXL latent is 256 KiB) stay on the caller's.
 pub const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
+/// Encoded planes as (plane index, zstd frame).
+type Frames = Vec<(usize, Vec<u8>)>;
+
 /// The payload of [`encode`] as pieces (prefix and length table, then one
 /// zstd frame per plane), plus the SHA-256 of `data`, computed together:
-/// the hash and the planes are work items shared by two threads (the
-/// caller's and one more), each plane gathered from `data` and compressed on
-/// its own. On two cores a 256 MiB float32 tensor costs about the hash alone
-/// instead of hash + transpose + compression. Byte-identical to [`encode`].
+/// the hash runs beside the transposition, then the planes are work items
+/// shared by two threads (the caller's and one more). Byte-identical to
+/// [`encode`].
 pub fn encode_and_hash(data: &[u8], itemsize: usize) -> Result<(Vec<Vec<u8>>, [u8; 32]), String> {
     use sha2::{Digest, Sha256};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,57 +61,49 @@ pub fn encode_and_hash(data: &[u8], itemsize: usize) -> Result<(Vec<Vec<u8>>, [u
         ));
     }
     let n = data.len() / itemsize;
-    enum Done {
-        Hash([u8; 32]),
-        Plane(usize, Vec<u8>),
-    }
-    // Longest first: the top plane (the exponents: the only one zstd
-    // compresses, at about a third of the speed of the others), then the
-    // hash, then the other planes from the top down.
+    // Phase 1: the hash on a second thread while this one transposes (one
+    // pass over the tensor). Phase 2: the planes as work items on both
+    // threads, longest first: the top plane (the exponents, the only one
+    // zstd compresses, about 3x slower than storing the others).
+    let two_threads = data.len() >= PARALLEL_MIN_BYTES;
+    let (planes, hash) = if two_threads {
+        std::thread::scope(|scope| {
+            let hasher = scope.spawn(|| <[u8; 32]>::from(Sha256::digest(data)));
+            let planes = transpose(data, itemsize);
+            let hash = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (planes, hash)
+        })
+    } else {
+        (transpose(data, itemsize), Sha256::digest(data).into())
+    };
     let next = AtomicUsize::new(0);
-    let work = |cctx: &mut zstd_safe::CCtx<'static>| -> Result<Vec<Done>, String> {
+    let work = |cctx: &mut zstd_safe::CCtx<'static>| -> Result<Frames, String> {
         let mut done = Vec::new();
         loop {
             let item = next.fetch_add(1, Ordering::Relaxed);
-            if item > itemsize {
+            if item >= itemsize {
                 return Ok(done);
             }
-            if item == 1 {
-                done.push(Done::Hash(Sha256::digest(data).into()));
-                continue;
-            }
-            let k = if item == 0 { itemsize - 1 } else { itemsize - item };
-            let plane = gather(data, itemsize, k);
-            let mut frame = Vec::with_capacity(zstd_safe::compress_bound(n));
-            cctx.compress2(&mut frame, &plane).map_err(|c| {
-                format!(
-                    "zstd compression of plane {k} failed: {}",
-                    zstd_safe::get_error_name(c)
-                )
-            })?;
-            done.push(Done::Plane(k, frame));
+            let k = itemsize - 1 - item;
+            let plane = &planes[k * n..(k + 1) * n];
+            done.push((k, encode_plane(cctx, k, plane)?));
         }
     };
-    let results: Vec<Result<Vec<Done>, String>> = if data.len() < PARALLEL_MIN_BYTES {
-        vec![CCTX.with_borrow_mut(|cctx| work(cctx))]
-    } else {
+    let results: Vec<Result<Frames, String>> = if two_threads {
         std::thread::scope(|scope| {
             let helper = scope.spawn(|| work(&mut plane_context()));
             let mine = CCTX.with_borrow_mut(|cctx| work(cctx));
-            let theirs = helper
-                .join()
-                .unwrap_or_else(|_| Err("the plane encoder thread panicked".into()));
+            let theirs = helper.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             vec![mine, theirs]
         })
+    } else {
+        vec![CCTX.with_borrow_mut(|cctx| work(cctx))]
     };
-    let mut hash = None;
+    drop(planes);
     let mut frames: Vec<Option<Vec<u8>>> = (0..itemsize).map(|_| None).collect();
     for result in results {
-        for done in result? {
-            match done {
-                Done::Hash(h) => hash = Some(h),
-                Done::Plane(k, frame) => frames[k] = Some(frame),
-            }
+        for (k, frame) in result? {
+            frames[k] = Some(frame);
         }
     }
     let mut head = Vec::with_capacity(PREFIX + 8 * itemsize);
@@ -122,16 +116,7 @@ pub fn encode_and_hash(data: &[u8], itemsize: usize) -> Result<(Vec<Vec<u8>>, [u
         pieces.push(frame);
     }
     pieces.insert(0, head);
-    Ok((pieces, hash.ok_or("the tensor was not hashed")?))
-}
-
-/// Byte `k` of every element: plane `k`.
-fn gather(data: &[u8], itemsize: usize, k: usize) -> Vec<u8> {
-    match itemsize {
-        4 => data.chunks_exact(4).map(|e| e[k]).collect(),
-        2 => data.chunks_exact(2).map(|e| e[k]).collect(),
-        _ => data.chunks_exact(itemsize).map(|e| e[k]).collect(),
-    }
+    Ok((pieces, hash))
 }
 
 thread_local! {
@@ -159,21 +144,74 @@ fn compress_planes(
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     for (k, plane) in planes.chunks_exact(n.max(1)).take(itemsize).enumerate() {
-        let start = out.len();
-        out.resize(start + zstd_safe::compress_bound(plane.len()), 0);
-        // compress2 writes the content size into the frame header, which the
-        // decoder checks against the expected plane size. A slice target
-        // (not the Vec itself, which zstd-safe would overwrite from index 0).
-        let written = cctx.compress2(&mut out[start..], plane).map_err(|c| {
-            format!(
-                "zstd compression of plane {k} failed: {}",
-                zstd_safe::get_error_name(c)
-            )
-        })?;
-        out.truncate(start + written);
-        out[lengths_at + 8 * k..lengths_at + 8 * k + 8].copy_from_slice(&(written as u64).to_le_bytes());
+        let frame = encode_plane(cctx, k, plane)?;
+        out.extend_from_slice(&frame);
+        out[lengths_at + 8 * k..lengths_at + 8 * k + 8].copy_from_slice(&(frame.len() as u64).to_le_bytes());
     }
     Ok(())
+}
+
+/// Planes at least this large are first tried on samples: one zstd cannot
+/// shrink is stored instead of compressed.
+const SAMPLED_MIN: usize = 1 << 20;
+const SAMPLE: usize = 32 * 1024;
+
+/// One plane as one zstd frame with its content size: compressed at
+/// [`LEVEL`], or, when samples show zstd cannot shrink it (the uniform
+/// mantissa bytes of noise), as stored blocks, the size zstd itself would
+/// give (it stores such blocks raw), without the search (~100 ms per 64 MiB).
+fn encode_plane(cctx: &mut zstd_safe::CCtx<'static>, k: usize, plane: &[u8]) -> Result<Vec<u8>, String> {
+    let fail = |c| {
+        format!(
+            "zstd compression of plane {k} failed: {}",
+            zstd_safe::get_error_name(c)
+        )
+    };
+    if plane.len() >= SAMPLED_MIN {
+        let mut scratch = Vec::with_capacity(zstd_safe::compress_bound(SAMPLE));
+        let mut compressible = false;
+        for i in 0..4 {
+            let at = (plane.len() - SAMPLE) / 3 * i;
+            scratch.clear();
+            cctx.compress2(&mut scratch, &plane[at..at + SAMPLE])
+                .map_err(fail)?;
+            // 0.5 % smaller than stored is worth the search.
+            compressible |= scratch.len() < SAMPLE - SAMPLE / 200;
+        }
+        if !compressible {
+            if let Some(frame) = stored_plane_frame(plane) {
+                return Ok(frame);
+            }
+        }
+    }
+    let mut frame = Vec::with_capacity(zstd_safe::compress_bound(plane.len()));
+    // compress2 writes the content size into the frame header, which the
+    // decoder checks against the expected plane size.
+    cctx.compress2(&mut frame, plane).map_err(fail)?;
+    Ok(frame)
+}
+
+/// A zstd frame of raw blocks holding `plane`: frame header descriptor 0x80
+/// (4-byte content size, not single-segment, no checksum), window 128 KiB
+/// (raw blocks need no history; a small window keeps streaming decoders
+/// small), then blocks of 128 KiB. `None` above 4 GiB.
+fn stored_plane_frame(plane: &[u8]) -> Option<Vec<u8>> {
+    const BLOCK: usize = 128 * 1024;
+    let size = u32::try_from(plane.len()).ok()?;
+    let blocks = plane.len().div_ceil(BLOCK).max(1);
+    let mut out = Vec::with_capacity(10 + 3 * blocks + plane.len());
+    out.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3]);
+    out.extend_from_slice(&size.to_le_bytes());
+    let mut chunks = plane.chunks(BLOCK).peekable();
+    if plane.is_empty() {
+        out.extend_from_slice(&1u32.to_le_bytes()[..3]); // one empty last block
+    }
+    while let Some(block) = chunks.next() {
+        let last = u32::from(chunks.peek().is_none());
+        out.extend_from_slice(&(last | ((block.len() as u32) << 3)).to_le_bytes()[..3]);
+        out.extend_from_slice(block);
+    }
+    Some(out)
 }
 
 /// Largest zstd window (log2 bytes) a plane frame may need when decoding:
@@ -500,6 +538,48 @@ mod tests {
             assert_eq!(hash, <[u8; 32]>::from(Sha256::digest(&bytes)));
         }
         assert!(encode_and_hash(&[0u8; 5], 4).is_err());
+    }
+
+    #[test]
+    fn incompressible_planes_are_stored_and_read_everywhere() {
+        // 4 MiB of float32-like elements: planes 0-2 are uniform bytes (stored), the
+        // exponent plane compresses. Both decode here and with libzstd's
+        // one-shot decoder; zero planes still compress.
+        // Elements of three uniform random bytes (splitmix64) and an exponent-like top byte.
+        let mut state = 11u64;
+        let bytes: Vec<u8> = (0..1usize << 20)
+            .flat_map(|_| {
+                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^= z >> 31;
+                let b = z.to_le_bytes();
+                [b[0], b[1], b[2], [0x3e, 0x3f, 0x40, 0xbf][(b[3] & 3) as usize]]
+            })
+            .collect();
+        let enc = encode(&bytes, 4).unwrap();
+        let mut out = vec![0u8; bytes.len()];
+        decode_into(&enc, 4, &mut out).unwrap();
+        assert_eq!(out, bytes);
+        let n = bytes.len() / 4;
+        let mut pos = PREFIX + 32;
+        for k in 0..4 {
+            let len =
+                u64::from_le_bytes(enc[PREFIX + 8 * k..PREFIX + 8 * k + 8].try_into().unwrap()) as usize;
+            let frame = &enc[pos..pos + len];
+            let stored = frame[4..6] == [0x80, 7 << 3]; // our header: 128 KiB window
+            assert_eq!(stored, k < 3, "plane {k}");
+            let plane: Vec<u8> = bytes.chunks_exact(4).map(|e| e[k]).collect();
+            assert_eq!(zstd::bulk::decompress(frame, n).unwrap(), plane, "plane {k}");
+            pos += len;
+        }
+        let zeros = vec![0u8; 4 << 20];
+        assert!(encode(&zeros, 4).unwrap().len() < 4096);
+        assert_eq!(
+            stored_plane_frame(&[]).map(|f| zstd::bulk::decompress(&f, 0).unwrap()),
+            Some(vec![])
+        );
     }
 
     #[test]
