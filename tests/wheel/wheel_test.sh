@@ -46,6 +46,8 @@ else
     done
 fi
 ((${#pythons[@]})) || { echo "wheel-test: ERROR: no CPython >= 3.9 found" >&2; exit 1; }
+pythons=()
+while read -r v; do pythons+=("${by_version[$v]}"); done < <(printf '%s\n' "${!by_version[@]}" | sort -V)
 
 rm -rf "$WORK"
 mkdir -p "$WORK/run"
