@@ -7,12 +7,17 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 RUFF    := $(VENV)/bin/ruff
-PY_DIRS := $(wildcard python tests bench dev comfy_nodes workflows scripts lib_raiiaf __init__.py install.py)
+PY_DIRS := $(wildcard python tests bench dev comfy_nodes workflows scripts lib_raiiaf __init__.py \
+	install.py requirement.py)
 export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
 # fuzzing. Stops at the first failing step; `make -k test` runs every step and still fails at the end.
-test: setup fmt-check clippy cross-clippy ruff cargo-test pytest wheel-test torch-test fuzz
+test: setup fmt-check clippy cross-clippy ruff cargo-test wheel-test pytest torch-test fuzz
+
+# The install tests in pytest (tests/userenv.py) install the release wheel wheel-test built just
+# before, rather than building another one.
+test: export RAIIAF_WHEEL_DIR := $(CURDIR)/target/wheels-dist
 
 # System packages, .venv, Python deps, extension build (idempotent, fast when done).
 setup:
