@@ -297,9 +297,12 @@ def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
 class _PassMap:
     """Which stored pass each sampler node of the replay graph gets: the pass saved
     from the node with the same id when every sampler there has one (the graph
-    reloaded from the file), else the pass at the same position along the path
-    from the replay node. A sampler served from ComfyUI's cache shifts nothing:
-    positions come from the graph, not from the order calls happen in."""
+    reloaded from the file), else the pass at the same position along the path: a
+    sampler with k samplers upstream of it gets pass k, as the save node numbered
+    them (upstream first). Patched or not, every sampler on the path counts, so a
+    graph that patches only its second pass gives that pass the second stored one.
+    A sampler served from ComfyUI's cache shifts nothing: positions come from the
+    graph, not from the order calls happen in."""
 
     def __init__(self, stored: Stored, replay_id: str):
         self.stored = stored
@@ -321,16 +324,16 @@ class _PassMap:
         if prompt is None:  # no graph to read: the k-th sampling run gets the k-th pass
             return (order if order < len(self.stored.passes) else None), f"sampler node {real}"
         what = f"sampler node {real} ({graph.class_of(prompt, real) or 'expanded'})"
-        depth = graph.downstream(prompt, self.replay_id)
-        nodes = [n for n in depth if graph.class_of(prompt, n) in capture.seen_sampler_classes]
-        if real not in nodes:
-            nodes.append(real)
-        nodes.sort(key=lambda n: (depth.get(n, 0), len(n), n))
+
+        def samplers(nodes):
+            return [n for n in nodes if graph.class_of(prompt, n) in capture.seen_sampler_classes]
+
+        patched = samplers(graph.downstream(prompt, self.replay_id))
         ids = [p.node_id for p in self.stored.passes]
-        if all(n in ids for n in nodes):
+        if all(n in ids for n in {real, *patched}):
             mine = [i for i, nid in enumerate(ids) if nid == real]
             return (mine[call] if call < len(mine) else None), what
-        k = nodes.index(real) + call
+        k = len(samplers(graph.upstream(prompt, real))) + call
         return (k if k < len(self.stored.passes) else None), what
 
 

@@ -198,6 +198,12 @@ def test_requeue_with_a_cached_first_pass(comfy, comfy_sample, upscale):
     re = with_replay(g, file, ["40", "44"])
     re["16"] = save(("15", 0), f"{kind}_re3", raiiaf=False)
     assert np.array_equal(regenerated(comfy, re, f"{kind}_re3"), original)
+    # Only the second pass patched (the first samples seed 5 itself, as the original did):
+    # it still gets the second stored pass, counted along the path, not among patched ones.
+    g = two_pass(comfy.ckpt, 5, 60, f"{kind}_re4", upscale, ids=("40", "44"))
+    re = with_replay(g, file, ["44"])
+    re["16"] = save(("15", 0), f"{kind}_re4", raiiaf=False)
+    assert np.array_equal(regenerated(comfy, re, f"{kind}_re4"), original)
 
 
 def test_a_pass_that_cannot_be_found_is_named_not_mislabelled(comfy):
