@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DISTRIBUTION = "raiiaf-rs"
+# requirement.py beside this file: the one place the version range is read. The host runs
+# this file as a script in its own process, so the plain module name collides with nothing.
+sys.path.insert(0, HERE)
+import requirement  # noqa: E402
+
 WHEEL_GLOB = "raiiaf_rs-*.whl"
 HELP = (
     "raiiaf: to install it by hand, download the raiiaf_rs wheel for your system "
@@ -46,41 +49,20 @@ def webui_launch():
     return None
 
 
-def _requirement_module():
-    """requirement.py beside this file (the one place the version range is read)."""
-    if HERE not in sys.path:
-        sys.path.insert(0, HERE)
-    try:
-        import requirement
-    except ImportError:
-        return None
-    return requirement
-
-
 def requirement_line() -> str | None:
     """The ``raiiaf-rs ...`` line of requirements.txt, or None (with a message)."""
-    mod = _requirement_module()
     try:
-        if mod is not None:
-            return mod.requirement_line()
-        with open(os.path.join(HERE, "requirements.txt"), encoding="utf-8") as f:
-            for line in f:
-                line = line.split("#", 1)[0].strip()
-                if re.match(r"^raiiaf-rs(\s|[<>=!~;]|$)", line, re.IGNORECASE):
-                    return line
+        return requirement.requirement_line()
     except (OSError, RuntimeError) as e:
         print(f"raiiaf: cannot read the raiiaf-rs requirement: {e}")
         return None
-    print("raiiaf: requirements.txt names no raiiaf-rs requirement")
-    return None
 
 
 def version_problem(version: str, line: str | None) -> str | None:
-    mod = _requirement_module()
-    if line is None or mod is None or not hasattr(mod, "version_problem"):
+    if line is None:
         return None
     try:
-        return mod.version_problem(version, line)
+        return requirement.version_problem(version, line)
     except RuntimeError as e:
         return str(e)
 
@@ -91,7 +73,7 @@ def installed_version() -> str | None:
     except ImportError:  # Python < 3.8: not a webui Python
         return None
     try:
-        return version(DISTRIBUTION)
+        return version(requirement.DISTRIBUTION)
     except PackageNotFoundError:
         return None
 
