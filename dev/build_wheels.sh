@@ -62,14 +62,8 @@ for rt in "${rust_targets[@]}"; do
     grep -qx "$rt" <<<"$installed" || rustup target add "$rt" ||
         die "rustup target add $rt failed (it downloads the target's std from Rust's servers)"
 done
-if wants windows-x86_64 && ! command -v x86_64-w64-mingw32-objdump >/dev/null 2>&1 ||
-    wants windows-x86_64 && ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
-    say "installing mingw-w64 (apt)"
-    SUDO=
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64
+if wants windows-x86_64; then
+    bash dev/apt_install.sh gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64
 fi
 
 # --- build ------------------------------------------------------------------------------

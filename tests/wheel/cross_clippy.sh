@@ -3,13 +3,16 @@
 # natively, x86_64-pc-windows-gnu and aarch64-unknown-linux-gnu, so that code which only
 # compiles (or only warns) off x86_64 Linux fails `make test` rather than the release build.
 # Per target: the core with all targets (lib, CLI, tests), then the abi3 bindings (lib only;
-# pyo3 needs no interpreter for an abi3 cross check). Check builds only, nothing is linked, so
-# no cross linker is needed: only each target's std (`rustup target add`, from Rust's own
-# servers). Where that download fails the step fails: a check that did not run never passes.
+# pyo3 needs no interpreter for an abi3 cross check). Check builds only, nothing is linked: each
+# target needs its std (`rustup target add`, from Rust's own servers) and its C compiler (below).
+# Where the std download fails the step fails: a check that did not run never passes.
 # Builds in target/cross-check, apart from the native and the wheel builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DIR=target/cross-check
+# Check builds still run build scripts: zstd-sys and mimalloc compile their C with the
+# target's C compiler, so each target needs its cross gcc (Debian's packages).
+bash dev/apt_install.sh gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu
 installed=$(rustup target list --installed)
 for t in x86_64-pc-windows-gnu aarch64-unknown-linux-gnu; do
     if ! grep -qx "$t" <<<"$installed" && ! rustup target add "$t"; then
