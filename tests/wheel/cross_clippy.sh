@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DIR=target/cross-check
 # Check builds still run build scripts: zstd-sys and mimalloc compile their C with the
-# target's C compiler, so each target needs its cross gcc (Debian's packages).
-bash dev/apt_install.sh gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu
+# target's C compiler, so each target needs its cross gcc and C library headers (Debian's).
+bash dev/apt_install.sh gcc-mingw-w64-x86-64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 installed=$(rustup target list --installed)
 for t in x86_64-pc-windows-gnu aarch64-unknown-linux-gnu; do
     if ! grep -qx "$t" <<<"$installed" && ! rustup target add "$t"; then
