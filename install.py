@@ -138,22 +138,23 @@ def install_for_webui(launch) -> bool:
             return False
         if have == version:
             return True
-        try:
-            launch.run_pip(f'install --upgrade "{wheel}"', f"raiiaf_rs {version} (.raiiaf files)")
-        except Exception as e:  # the webui's run_pip raises RuntimeError with pip's output
-            print(f"raiiaf: pip could not install {os.path.basename(wheel)}: {e}")
-            print(HELP)
-            return False
-        return True
+        return _pip(
+            launch, f'install --upgrade "{wheel}"', os.path.basename(wheel), f"raiiaf_rs {version}"
+        )
     if have is not None and (line is None or version_problem(have, line) is None):
         return True
     if line is None:
         print(HELP)
         return False
+    return _pip(launch, f'install "{line}"', line, line)
+
+
+def _pip(launch, args: str, what: str, label: str) -> bool:
+    """``pip <args>`` through the webui's pip; False (with what to do) when it fails."""
     try:
-        launch.run_pip(f'install "{line}"', f"{line} (.raiiaf files)")
+        launch.run_pip(args, f"{label} (.raiiaf files)")
     except Exception as e:  # the webui's run_pip raises RuntimeError with pip's output
-        print(f"raiiaf: pip could not install {line}: {e}")
+        print(f"raiiaf: pip could not install {what}: {e}")
         print(HELP)
         return False
     return True

@@ -134,6 +134,17 @@ def to_ui(nodes: list[Node]) -> dict[str, Any]:
     }
 
 
+def _save(prefix: str, pos: tuple[int, int]) -> Node:
+    """The pack's save node (id 9) on the decoded image of node 8."""
+    return Node(
+        9,
+        "RaiiafSaveImage",
+        [("filename_prefix", prefix), ("codec", "raw"), ("save_final_latent", False)],
+        {"images": ("IMAGE", 8, 0)},
+        pos,
+    )
+
+
 def _common(ckpt: str, width: int, height: int, batch: int) -> list[Node]:
     return [
         Node(4, "CheckpointLoaderSimple", [("ckpt_name", ckpt)], pos=(0, 200)),
@@ -183,13 +194,7 @@ def save_ksampler(
             (850, 100),
         ),
         Node(8, "VAEDecode", [], {"samples": ("LATENT", 3, 0), "vae": ("VAE", 4, 2)}, (1250, 100)),
-        Node(
-            9,
-            "RaiiafSaveImage",
-            [("filename_prefix", prefix), ("codec", "raw"), ("save_final_latent", False)],
-            {"images": ("IMAGE", 8, 0)},
-            (1500, 100),
-        ),
+        _save(prefix, (1500, 100)),
     ]
 
 
@@ -322,13 +327,7 @@ def save_custom_advanced(
             (4, 0),
             (5, 0),
         ),
-        Node(
-            9,
-            "RaiiafSaveImage",
-            [("filename_prefix", prefix), ("codec", "raw"), ("save_final_latent", False)],
-            {"images": ("IMAGE", 8, 0)},
-            (1900, 300),
-        ),
+        _save(prefix, (1900, 300)),
     ]
 
 
@@ -407,13 +406,7 @@ def save_hires(
     return [
         *_common(ckpt, width, height, batch),
         *_hires((4, 0), (5, 0), steps, sampler, seed, seed2),
-        Node(
-            9,
-            "RaiiafSaveImage",
-            [("filename_prefix", prefix), ("codec", "raw"), ("save_final_latent", False)],
-            {"images": ("IMAGE", 8, 0)},
-            (2300, 100),
-        ),
+        _save(prefix, (2300, 100)),
     ]
 
 
