@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
+use crate::catalog;
 use crate::env::{self, HostFacts};
 use crate::error::{Error, Result};
 use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
@@ -39,8 +40,32 @@ enum Command {
     },
     /// Decode every chunk and check every SHA-256; exit 1 if any file fails.
     Verify {
+        /// Files; with --recursive, also directories (every *.raiiaf under them).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Walk directories and check every file in parallel, with a progress line and a
+        /// summary (ok / damaged / unreadable); only failures are listed.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Write a catalog of every file under PATH (one row per file: settings, prompts, models,
+    /// tensors, environment, errors) to a Parquet file, for DuckDB, polars or Spark. Only headers
+    /// and manifests are read; re-running updates the catalog with new and changed files only.
+    Index {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// The Parquet file to write (updated in place when it exists).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Also record each file's SHA-256 (reads every byte).
+        #[arg(long)]
+        hash: bool,
+        /// Also decode and verify every chunk (column `verified`).
+        #[arg(long)]
+        verify: bool,
+        /// Read every file again, ignoring the existing catalog.
+        #[arg(long)]
+        full: bool,
     },
     /// Write the latents (.npy), the image, the metadata and the environment to a directory.
     Extract {
@@ -63,6 +88,12 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Run SQL (DuckDB) over a catalog written by `index`: relations catalog, current_env and
+    /// drift (see `raiiaf query --help`). Provided by the Python package, with DuckDB installed.
+    Query {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
     },
     /// Re-encode a file with another codec; contents and hashes are unchanged.
     Convert {
@@ -101,7 +132,28 @@ pub fn main_with(args: impl IntoIterator<Item = String>, host: &HostFacts) -> i3
     };
     let result = match cli.command {
         Command::Inspect { file, json } => inspect(&file, json, options).map(|text| print!("{text}")),
-        Command::Verify { files } => return verify(&files, options),
+        Command::Verify {
+            files,
+            recursive: false,
+        } => return verify(&files, options),
+        Command::Verify {
+            files,
+            recursive: true,
+        } => return verify_recursive(&files, options),
+        Command::Index {
+            paths,
+            output,
+            hash,
+            verify,
+            full,
+        } => {
+            let options = catalog::IndexOptions {
+                hash,
+                verify,
+                read: options,
+            };
+            index(&paths, &output, options, full).map(|line| println!("{line}"))
+        }
         Command::Env { json } => Ok(show_env(host, json)).map(|text| print!("{text}")),
         Command::Drift { file, json } => drift(&file, host, json, options).map(|text| print!("{text}")),
         Command::Extract {
@@ -109,6 +161,11 @@ pub fn main_with(args: impl IntoIterator<Item = String>, host: &HostFacts) -> i3
             output,
             overwrite,
         } => extract(&file, &output, overwrite, options).map(|lines| println!("{lines}")),
+        Command::Query { .. } => Err(Error::Unsupported(
+            "`raiiaf query` is part of the Python package (it runs DuckDB): pip install raiiaf-rs duckdb, \
+             then run the `raiiaf` command it installs, or query the Parquet catalog with any engine"
+                .into(),
+        )),
         Command::Convert {
             file,
             codec,
@@ -413,6 +470,112 @@ fn verify(files: &[PathBuf], options: ReadOptions) -> i32 {
         }
     }
     i32::from(failed > 0)
+}
+
+fn index(paths: &[PathBuf], output: &Path, options: catalog::IndexOptions, full: bool) -> Result<String> {
+    let start = std::time::Instant::now();
+    let r = catalog::index_to_parquet(paths, output, options, full)?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "{}: {} files ({} read, {} unchanged, {} dropped, {} with errors) in {secs:.2} s ({:.0} files/s read)",
+        output.display(),
+        r.files,
+        r.read,
+        r.reused,
+        r.dropped,
+        r.errors,
+        r.read as f64 / secs.max(1e-9),
+    ))
+}
+
+/// How `verify --recursive` sorts a failure: the file's content is wrong (damaged), or it
+/// could not be checked at all (unreadable: I/O, not a .raiiaf file, a newer major version, over
+/// the decoding limit).
+fn failure_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Io { .. }
+        | Error::BadMagic { .. }
+        | Error::UnsupportedVersion { .. }
+        | Error::DecodedSizeLimit { .. }
+        | Error::Unsupported(_) => "unreadable",
+        _ => "damaged",
+    }
+}
+
+fn verify_recursive(paths: &[PathBuf], options: ReadOptions) -> i32 {
+    use rayon::prelude::*;
+    use std::io::{IsTerminal, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let files = match catalog::find_files(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("raiiaf: {e}");
+            return 2;
+        }
+    };
+    let total = files.len();
+    let done = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let progress = std::io::stderr().is_terminal();
+    let last = Mutex::new(std::time::Instant::now());
+    let show = |n: usize| {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\rverifying: {n}/{total} files, {} failed",
+            failed.load(Ordering::Relaxed)
+        );
+        let _ = err.flush();
+    };
+    let results: Vec<Result<usize>> = files
+        .par_iter()
+        .map(|f| {
+            let result = match &f.error {
+                Some(e) => Err(Error::io(&f.path, std::io::Error::other(e.clone()))),
+                None => format::read_bytes(&f.path).and_then(|bytes| {
+                    let archive = Archive::parse(&bytes, options)?;
+                    archive.verify_all()?;
+                    Ok(archive.manifest().chunks().len())
+                }),
+            };
+            if result.is_err() {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if progress {
+                if let Ok(mut t) = last.try_lock() {
+                    if t.elapsed().as_millis() >= 100 {
+                        *t = std::time::Instant::now();
+                        show(n);
+                    }
+                }
+            }
+            result
+        })
+        .collect();
+    if progress {
+        show(total);
+        eprintln!();
+    }
+    let (mut ok, mut damaged, mut unreadable) = (0, 0, 0);
+    for (f, result) in files.iter().zip(&results) {
+        match result {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                let kind = failure_kind(e);
+                if kind == "damaged" {
+                    damaged += 1;
+                } else {
+                    unreadable += 1;
+                }
+                println!("{:<10} {}: {e}", kind.to_uppercase(), f.path.display());
+            }
+        }
+    }
+    println!("{total} files: {ok} ok, {damaged} damaged, {unreadable} unreadable");
+    i32::from(ok != total)
 }
 
 /// A `.npy` (format 1.0) file for a tensor. bfloat16, which numpy lacks,

@@ -8,6 +8,7 @@
 //! - [`codec`]: the tensor and chunk codecs;
 //! - [`tensor`]: dtypes and tensors;
 //! - [`env`]: environment capture, drift, model fingerprints;
+//! - [`catalog`]: one row per file, as Arrow/Parquet, for querying whole archives;
 //! - [`cli`]: the `raiiaf` command;
 //! - `python` (feature `python`): the PyO3 bindings, a thin layer on top.
 //!
@@ -21,6 +22,7 @@
 //! }
 //! ```
 
+pub mod catalog;
 pub mod cli;
 pub mod codec;
 pub mod env;

@@ -41,6 +41,7 @@ from raiiaf_rs.errors import (
     TargetExistsError,
     UnsupportedError,
 )
+from raiiaf_rs.indexing import CatalogTable, IndexReport, catalog, index
 
 __version__: str = native.__version__
 #: ``torch.__version__`` of the torch this build is linked against: set only by the
@@ -54,10 +55,12 @@ __all__ = [
     "DTYPES",
     "LINKED_TORCH",
     "Artifact",
+    "CatalogTable",
     "CorruptFileError",
     "Drift",
     "Fingerprint",
     "HashMismatchError",
+    "IndexReport",
     "InternalError",
     "InvalidArgumentError",
     "LimitExceededError",
@@ -65,12 +68,14 @@ __all__ = [
     "TargetExistsError",
     "UnsupportedError",
     "__version__",
+    "catalog",
     "drift",
     "encode_png",
     "environment",
     "environment_document",
     "errors",
     "fingerprint",
+    "index",
     "read",
     "read_bytes",
     "read_metadata",

@@ -12,6 +12,14 @@ from raiiaf_rs.environment import host_facts
 def main(argv: list[str] | None = None) -> int:
     """Run ``raiiaf`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["query"]:
+        # SQL over a catalog runs here, in Python, with DuckDB; everything else in Rust.
+        from raiiaf_rs.query import main as query
+
+        code = query(args[1:])
+        if argv is None:
+            sys.exit(code)
+        return code
     facts = None
     if args[:1] in (["env"], ["drift"]):
         # The environment as this Python would record it, torch included.

@@ -46,7 +46,7 @@ pub fn affects_pixels(component_id: &str) -> bool {
 
 /// `(id, canonical string)` per component of an ENVC document, with
 /// repeated ids numbered so that several GPUs compare one by one.
-fn keyed(doc: &Value) -> Vec<(String, String)> {
+pub fn keyed(doc: &Value) -> Vec<(String, String)> {
     let mut seen: Vec<(String, usize)> = Vec::new();
     let mut out = Vec::new();
     for c in doc

@@ -6,6 +6,7 @@
 //! Latents arrive and leave as numpy arrays (bfloat16 as uint16 words); the
 //! optional torch build ([`torch`]) also takes and returns torch tensors.
 
+mod catalog;
 mod errors;
 #[cfg(feature = "torch")]
 mod torch;
@@ -415,7 +416,11 @@ fn _verify(py: Python<'_>, path: PathBuf, max_decoded_bytes: Option<u64>) -> PyR
 }
 
 /// Read options: the caller's limit, else `$RAIIAF_MAX_DECODED_BYTES`, else 1 GiB.
-fn read_options(py: Python<'_>, verify: bool, max_decoded_bytes: Option<u64>) -> PyResult<ReadOptions> {
+pub(crate) fn read_options(
+    py: Python<'_>,
+    verify: bool,
+    max_decoded_bytes: Option<u64>,
+) -> PyResult<ReadOptions> {
     let max_decoded_bytes = match max_decoded_bytes {
         Some(n) => n,
         None => format::max_decoded_bytes_from_env().map_err(|e| to_pyerr(py, e))?,
@@ -588,5 +593,12 @@ fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_encode_png, m)?)?;
     m.add_function(wrap_pyfunction!(_test_panic, m)?)?;
     m.add_function(wrap_pyfunction!(_codecs, m)?)?;
+    m.add_class::<catalog::CatalogTable>()?;
+    m.add_function(wrap_pyfunction!(catalog::_catalog, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::_index, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::_catalog_files, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::_catalog_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::_find_files, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::_catalog_environment, m)?)?;
     Ok(())
 }
