@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent developer/CI set-up for raiiaf-rs. Fast when everything is done.
 #   1. system packages the build needs: a C compiler (zstd-sys and mimalloc compile C; nothing
-#      needs cmake or libclang) and Python's venv module
+#      needs cmake or libclang) and Python's venv module; a Java 17+ runtime for the catalog's
+#      Spark tests (pyspark runs Spark in a JVM)
 #   2. Python venv at .venv (python3 >= 3.9; override with PYTHON=...)
 #   3. Python deps from tests/requirements.txt (re-installed only when that file changes)
 #   4. the extension, built into the venv with `maturin develop --release`
@@ -40,6 +41,9 @@ if command -v "$PYTHON" >/dev/null 2>&1; then
 else
     missing+=(python3 python3-venv)
 fi
+# Spark 4 needs Java 17 or newer: run it rather than trust `command -v java`.
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+[ "$(java_major 2>/dev/null || echo 0)" -ge 17 ] 2>/dev/null || missing+=(openjdk-17-jre-headless)
 if ((${#missing[@]})); then
     say "installing system packages: ${missing[*]}"
     SUDO=

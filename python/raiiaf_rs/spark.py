@@ -13,8 +13,8 @@ Two ways to reach the files:
   manifests are read. The driver lists the files (:func:`find_files`) unless given a list.
 - ``source="binary"``: Spark's ``binaryFile`` source reads the files through Hadoop's file
   systems (``s3a://``, ``gs://``, ``abfss://``, ``hdfs://``, ``file:``); each file's bytes travel
-  to an executor whole. ``path`` is then the URI Spark reports and ``mtime_ns`` has Spark's
-  microsecond precision.
+  to an executor whole. ``path`` is then the URI Spark reports and ``mtime_ns`` has Hadoop's
+  millisecond precision.
 
 Command line (``spark-submit`` runs the same ``main``)::
 
