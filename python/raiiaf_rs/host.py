@@ -307,18 +307,19 @@ def model_entry(role: str, name: str, sha256: str | None = None, **extra: Any) -
 
 def lora_entry(
     name: str,
-    strength_model: float,
+    strength_model: float | None,
     strength_clip: float | None = None,
     sha256: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """One entry of metadata ``loras``: ``{"name", "sha256", "strength_model",
     "strength_clip"}`` (``sha256`` None when unknown, ``strength_clip`` None when the
-    LoRA patches the model only) plus host detail."""
+    LoRA patches the model only, a strength None where the host cannot tell it) plus
+    host detail."""
     return {
         "name": os.path.basename(str(name).replace("\\", "/")),
         "sha256": sha256 or None,
-        "strength_model": float(strength_model),
+        "strength_model": None if strength_model is None else float(strength_model),
         "strength_clip": None if strength_clip is None else float(strength_clip),
         **extra,
     }
