@@ -325,6 +325,9 @@ def test_metadata_defaults_and_refusals():
     assert meta["host"] == {"app": "TestHost", "version": "1.2.3"}
     assert (meta["models"], meta["loras"], meta["image_file"]) == ([], [], None)
     assert (meta["batch_index"], meta["batch_size"]) == (0, 1)
+    # A setting that is not a number is unknown, not an error (a save must not fail on it).
+    odd = host.build_metadata(HOST, denoise="0.5", width=float("nan"), height=512.0)
+    assert (odd["denoise"], odd["width"], odd["height"]) == (None, None, 512)
     with pytest.raises(ValueError, match="normalised keys"):
         host.build_metadata(HOST, extra={"prompt": "again"})
     with pytest.raises(ValueError, match="needs"):

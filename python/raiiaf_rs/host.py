@@ -26,6 +26,7 @@ a diffusers script) needs only the part that reads its own settings.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -365,9 +366,9 @@ def build_metadata(
         meta["generation_settings"] = generation.as_metadata()
     meta.update(
         negative_prompt=str(negative_prompt or ""),
-        denoise=None if denoise is None else float(denoise),
-        width=None if width is None else int(width),
-        height=None if height is None else int(height),
+        denoise=_number(denoise, float),
+        width=_number(width, int),
+        height=_number(height, int),
         batch_index=int(batch_index),
         batch_size=int(batch_size),
     )
@@ -382,6 +383,14 @@ def build_metadata(
         raise ValueError(f"extra metadata may not redefine the normalised keys {clash}")
     meta.update(extra or {})
     return meta
+
+
+def _number(value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (int or float) when it is a finite number, else None (a
+    host's setting that is missing or not numeric is unknown, not an error)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return kind(value) if math.isfinite(value) else None
 
 
 def _entry(value: Mapping[str, Any], make: Any, *required: str) -> dict[str, Any]:
