@@ -247,6 +247,14 @@ def build_record(
     return latents, metadata
 
 
+def _failure(e: Exception, out_dir: str) -> str:
+    """Why a sidecar could not be written, without the server's paths."""
+    message = str(e) or type(e).__name__
+    for root in sorted({out_dir, os.path.realpath(out_dir)}, key=len, reverse=True):
+        message = message.replace(root + os.sep, "").replace(root, "<output>")
+    return f"{type(e).__name__}: {message}"
+
+
 class SaveImageRaiiaf(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -302,19 +310,23 @@ class SaveImageRaiiaf(io.ComfyNode):
         environment = host.environment(caps)
         results = []
         files = []  # loader choices of the .raiiaf files, for the front end's summary
+        warnings: list[str] = []
         for index in range(batch):
             png = raiiaf_rs.encode_png(images[index], text)
-            latents, metadata = build_record(
-                passes,
-                index,
-                batch,
-                prompt,
-                extra,
-                save_final_latent,
-                settings_prompt,
-                batch_id,
-                size,
-            )
+            try:
+                latents, metadata = build_record(
+                    passes,
+                    index,
+                    batch,
+                    prompt,
+                    extra,
+                    save_final_latent,
+                    settings_prompt,
+                    batch_id,
+                    size,
+                )
+            except Exception as e:  # a failed sidecar must never break the save
+                metadata, reason = None, _failure(e, out_dir)
             # Another save with the same prefix may take a counter between ComfyUI's
             # scan and these writes: never overwrite, take the next for both files.
             while True:
@@ -325,6 +337,8 @@ class SaveImageRaiiaf(io.ComfyNode):
                 except FileExistsError:
                     counter += 1
                     continue
+                if metadata is None:
+                    break
                 try:
                     raiiaf_host.write_sidecar(
                         png_path,
@@ -340,13 +354,21 @@ class SaveImageRaiiaf(io.ComfyNode):
                     os.unlink(png_path)
                     counter += 1
                     continue
+                except Exception as e:  # the PNG stays, as SaveImage would have saved it
+                    metadata, reason = None, _failure(e, out_dir)
                 break
             results.append(ui.SavedResult(stem + ".png", subfolder, io.FolderType.output))
-            files.append(f"{subfolder}/{stem}.raiiaf" if subfolder else f"{stem}.raiiaf")
+            if metadata is None:
+                warnings.append(f"{stem}.png was saved without its .raiiaf: {reason}")
+                print(f"[raiiaf] ERROR {warnings[-1]}")
+            else:
+                files.append(f"{subfolder}/{stem}.raiiaf" if subfolder else f"{stem}.raiiaf")
+                if metadata.get("warning") and not any(metadata["warning"] in w for w in warnings):
+                    warnings.append(metadata["warning"])
+                    print(f"[raiiaf] {filename_prefix}: {metadata['warning']}")
             counter += 1
         saved = ui.SavedImages(results).as_dict()
         out = {**saved, "raiiaf": [f + paths.OUTPUT_TAG for f in files]}
-        if metadata.get("warning"):
-            out["raiiaf_warning"] = [metadata["warning"]]
-            print(f"[raiiaf] {filename_prefix}: {metadata['warning']}")
+        if warnings:
+            out["raiiaf_warning"] = warnings
         return io.NodeOutput(ui=out)

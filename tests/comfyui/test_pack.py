@@ -276,3 +276,24 @@ def test_metadata_has_the_shared_keys_with_loras_and_size(comfy):
     assert set(roles) == {"checkpoint", "lora"}
     assert roles["checkpoint"]["name"] == comfy.ckpt == meta["model_name"]
     assert roles["lora"]["sha256"] == sha and roles["lora"]["short_hash"] == sha[:10]
+
+
+def test_a_sidecar_that_cannot_be_written_leaves_the_png_saved(comfy):
+    """A failed .raiiaf never breaks the save: the PNG is written as SaveImage would,
+    the node succeeds and says why the sidecar is missing (without server paths). Here
+    the UI workflow holds a NaN, which JSON metadata cannot (the PNG's text chunk can)."""
+    api = graphs.to_api(
+        graphs.save_ksampler(ckpt=comfy.ckpt, steps=2, width=SIZE, height=SIZE, prefix="nan")
+    )
+    workflow = {"nodes": [], "extra": {"ds": {"scale": float("nan")}}}
+    entry = comfy.wait(comfy.queue(api, {"extra_pnginfo": {"workflow": workflow}}), timeout=300)
+    assert output(comfy, "nan_00001_.png").is_file()
+    assert not output(comfy, "nan_00001_.raiiaf").exists()
+    ui = entry["outputs"]["9"]
+    assert ui["raiiaf"] == []
+    (warning,) = ui["raiiaf_warning"]
+    assert warning.startswith("nan_00001_.png was saved without its .raiiaf: ")
+    assert "JSON" in warning and str(comfy.base_dir) not in warning
+    # The next save is not held up by it.
+    save(comfy, "nan", seed=3)
+    assert output(comfy, "nan_00002_.raiiaf").is_file()
