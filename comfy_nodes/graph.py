@@ -21,6 +21,18 @@ MODEL_INPUTS = {
 }
 
 
+#: The role each of those inputs' files plays, as metadata ``models`` names it.
+MODEL_ROLES = {
+    "ckpt_name": "checkpoint",
+    "unet_name": "unet",
+    "vae_name": "vae",
+    "lora_name": "lora",
+    "clip_name": "text_encoder",
+    "clip_name1": "text_encoder",
+    "clip_name2": "text_encoder",
+}
+
+
 def is_link(v: Any) -> bool:
     return isinstance(v, list) and len(v) == 2 and isinstance(v[0], (str, int))
 
@@ -117,6 +129,28 @@ def model_files(prompt: dict, node_id: str) -> list[tuple[str, str, str]]:
                 if entry not in found:
                     found.append(entry)
     return found
+
+
+def loras(prompt: dict, node_id: str) -> list[dict[str, Any]]:
+    """The LoRA loaders upstream of a node (LoraLoader, LoraLoaderModelOnly and any
+    node with a ``lora_name`` file), the first applied first: ``{"name",
+    "strength_model", "strength_clip"}`` (``strength_clip`` None for model-only ones, a
+    strength None where the graph does not say it)."""
+    depth = upstream(prompt, node_id)
+    out = []
+    for nid in sorted(depth, key=lambda n: (-depth[n], len(n), n)):
+        inputs = _node(prompt, nid).get("inputs", {})
+        name = inputs.get("lora_name")
+        if not isinstance(name, str) or not name:
+            continue
+        strengths = []
+        for key in ("strength_model", "strength_clip"):
+            value = resolve(prompt, inputs.get(key))
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            strengths.append(float(value) if ok else None)
+        model, clip = strengths
+        out.append({"name": name, "strength_model": model, "strength_clip": clip})
+    return out
 
 
 # --- the graph around a node ------------------------------------------------------------

@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 import raiiaf_rs
+from raiiaf_rs import host as raiiaf_host
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,18 +58,19 @@ def attention_backend() -> str:
         return "unknown"
 
 
+def host_info() -> raiiaf_host.Host:
+    return raiiaf_host.Host("ComfyUI", comfyui_version())
+
+
 def environment(caps: list[Any]) -> dict[str, Any]:
     """The ENVC document for a save: this process plus what the sampler used."""
-    dtypes = {}
     model_dtype = next(
         (c.extra.get("model_dtype") for c in caps if c.extra.get("model_dtype")), None
     )
-    if model_dtype:
-        dtypes["unet"] = model_dtype
-    return raiiaf_rs.environment.capture(
-        host={"app": "ComfyUI", "version": comfyui_version()},
+    return raiiaf_host.capture_environment(
+        host_info(),
         attention=attention_backend(),
-        dtypes=dtypes or None,
+        dtypes={"unet": model_dtype} if model_dtype else None,
         # comfy.sample.prepare_noise always draws on the CPU.
         noise_device="cpu",
     )
@@ -76,18 +78,9 @@ def environment(caps: list[Any]) -> dict[str, Any]:
 
 def drift(art: raiiaf_rs.Artifact) -> list[raiiaf_rs.Drift]:
     """Real differences between a file's environment and this ComfyUI process as
-    the save node records it, pixel-changing first. Components the file did not
-    record are not differences, and the model dtype is known only once a sampler
-    ran, so its absence now is none either."""
-    now = environment([])
-    return sorted(
-        (
-            d
-            for d in raiiaf_rs.drift(art, now)
-            if d.kind != "not_in_file" and not (d.kind == "missing_now" and d.component == "dtype")
-        ),
-        key=lambda d: not d.affects_pixels,
-    )
+    the save node records it, pixel-changing first. The model dtype is known only
+    once a sampler ran, so its absence now is no difference."""
+    return raiiaf_host.environment_drift(art, environment([]), unknown_now=("dtype",))
 
 
 def current_context() -> tuple[str, str, int]:

@@ -20,6 +20,7 @@ import numpy as np
 import raiiaf_rs
 import torch
 from comfy_api.latest import io
+from raiiaf_rs import host as raiiaf_host
 
 from . import batch_noise, capture, graph, host, paths, routes
 
@@ -126,14 +127,8 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
         lines.append(f"WARNING: {meta['warning']}")
     if meta.get("pre_noised"):
         lines.append(f"  pre-noised: {meta['pre_noised']}")
-    real = host.drift(art)
-    if not art.environment:
-        lines.append("environment: not recorded")
-    elif not real:
-        lines.append("environment: matches this machine")
-    for d in real:
-        flag = "CAN CHANGE PIXELS" if d.affects_pixels else "harmless"
-        lines.append(f"environment drift [{flag}] {d.component}: {d.stored} -> {d.current}")
+    recorded = bool(art.environment)
+    lines.append(raiiaf_host.drift_summary(host.drift(art) if recorded else [], recorded=recorded))
     return "\n".join(lines)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ import folder_paths
 import raiiaf_rs
 import torch
 from comfy_api.latest import io, ui
+from raiiaf_rs import host as raiiaf_host
 
 from . import capture, graph, host, paths
 
@@ -30,46 +30,33 @@ def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
     return text
 
 
-def _write_new(path: str, data: bytes) -> None:
-    """Writes a file that must not exist yet, atomically: a unique temporary
-    file, then a hard link, which fails if another writer took the name first.
-    Where hard links are unsupported (FAT, some network shares), an exclusive
-    create instead (not atomic against crashes, still never overwrites)."""
-    folder, name = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except OSError:
-            with open(path, "xb") as f:
-                f.write(data)
-    finally:
-        os.unlink(tmp)
-
-
 def _slice(t: torch.Tensor, index: int, batch: int) -> torch.Tensor:
     """Image ``index``'s part of a captured tensor (whole if not batched alike)."""
     return t[index : index + 1] if t.dim() > 0 and t.shape[0] == batch and batch > 1 else t
 
 
-def _models(prompt: dict, node_id: str) -> list[dict[str, Any]]:
-    out = []
+def _fingerprint(folder: str, name: str) -> raiiaf_rs.Fingerprint | None:
+    path = (
+        folder_paths.get_full_path(folder, name)
+        if folder in folder_paths.folder_names_and_paths
+        else None
+    )
+    return raiiaf_rs.fingerprint(path) if path else None
+
+
+def _models(prompt: dict, node_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Metadata ``models`` and ``loras`` of the model files upstream of a sampler."""
+    models, hashes = [], {}
     for key, folder, name in graph.model_files(prompt, node_id):
-        entry: dict[str, Any] = {"role": key, "name": os.path.basename(name)}
-        path = (
-            folder_paths.get_full_path(folder, name)
-            if folder in folder_paths.folder_names_and_paths
-            else None
-        )
-        if path:
-            fp = raiiaf_rs.fingerprint(path)
-            entry.update(sha256=fp.sha256, short_hash=fp.short)
-        out.append(entry)
-    return out
+        fp = _fingerprint(folder, name)
+        extra = {"short_hash": fp.short} if fp else {}
+        role = graph.MODEL_ROLES.get(key, key)
+        models.append(raiiaf_host.model_entry(role, name, fp and fp.sha256, input=key, **extra))
+        hashes[(role, name)] = fp and fp.sha256
+    return models, [
+        raiiaf_host.lora_entry(sha256=hashes.get(("lora", lo["name"])), **lo)
+        for lo in graph.loras(prompt, node_id)
+    ]
 
 
 @dataclass
@@ -138,8 +125,10 @@ def build_record(
     save_final_latent: bool,
     settings_prompt: dict | None = None,
     batch_id: str = "",
+    size: tuple[int, int] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Latents and metadata of image ``index`` of a batch of ``batch``."""
+    """Latents and metadata of image ``index`` of a batch of ``batch`` (``size``: the
+    image's width and height)."""
     prompt = prompt or {}
     settings_prompt = settings_prompt or prompt
     latents: dict[str, torch.Tensor] = {}
@@ -188,37 +177,48 @@ def build_record(
     if save_final_latent and done and done[-1].capture.final_latent is not None:
         latents["final_latent"] = _slice(done[-1].capture.final_latent, index, batch)
 
-    metadata: dict[str, Any] = {"tags": ["comfyui"], "batch_index": index, "batch_size": batch}
-    if batch_id:
-        metadata["batch_id"] = batch_id
+    extra: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    generation = None
+    models: list[dict[str, Any]] = []
+    loras: list[dict[str, Any]] = []
     if done:
         first = done[0]
         cap = first.capture
         settings = graph.sampler_settings(settings_prompt, cap.exec_id)
-        models = _models(prompt, first.node_id)
-        checkpoints = [m for m in models if m["role"] in ("ckpt_name", "unet_name")]
+        models, loras = _models(prompt, first.node_id)
         steps = len(cap.sigmas) - 1
-        gen = {
-            "seed": cap.seed if cap.seed is not None and cap.seed >= 0 else 0,
-            "steps": max(int(settings.get("steps", steps) or steps), 1),
-            "sampler": str(settings.get("sampler_name", cap.sampler)),
-            "cfg_scale": float(cap.cfg if cap.cfg is not None else settings.get("cfg", 0.0)),
-            "scheduler": str(settings.get("scheduler", "")),
-        }
-        metadata.update(
-            model_name=checkpoints[0]["name"] if checkpoints else "",
-            prompt=settings.get("positive_prompt", ""),
-            negative_prompt=settings.get("negative_prompt", ""),
-            generation_settings=gen,
-            denoise=settings.get("denoise", 1.0),
-            sigmas=cap.sigmas,
-            models=models,
+        generation = raiiaf_host.Generation(
+            seed=cap.seed if cap.seed is not None and cap.seed >= 0 else 0,
+            steps=max(int(settings.get("steps", steps) or steps), 1),
+            sampler=str(settings.get("sampler_name", cap.sampler)),
+            cfg_scale=float(cap.cfg if cap.cfg is not None else settings.get("cfg", 0.0)),
+            scheduler=str(settings.get("scheduler", "")),
         )
+        extra["sigmas"] = cap.sigmas
         if any(r["all_zero"] for r in records):
-            metadata["pre_noised"] = (
+            extra["pre_noised"] = (
                 "a sampler added no noise (add_noise off: its latent came in noised); the file "
                 "holds that input latent, which the replay starts from"
             )
+    checkpoints = [m for m in models if m["role"] in ("checkpoint", "unet")]
+    metadata = raiiaf_host.build_metadata(
+        host.host_info(),
+        prompt=settings.get("positive_prompt", ""),
+        negative_prompt=settings.get("negative_prompt", ""),
+        model_name=checkpoints[0]["name"] if checkpoints else "",
+        tags=["comfyui"],
+        generation=generation,
+        denoise=settings.get("denoise", 1.0) if done else None,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        batch_index=index,
+        batch_size=batch,
+        batch_id=batch_id or None,
+        models=models,
+        loras=loras,
+        extra=extra,
+    )
     if not passes:
         metadata["warning"] = (
             "no sampler ran upstream of this save node (nothing was sampled, or it ran "
@@ -245,6 +245,14 @@ def build_record(
         "workflow": (extra_pnginfo or {}).get("workflow"),
     }
     return latents, metadata
+
+
+def _failure(e: Exception, out_dir: str) -> str:
+    """Why a sidecar could not be written, without the server's paths."""
+    message = str(e) or type(e).__name__
+    for root in sorted({out_dir, os.path.realpath(out_dir)}, key=len, reverse=True):
+        message = message.replace(root + os.sep, "").replace(root, "<output>")
+    return f"{type(e).__name__}: {message}"
 
 
 class SaveImageRaiiaf(io.ComfyNode):
@@ -294,6 +302,7 @@ class SaveImageRaiiaf(io.ComfyNode):
         batch_id = uuid.uuid4().hex
         out_dir = folder_paths.get_output_directory()
         batch = int(images.shape[0])
+        size = (int(images.shape[2]), int(images.shape[1]))
         folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(
             filename_prefix, out_dir, images[0].shape[1], images[0].shape[0]
         )
@@ -301,41 +310,65 @@ class SaveImageRaiiaf(io.ComfyNode):
         environment = host.environment(caps)
         results = []
         files = []  # loader choices of the .raiiaf files, for the front end's summary
+        warnings: list[str] = []
         for index in range(batch):
             png = raiiaf_rs.encode_png(images[index], text)
-            latents, metadata = build_record(
-                passes, index, batch, prompt, extra, save_final_latent, settings_prompt, batch_id
-            )
-            # Another save with the same prefix may take a counter between
-            # ComfyUI's scan and these writes: never overwrite, take the next.
+            try:
+                latents, metadata = build_record(
+                    passes,
+                    index,
+                    batch,
+                    prompt,
+                    extra,
+                    save_final_latent,
+                    settings_prompt,
+                    batch_id,
+                    size,
+                )
+            except Exception as e:  # a failed sidecar must never break the save
+                metadata, reason = None, _failure(e, out_dir)
+            # Another save with the same prefix may take a counter between ComfyUI's
+            # scan and these writes: never overwrite, take the next for both files.
             while True:
                 stem = f"{filename.replace('%batch_num%', str(index))}_{counter:05}_"
+                png_path = os.path.join(folder, stem + ".png")
                 try:
-                    _write_new(os.path.join(folder, stem + ".png"), png)
+                    raiiaf_host.write_new_file(png_path, png)
                 except FileExistsError:
                     counter += 1
                     continue
+                if metadata is None:
+                    break
                 try:
-                    raiiaf_rs.write(
-                        os.path.join(folder, stem + ".raiiaf"),
+                    raiiaf_host.write_sidecar(
+                        png_path,
                         latents,
-                        png,
-                        metadata,
+                        metadata=metadata,
                         environment=environment,
+                        image_bytes=png,
                         codec=codec,
-                        image_extra={"width": int(images.shape[2]), "height": int(images.shape[1])},
+                        image_extra={"width": size[0], "height": size[1]},
+                        numbered=False,
                     )
                 except raiiaf_rs.TargetExistsError:
-                    os.unlink(os.path.join(folder, stem + ".png"))
+                    os.unlink(png_path)
                     counter += 1
                     continue
+                except Exception as e:  # the PNG stays, as SaveImage would have saved it
+                    metadata, reason = None, _failure(e, out_dir)
                 break
             results.append(ui.SavedResult(stem + ".png", subfolder, io.FolderType.output))
-            files.append(f"{subfolder}/{stem}.raiiaf" if subfolder else f"{stem}.raiiaf")
+            if metadata is None:
+                warnings.append(f"{stem}.png was saved without its .raiiaf: {reason}")
+                print(f"[raiiaf] ERROR {warnings[-1]}")
+            else:
+                files.append(f"{subfolder}/{stem}.raiiaf" if subfolder else f"{stem}.raiiaf")
+                if metadata.get("warning") and not any(metadata["warning"] in w for w in warnings):
+                    warnings.append(metadata["warning"])
+                    print(f"[raiiaf] {filename_prefix}: {metadata['warning']}")
             counter += 1
         saved = ui.SavedImages(results).as_dict()
         out = {**saved, "raiiaf": [f + paths.OUTPUT_TAG for f in files]}
-        if metadata.get("warning"):
-            out["raiiaf_warning"] = [metadata["warning"]]
-            print(f"[raiiaf] {filename_prefix}: {metadata['warning']}")
+        if warnings:
+            out["raiiaf_warning"] = warnings
         return io.NodeOutput(ui=out)

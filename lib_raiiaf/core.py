@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import raiiaf_rs
 import torch
+from raiiaf_rs import host as raiiaf_host
 
 from . import infotext as infotext_mod
 from . import replay, webui
@@ -296,6 +296,7 @@ def start(p: Any, run: Run | None) -> Run | None:
         report(p, run, str(e))
         return run
     run.plan = plan
+    warn_environment(run, sources)
     if run.options.restore_seeds:
         seeds = plan.seeds()
         if seeds is not None:
@@ -330,6 +331,27 @@ def start(p: Any, run: Run | None) -> Run | None:
     names = ", ".join(s.sha256[:10] for s in sources[:4]) + ("…" if len(sources) > 4 else "")
     p.extra_generation_params["RAIIAF replay"] = names
     return run
+
+
+def warn_environment(run: Run, sources: list[replay.Source]) -> None:
+    """Say so (log, and under the images) when a file was made in an environment that
+    differs from this webui's in ways that can change pixels (torch, GPU, attention,
+    dtypes...): the noise is replayed, but the image may not come out the same."""
+    try:
+        now = environment()
+        for src in sources:
+            drifts = raiiaf_host.environment_drift(src.artifact, now)
+            text = raiiaf_host.drift_summary(drifts, pixels_only=True)
+            if text:
+                note = (
+                    f"raiiaf: {src.name} was made in another environment; the stored noise is "
+                    f"replayed, but the image may differ:\n{text}"
+                )
+                log.warning("%s", note)
+                run.warnings.append(note)
+                return
+    except Exception as e:  # a malformed environment must not stop the replay
+        log.warning("raiiaf: could not compare the environments: %s", e)
 
 
 #: Samplers that draw no random numbers after the initial noise (with s_churn 0; DDIM
@@ -629,15 +651,32 @@ def _infotext(params: Any, p: Any, index: int) -> str:
 
 
 def environment() -> dict[str, Any]:
-    return raiiaf_rs.environment.capture(
-        host=webui.host(),
+    """The ENVC document of this webui now (attention and dtypes are read each time: a
+    settings change or another model can change them)."""
+    return raiiaf_host.capture_environment(
+        webui.host_info(),
         attention=webui.attention(),
-        dtypes=webui.dtypes() or None,
+        dtypes=webui.dtypes(),
         noise_device=webui.noise_device(),
     )
 
 
-def build(p: Any, run: Run, index: int, infotext: str) -> tuple[dict, dict[str, Any]]:
+def _models(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """Metadata ``models`` from ``webui.model_identity``."""
+    out = []
+    for role in ("checkpoint", "vae"):
+        entry = dict(model.get(role) or {})
+        name = entry.pop("name", None)
+        if name:
+            out.append(raiiaf_host.model_entry(role, name, entry.pop("sha256", None), **entry))
+    return out
+
+
+def build(
+    p: Any, run: Run, index: int, infotext: str, size: tuple[int, int] | None = None
+) -> tuple[dict, dict[str, Any]]:
+    """Latents and metadata of image ``index``; ``size``: the saved image's (width,
+    height), the generation's when not given."""
     latents: dict[str, torch.Tensor] = {}
     for which, name in replay.PASS_NAMES.items():
         t = run.noise.get((which, index))
@@ -667,22 +706,35 @@ def build(p: Any, run: Run, index: int, infotext: str) -> tuple[dict, dict[str, 
     )
     prompt = prompts[index] if index < len(prompts) else prompts[-1]
     negative = negatives[index] if index < len(negatives) else negatives[-1]
-    metadata: dict[str, Any] = {
-        "prompt": str(prompt),
-        "negative_prompt": str(negative),
-        "model_name": a["model"]["checkpoint"].get("name", ""),
-        "tags": ["forge" if webui.is_forge() else "a1111", a["mode"]],
-        "generation_settings": {
-            "seed": a["seed"],
-            "steps": a["steps"],
-            "sampler": a["sampler"] or "",
-            "scheduler": a["scheduler"] or "",
-            "cfg_scale": a["cfg_scale"],
-        },
+    if size is None:
+        size = (a["width"], a["height"])
+    extra: dict[str, Any] = {
         "infotext": infotext,
         "infotext_fields": parsed.get("params", {}),
         "a1111": a,
     }
+    metadata = raiiaf_host.build_metadata(
+        webui.host_info(),
+        prompt=str(prompt),
+        negative_prompt=str(negative),
+        model_name=a["model"]["checkpoint"].get("name", ""),
+        tags=["forge" if webui.is_forge() else "a1111", a["mode"]],
+        generation=raiiaf_host.Generation(
+            seed=a["seed"],
+            steps=a["steps"],
+            sampler=a["sampler"] or "",
+            scheduler=a["scheduler"] or "",
+            cfg_scale=a["cfg_scale"],
+        ),
+        denoise=a["denoising_strength"] if is_img2img(p) else 1.0,
+        width=size[0],
+        height=size[1],
+        batch_index=a["batch_index"],
+        batch_size=a["batch_size"],
+        models=_models(a["model"]),
+        loras=infotext_mod.loras(str(prompt), parsed.get("params")),
+        extra=extra,
+    )
     if run.plan is not None and index < len(run.plan.sources):
         src = run.plan.source(index)
         metadata["replayed_from"] = {
@@ -720,8 +772,8 @@ def is_main_image(params: Any, run: Run, tagging: bool) -> int | None:
 def before_saved(params: Any) -> None:
     """``on_before_image_saved``: with the webui's "Add number suffix" on a name clash,
     A1111 writes ``<name>-1.png`` (``-2``...) but reports the name it asked for; note the
-    name the image will really get (the first free one, the webui's rule) so the sidecar
-    follows the image instead of overwriting the other image's ``.raiiaf``."""
+    name the image will really get (the first free one, the webui's rule) so that the
+    sidecar follows the image and records that image's name and SHA-256."""
     p = getattr(params, "p", None)
     if not isinstance(getattr(p, "raiiaf", None), Run):
         return
@@ -748,7 +800,8 @@ def saved_path(params: Any) -> str:
 
 
 def on_saved(params: Any, tagging: bool) -> str | None:
-    """``on_image_saved``: write ``<same basename>.raiiaf`` beside a main image."""
+    """``on_image_saved``: write ``<same basename>.raiiaf`` beside a main image (the
+    first free ``<basename>-N.raiiaf`` when that name is taken)."""
     p = getattr(params, "p", None)
     run = getattr(p, "raiiaf", None)
     if not isinstance(run, Run) or not run.options.save or run.stop is not None:
@@ -760,31 +813,23 @@ def on_saved(params: Any, tagging: bool) -> str | None:
     if not any(k == index for (_w, k) in run.noise):
         log.warning("raiiaf: no noise captured for image %d; no .raiiaf for %s", index, saved)
         return None
-    target = os.path.splitext(saved)[0] + ".raiiaf"
-    # "Replace" replaces the image, so its sidecar too; otherwise never overwrite one.
-    overwrite = webui.opt("save_images_replace_action", "Replace") == "Replace"
     try:
-        latents, metadata = build(p, run, index, _infotext(params, p, index))
-        image = None
-        with open(saved, "rb") as f:
-            data = f.read()
-        metadata["image_file"] = {
-            "name": os.path.basename(saved),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        if run.options.embed_image and data[:8] == b"\x89PNG\r\n\x1a\n":
-            image = data
-        raiiaf_rs.write(
-            target,
+        size = getattr(params.image, "size", None)
+        if not (isinstance(size, tuple) and len(size) == 2):
+            size = None
+        latents, metadata = build(p, run, index, _infotext(params, p, index), size)
+        # Never over another file, even when "Replace" replaced the image: the sidecar
+        # then gets the next free name, and its image_file names the image.
+        target = raiiaf_host.write_sidecar(
+            saved,
             latents,
-            image=image,
             metadata=metadata,
             environment=environment(),
-            overwrite=overwrite,
+            embed_image=run.options.embed_image,
         )
     except Exception as e:  # a failed sidecar must never break the webui's save
-        log.exception("raiiaf: could not write %s", target)
-        print(f"[raiiaf] ERROR could not write {target}: {e}")
+        log.exception("raiiaf: could not write the .raiiaf of %s", saved)
+        print(f"[raiiaf] ERROR could not write the .raiiaf of {saved}: {e}")
         return None
     run.written.append(target)
     return target

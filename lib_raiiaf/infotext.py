@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
+
+from raiiaf_rs import host as raiiaf_host
 
 _PAIR = re.compile(r'\s*([^:,"]+?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
@@ -73,4 +76,42 @@ def parse(infotext: str) -> dict[str, Any]:
         m = _SIZE.fullmatch(str(value)) if value is not None else None
         if m:
             out.setdefault("sizes", {})[key] = [int(m.group(1)), int(m.group(2))]
+    return out
+
+
+_LORA = re.compile(r"<lora:([^<>]+)>")
+
+
+def _strength(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text is not None and text.strip() else default
+    except ValueError:
+        return default
+
+
+def lora_hashes(value: Any) -> dict[str, str]:
+    """The infotext's ``Lora hashes`` (``"name: hash, name2: hash2"``) as ``{name: hash}``."""
+    out: dict[str, str] = {}
+    for item in str(value or "").split(","):
+        name, sep, short = item.rpartition(":")
+        if sep and name.strip() and short.strip():
+            out[name.strip()] = short.strip()
+    return out
+
+
+def loras(prompt: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Metadata ``loras`` from a prompt's ``<lora:name:te[:unet]>`` tags (also
+    ``te=``/``unet=``; the unet weight defaults to the text encoder's, as in the webui's
+    Lora network), each with its short hash from the infotext's ``Lora hashes`` when
+    listed there; the full SHA-256 is not known here (null)."""
+    hashes = lora_hashes((params or {}).get("Lora hashes"))
+    out = []
+    for m in _LORA.finditer(prompt or ""):
+        name, *args = m.group(1).split(":")
+        positional = [a for a in args if "=" not in a]
+        named = dict(a.split("=", 1) for a in args if "=" in a)
+        te = _strength(named.get("te", positional[0] if positional else None), 1.0)
+        unet = _strength(named.get("unet", positional[1] if len(positional) > 1 else None), te)
+        extra = {"short_hash": hashes[name]} if name in hashes else {}
+        out.append(raiiaf_host.lora_entry(name, unet, te, **extra))
     return out

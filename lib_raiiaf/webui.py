@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Any
 
+from raiiaf_rs import host as raiiaf_host
+
 #: Command-line flags that may change pixels and identify nothing: recorded as is.
 #: Everything else in ``shared.cmd_opts`` (``--gradio-auth``, ``--api-auth``, paths,
 #: tokens, ports, ...) is never read.
@@ -277,3 +279,9 @@ def host() -> dict[str, Any]:
         "version": version(),
         "commit": commit(),
     }
+
+
+def host_info() -> raiiaf_host.Host:
+    """This webui for the shared host layer (metadata ``host``, the environment)."""
+    h = host()
+    return raiiaf_host.Host(h["app"], h["version"], h["commit"])

@@ -1,8 +1,9 @@
 """Replay files named by path are read only from the webui's folders; a saved image that
-gets a number suffix keeps its own sidecar (no other image's ``.raiiaf`` overwritten)."""
+gets a number suffix keeps its own sidecar, and no ``.raiiaf`` is ever overwritten."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import pytest
@@ -73,13 +74,31 @@ def test_number_suffix_keeps_both_sidecars(make_webui, mode):
     del one, two
 
 
-def test_replace_mode_replaces_the_sidecar_with_the_image(webui):
+def test_replace_mode_keeps_the_old_sidecar(webui):
+    """ "Replace" replaces the image, never a sidecar: the new one takes the next free name
+    and says which image it belongs to (the old one still names the same image, whose
+    bytes it no longer matches)."""
     webui.shared.opts.save_images_add_number = False
     webui.txt2img(seed=10, outdir="out", **KW)
+    old_png = (webui.root / "out" / "10-a cat.png").read_bytes()
     webui.txt2img(seed=10, outdir="out", **{**KW, "steps": 4})
     assert sorted(p.name for p in (webui.root / "out").iterdir()) == [
+        "10-a cat-1.raiiaf",
         "10-a cat.png",
         "10-a cat.raiiaf",
     ]
-    art = raiiaf_rs.read(webui.root / "out" / "10-a cat.raiiaf")
-    assert art.metadata["a1111"]["steps"] == 4
+    png = (webui.root / "out" / "10-a cat.png").read_bytes()
+    old = raiiaf_rs.read(webui.root / "out" / "10-a cat.raiiaf")
+    new = raiiaf_rs.read(webui.root / "out" / "10-a cat-1.raiiaf")
+    assert old.metadata["a1111"]["steps"] == 5 and new.metadata["a1111"]["steps"] == 4
+    assert old.image == old_png != png == new.image
+    assert new.metadata["image_file"] == {"name": "10-a cat.png", "sha256": sha256(png)}
+    assert old.metadata["image_file"] == {"name": "10-a cat.png", "sha256": sha256(old_png)}
+    # A third run: the next free name again.
+    webui.txt2img(seed=10, outdir="out", **{**KW, "steps": 3})
+    third = raiiaf_rs.read(webui.root / "out" / "10-a cat-2.raiiaf")
+    assert third.metadata["a1111"]["steps"] == 3
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

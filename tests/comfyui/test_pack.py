@@ -4,6 +4,7 @@ errors and the server keeps running."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -225,3 +226,74 @@ def test_global_capture_can_be_switched_off(tmp_path_factory):
         art = raiiaf_rs.read(Path(server.base_dir) / "output" / "on_00001_.raiiaf")
         assert art.latents["initial_noise"].shape == (1, 4, SIZE // 8, SIZE // 8)
         assert "capturing the initial noise" not in server.log_text()
+
+
+def test_metadata_has_the_shared_keys_with_loras_and_size(comfy):
+    """The save node writes the host layer's keys: LoRAs of the LoRA loaders in the
+    graph (both kinds), the image's size and file, the host."""
+    folder = Path(comfy.base_dir) / "models" / "loras"
+    folder.mkdir(parents=True, exist_ok=True)
+    # A LoRA with no weights: loads (patching nothing), hashes like any file.
+    header = b'{"__metadata__":{"what":"empty test lora"}}'
+    header += b" " * (-len(header) % 8)
+    lora = folder / "tiny-lora.safetensors"
+    lora.write_bytes(len(header).to_bytes(8, "little") + header)
+    prompt = graphs.to_api(
+        graphs.save_ksampler(ckpt=comfy.ckpt, steps=STEPS, width=SIZE, height=SIZE, prefix="lo")
+    )
+    prompt["10"] = {
+        "class_type": "LoraLoader",
+        "inputs": {
+            "model": ["4", 0],
+            "clip": ["4", 1],
+            "lora_name": lora.name,
+            "strength_model": 0.5,
+            "strength_clip": 0.25,
+        },
+    }
+    prompt["11"] = {
+        "class_type": "LoraLoaderModelOnly",
+        "inputs": {"model": ["10", 0], "lora_name": lora.name, "strength_model": 0.75},
+    }
+    prompt["3"]["inputs"]["model"] = ["11", 0]
+    for nid in ("6", "7"):
+        prompt[nid]["inputs"]["clip"] = ["10", 1]
+    comfy.wait(comfy.queue(prompt), timeout=300)
+    png = output(comfy, "lo_00001_.png").read_bytes()
+    meta = raiiaf_rs.read(output(comfy, "lo_00001_.raiiaf")).metadata
+    sha = raiiaf_rs.fingerprint(lora).sha256
+    assert meta["loras"] == [
+        {"name": lora.name, "sha256": sha, "strength_model": 0.5, "strength_clip": 0.25},
+        {"name": lora.name, "sha256": sha, "strength_model": 0.75, "strength_clip": None},
+    ]
+    assert (meta["width"], meta["height"]) == (SIZE, SIZE)
+    digest = hashlib.sha256(png).hexdigest()
+    assert meta["image_file"] == {"name": "lo_00001_.png", "sha256": digest}
+    assert meta["host"] == {"app": "ComfyUI", "version": "0.3.75"}
+    assert (meta["batch_index"], meta["batch_size"], meta["denoise"]) == (0, 1, 1.0)
+    assert len(meta["batch_id"]) == 32
+    roles = {m["role"]: m for m in meta["models"]}
+    assert set(roles) == {"checkpoint", "lora"}
+    assert roles["checkpoint"]["name"] == comfy.ckpt == meta["model_name"]
+    assert roles["lora"]["sha256"] == sha and roles["lora"]["short_hash"] == sha[:10]
+
+
+def test_a_sidecar_that_cannot_be_written_leaves_the_png_saved(comfy):
+    """A failed .raiiaf never breaks the save: the PNG is written as SaveImage would,
+    the node succeeds and says why the sidecar is missing (without server paths). Here
+    the UI workflow holds a NaN, which JSON metadata cannot (the PNG's text chunk can)."""
+    api = graphs.to_api(
+        graphs.save_ksampler(ckpt=comfy.ckpt, steps=2, width=SIZE, height=SIZE, prefix="nan")
+    )
+    workflow = {"nodes": [], "extra": {"ds": {"scale": float("nan")}}}
+    entry = comfy.wait(comfy.queue(api, {"extra_pnginfo": {"workflow": workflow}}), timeout=300)
+    assert output(comfy, "nan_00001_.png").is_file()
+    assert not output(comfy, "nan_00001_.raiiaf").exists()
+    ui = entry["outputs"]["9"]
+    assert ui["raiiaf"] == []
+    (warning,) = ui["raiiaf_warning"]
+    assert warning.startswith("nan_00001_.png was saved without its .raiiaf: ")
+    assert "JSON" in warning and str(comfy.base_dir) not in warning
+    # The next save is not held up by it.
+    save(comfy, "nan", seed=3)
+    assert output(comfy, "nan_00002_.raiiaf").is_file()
