@@ -102,9 +102,9 @@ def _local(archive, tmp_path):  # noqa: F811
 def test_spark_command_line(archive, tmp_path):  # noqa: F811
     out = tmp_path / "cli"
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    cmd = [sys.executable, "-m", "raiiaf_rs.spark", str(archive), "-o", str(out)]
     r = subprocess.run(
-        [sys.executable, "-m", "raiiaf_rs.spark", str(archive), "-o", str(out)]
-        + ["--master", "local[1]"],
+        [*cmd, "--master", "local[1]"],
         capture_output=True,
         text=True,
         env=env,

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 
+import pyarrow as pa
 import pytest
 import raiiaf_rs
+from catalog_check import assert_row_matches, rows_by_path
 from raiiaf_rs import host
 
 from .harness import pixels
@@ -52,6 +54,17 @@ def test_normalised_metadata_of_a_hires_image_with_loras(make_webui, mode):
     }
     for key in host.NORMALISED_KEYS:
         assert key in meta or key == "batch_id", key
+    # The catalog row says what the file says (catalog_check, independent of the Rust code).
+    sidecar = res.sidecar(image)
+    row = rows_by_path(pa.table(raiiaf_rs.catalog(sidecar)))[str(sidecar.absolute())]
+    assert_row_matches(row, sidecar)
+    assert (row["width"], row["height"], row["seed"], row["negative_prompt"]) == (
+        128,
+        96,
+        21,
+        "fog",
+    )
+    assert row["host_app"] == meta["host"]["app"] and row["model_name"] == "tiny-sd"
 
 
 def test_lora_hashes_come_from_the_infotext():

@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import raiiaf_rs
 import torch
+from catalog_check import assert_row_matches, rows_by_path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflows"))
@@ -276,6 +278,14 @@ def test_metadata_has_the_shared_keys_with_loras_and_size(comfy):
     assert set(roles) == {"checkpoint", "lora"}
     assert roles["checkpoint"]["name"] == comfy.ckpt == meta["model_name"]
     assert roles["lora"]["sha256"] == sha and roles["lora"]["short_hash"] == sha[:10]
+    # The catalog row of this file says what the file says (checked by code independent of
+    # the Rust row builder), with the host layer's keys in their columns.
+    sidecar = output(comfy, "lo_00001_.raiiaf")
+    row = rows_by_path(pa.table(raiiaf_rs.catalog(sidecar)))[str(sidecar.absolute())]
+    assert_row_matches(row, sidecar)
+    assert (row["host_app"], row["model_name"], row["width"]) == ("ComfyUI", comfy.ckpt, SIZE)
+    assert [lo["strength_model"] for lo in row["loras"]] == [0.5, 0.75]
+    assert row["model_sha256"] == roles["checkpoint"]["sha256"]
 
 
 def test_a_sidecar_that_cannot_be_written_leaves_the_png_saved(comfy):
