@@ -29,7 +29,8 @@ develop:
 	@bash dev/setup.sh
 
 # Benchmarks: raiiaf-rs against the reference raiiaf, the save path against SaveImage's,
-# environment capture and model hashing, torch tensors through both builds. Tables go to stdout.
+# environment capture and model hashing, torch tensors through both builds, the catalog (20,000
+# files: raiiaf index against the reference and a Python loop, DuckDB queries). Tables go to stdout.
 bench: setup
 	@bash dev/setup_torch.sh
 	$(PY) bench/bench_format.py
@@ -38,6 +39,7 @@ bench: setup
 	$(PY) bench/bench_torch.py
 	$(PY) bench/bench_zfp.py
 	$(PY) bench/bench_capture.py
+	$(PY) bench/bench_catalog.py
 
 # Format and lint checks only (Rust and Python).
 lint: setup fmt-check clippy ruff

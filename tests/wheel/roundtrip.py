@@ -10,7 +10,9 @@ workflow's smoke tests). Needs only numpy and the wheel: no pytest, no repositor
   1. write + read with every codec: the tensors come back bit for bit (float32, float16,
      a non-contiguous view), the image bytes and the metadata unchanged, verify() passes;
   2. the reference raiiaf 1.1.0 files decode to the SHA-256s the reference recorded;
-  3. the `raiiaf` console script of this environment: --help, inspect, verify (with --no-cli,
+  3. the catalog of those files (raiiaf_rs.catalog, raiiaf_rs.index), twice: the second run
+     reuses every row;
+  4. the `raiiaf` console script of this environment: --help, inspect, verify (with --no-cli,
      where no console script can be started, e.g. under qemu-user or with a --target install:
      the CLI's entry point in this process, inspect and verify).
 Prints `roundtrip: N passed, 0 failed` and exits 0, or raises.
@@ -92,6 +94,19 @@ def reference_files(vectors: Path) -> int:
     return len(expected)
 
 
+def catalog(vectors: Path, tmp: Path) -> int:
+    """The catalog (Arrow table and Parquet file) without pyarrow, DuckDB or polars installed."""
+    files = sorted(vectors.glob("*.raiiaf"))
+    table = raiiaf_rs.catalog(str(vectors))
+    assert table.num_rows == len(files) and "noise_sha256" in table.column_names, table
+    out = tmp / "catalog.parquet"
+    report = raiiaf_rs.index(str(vectors), str(out))
+    assert report["files"] == report["read"] == len(files) and report["errors"] == 0, report
+    assert raiiaf_rs.index(str(vectors), str(out))["reused"] == len(files)
+    assert out.read_bytes()[:4] == b"PAR1"
+    return 1
+
+
 def cli(vectors: Path) -> int:
     scripts = Path(sysconfig.get_paths()["scripts"])
     exe = scripts / ("raiiaf.exe" if os.name == "nt" else "raiiaf")
@@ -128,6 +143,7 @@ def main(argv: list[str]) -> int:
     print(f"roundtrip: Python {sys.version.split()[0]}, numpy {np.__version__}, {where}")
     with tempfile.TemporaryDirectory() as tmp:
         passed = round_trips(Path(tmp))
+        passed += catalog(vectors, Path(tmp))
     passed += reference_files(vectors)
     passed += cli_in_process(vectors) if no_cli else cli(vectors)
     print(f"roundtrip: {passed} passed, 0 failed")
