@@ -97,17 +97,38 @@ REF = f"raiiaf {importlib_metadata.version('raiiaf')}"
 RS = f"raiiaf_rs {raiiaf_rs.__version__}"
 
 MODELS = [
-    ("sd_xl_base_1.0.safetensors", "31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6ffb2fbc6b2a3"),
-    ("juggernautXL_v9.safetensors", "c9e3e68f89b8e38689e1097d4be4573cf308de4e3fd044c64ca697bdb4aa8bca"),
-    ("v1-5-pruned-emaonly.safetensors", "cc6cb27103417325ff94f52b7a5d2dde45a7515b25c255d8e396c90014281516"),
-    ("flux1-dev-fp8.safetensors", "8e91b68084b53a7fc44ed2a3756d821e355ac1a7b6fe29be760c1db532f3d88a"),
-    ("dreamshaper_8.safetensors", "879db523c30d3b9017143d56705015e15a2cb5628762c11d086fed9538abd7fd"),
+    (
+        "sd_xl_base_1.0.safetensors",
+        "31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6ffb2fbc6b2a3",
+    ),
+    (
+        "juggernautXL_v9.safetensors",
+        "c9e3e68f89b8e38689e1097d4be4573cf308de4e3fd044c64ca697bdb4aa8bca",
+    ),
+    (
+        "v1-5-pruned-emaonly.safetensors",
+        "cc6cb27103417325ff94f52b7a5d2dde45a7515b25c255d8e396c90014281516",
+    ),
+    (
+        "flux1-dev-fp8.safetensors",
+        "8e91b68084b53a7fc44ed2a3756d821e355ac1a7b6fe29be760c1db532f3d88a",
+    ),
+    (
+        "dreamshaper_8.safetensors",
+        "879db523c30d3b9017143d56705015e15a2cb5628762c11d086fed9538abd7fd",
+    ),
 ]
 SAMPLERS = ["euler", "dpmpp_2m", "dpmpp_2m_sde"]
 SCHEDULERS = ["karras", "normal"]
 LORAS = [
-    ("fox_fur_detail_v2.safetensors", "b7c2f0e6a3d94e18a6f1c0d2e5b8a7f4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8"),
-    ("golden_hour_lighting.safetensors", "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+    (
+        "fox_fur_detail_v2.safetensors",
+        "b7c2f0e6a3d94e18a6f1c0d2e5b8a7f4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8",
+    ),
+    (
+        "golden_hour_lighting.safetensors",
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ),
     ("add_detail.safetensors", "7c819b6d13663ed720c2254f4fe18373107dfef2448d337913c8fc545640881e"),
 ]
 SUBJECTS = [
@@ -149,39 +170,99 @@ def noise(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((1, 4, 8, 8), dtype=np.float32)
 
 
-def comfy_graph(i: int, seed: int, prompt: str, model: str, sampler: str, scheduler: str,
-                steps: int, cfg: float, loras: list[dict[str, Any]]) -> dict[str, Any]:
+def comfy_graph(
+    i: int,
+    seed: int,
+    prompt: str,
+    model: str,
+    sampler: str,
+    scheduler: str,
+    steps: int,
+    cfg: float,
+    loras: list[dict[str, Any]],
+) -> dict[str, Any]:
     """A ComfyUI API-format prompt graph of 10 nodes (checkpoint, 2 LoRAs, 2 CLIP encodes,
     latent, KSampler, VAE decode, save, and a note)."""
     lora_a = loras[0]["name"] if loras else LORAS[0][0]
     lora_b = loras[1]["name"] if len(loras) > 1 else LORAS[1][0]
     return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": model},
-              "_meta": {"title": "Load Checkpoint"}},
-        "10": {"class_type": "LoraLoader", "inputs": {
-            "lora_name": lora_a, "strength_model": 0.65, "strength_clip": 0.65,
-            "model": ["4", 0], "clip": ["4", 1]}, "_meta": {"title": "Load LoRA"}},
-        "11": {"class_type": "LoraLoader", "inputs": {
-            "lora_name": lora_b, "strength_model": 0.4, "strength_clip": 0.4,
-            "model": ["10", 0], "clip": ["10", 1]}, "_meta": {"title": "Load LoRA"}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": prompt, "clip": ["11", 1]},
-              "_meta": {"title": "CLIP Text Encode (Prompt)"}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": NEGATIVE_PROMPT, "clip": ["11", 1]},
-              "_meta": {"title": "CLIP Text Encode (Negative)"}},
-        "5": {"class_type": "EmptyLatentImage",
-              "inputs": {"width": 1024, "height": 1024, "batch_size": 4},
-              "_meta": {"title": "Empty Latent Image"}},
-        "3": {"class_type": "KSampler", "inputs": {
-            "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler,
-            "scheduler": scheduler, "denoise": 1.0, "model": ["11", 0], "positive": ["6", 0],
-            "negative": ["7", 0], "latent_image": ["5", 0]}, "_meta": {"title": "KSampler"}},
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]},
-              "_meta": {"title": "VAE Decode"}},
-        "9": {"class_type": "SaveImageRaiiaf", "inputs": {
-            "filename_prefix": f"bench/{i // 4:06d}", "images": ["8", 0],
-            "initial_noise": ["3", 1]}, "_meta": {"title": "Save Image + .raiiaf"}},
-        "12": {"class_type": "Note", "inputs": {
-            "text": "catalog benchmark workflow; seeds vary per batch"}, "_meta": {"title": "Note"}},
+        "4": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": model},
+            "_meta": {"title": "Load Checkpoint"},
+        },
+        "10": {
+            "class_type": "LoraLoader",
+            "inputs": {
+                "lora_name": lora_a,
+                "strength_model": 0.65,
+                "strength_clip": 0.65,
+                "model": ["4", 0],
+                "clip": ["4", 1],
+            },
+            "_meta": {"title": "Load LoRA"},
+        },
+        "11": {
+            "class_type": "LoraLoader",
+            "inputs": {
+                "lora_name": lora_b,
+                "strength_model": 0.4,
+                "strength_clip": 0.4,
+                "model": ["10", 0],
+                "clip": ["10", 1],
+            },
+            "_meta": {"title": "Load LoRA"},
+        },
+        "6": {
+            "class_type": "CLIPTextEncode",
+            "inputs": {"text": prompt, "clip": ["11", 1]},
+            "_meta": {"title": "CLIP Text Encode (Prompt)"},
+        },
+        "7": {
+            "class_type": "CLIPTextEncode",
+            "inputs": {"text": NEGATIVE_PROMPT, "clip": ["11", 1]},
+            "_meta": {"title": "CLIP Text Encode (Negative)"},
+        },
+        "5": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": 1024, "height": 1024, "batch_size": 4},
+            "_meta": {"title": "Empty Latent Image"},
+        },
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": seed,
+                "steps": steps,
+                "cfg": cfg,
+                "sampler_name": sampler,
+                "scheduler": scheduler,
+                "denoise": 1.0,
+                "model": ["11", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+            "_meta": {"title": "KSampler"},
+        },
+        "8": {
+            "class_type": "VAEDecode",
+            "inputs": {"samples": ["3", 0], "vae": ["4", 2]},
+            "_meta": {"title": "VAE Decode"},
+        },
+        "9": {
+            "class_type": "SaveImageRaiiaf",
+            "inputs": {
+                "filename_prefix": f"bench/{i // 4:06d}",
+                "images": ["8", 0],
+                "initial_noise": ["3", 1],
+            },
+            "_meta": {"title": "Save Image + .raiiaf"},
+        },
+        "12": {
+            "class_type": "Note",
+            "inputs": {"text": "catalog benchmark workflow; seeds vary per batch"},
+            "_meta": {"title": "Note"},
+        },
     }
 
 
@@ -199,8 +280,12 @@ def generation(i: int) -> tuple[np.ndarray, dict[str, Any]]:
     cfg = (5.0, 6.5, 7.0, 8.0)[i % 4]
     prompt = f"{SUBJECTS[i % len(SUBJECTS)]}, {STYLES[i % len(STYLES)]}, variation {i}"
     loras = [
-        {"name": name, "sha256": sha, "strength_model": 0.65 - 0.25 * k,
-         "strength_clip": 0.65 - 0.25 * k}
+        {
+            "name": name,
+            "sha256": sha,
+            "strength_model": 0.65 - 0.25 * k,
+            "strength_clip": 0.65 - 0.25 * k,
+        }
         for k, (name, sha) in enumerate(LORAS[: i % 3])
     ]
     metadata = {
@@ -208,7 +293,10 @@ def generation(i: int) -> tuple[np.ndarray, dict[str, Any]]:
         "model_name": model,
         "tags": ["bench", "txt2img", SAMPLERS[i % len(SAMPLERS)], f"subject{i % len(SUBJECTS)}"],
         "generation_settings": {
-            "seed": seed, "steps": steps, "sampler": sampler, "scheduler": scheduler,
+            "seed": seed,
+            "steps": steps,
+            "sampler": sampler,
+            "scheduler": scheduler,
             "cfg_scale": cfg,
         },
         "negative_prompt": NEGATIVE_PROMPT,
@@ -221,8 +309,9 @@ def generation(i: int) -> tuple[np.ndarray, dict[str, Any]]:
         "models": [{"role": "checkpoint", "name": model, "sha256": model_sha}],
         "loras": loras,
         "host": {"app": "ComfyUI", "version": "0.3.10"},
-        "comfyui": {"prompt": comfy_graph(i, seed, prompt, model, sampler, scheduler, steps, cfg,
-                                          loras)},
+        "comfyui": {
+            "prompt": comfy_graph(i, seed, prompt, model, sampler, scheduler, steps, cfg, loras)
+        },
     }
     return noise(seed), metadata
 
@@ -243,15 +332,23 @@ def _write_range(bounds: tuple[int, int]) -> int:
     for i in range(*bounds):
         latent, metadata = generation(i)
         env = _WORKER["drift_env"] if i % TORCH_DRIFT_EVERY == 3 else _WORKER["env"]
-        raiiaf_rs.write(file_path(root, i), {"initial_noise": latent}, image=png,
-                        metadata=metadata, environment=env)
+        raiiaf_rs.write(
+            file_path(root, i),
+            {"initial_noise": latent},
+            image=png,
+            metadata=metadata,
+            environment=env,
+        )
     return bounds[1] - bounds[0]
 
 
 def drifted_environment(env: dict[str, Any]) -> dict[str, Any]:
     """``env`` with its torch component replaced by another torch version (or one added)."""
-    pairs = [(c["component_id"], c["cononical_str"]) for c in env["components"]
-             if c["component_id"] != "torch"]
+    pairs = [
+        (c["component_id"], c["cononical_str"])
+        for c in env["components"]
+        if c["component_id"] != "torch"
+    ]
     return raiiaf_rs.environment_document([("torch", "name=torch;version=2.1.0;cuda=11.8"), *pairs])
 
 
@@ -290,8 +387,9 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def best_of(runs: int, fn: Callable[[], Any], before: Callable[[], None] | None = None
-            ) -> tuple[float, float, Any]:
+def best_of(
+    runs: int, fn: Callable[[], Any], before: Callable[[], None] | None = None
+) -> tuple[float, float, Any]:
     """Best wall time of ``runs`` calls of ``fn`` (``before`` runs untimed before each), the
     CPU time of that run (all threads) and the last result."""
     best, best_cpu, result = float("inf"), 0.0, None
@@ -334,8 +432,11 @@ def cold_cache_method(files: list[Path]) -> tuple[str, Callable[[], None]] | Non
             finally:
                 os.close(fd)
 
-    return ("os.posix_fadvise(POSIX_FADV_DONTNEED) on every file after a sync (file pages only; "
-            "dentries and inodes stay cached)", fadvise)
+    return (
+        "os.posix_fadvise(POSIX_FADV_DONTNEED) on every file after a sync (file pages only; "
+        "dentries and inodes stay cached)",
+        fadvise,
+    )
 
 
 def ref_decode(path: Path) -> dict[str, Any]:
@@ -378,24 +479,134 @@ def machine_line() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return (f"{RS} vs {REF}; Python {platform.python_version()}, pyarrow {pa.__version__}, "
-            f"duckdb {importlib_metadata.version('duckdb')}; {os.cpu_count()} cores ({cpu}), "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{RS} vs {REF}; Python {platform.python_version()}, pyarrow {pa.__version__}, "
+        f"duckdb {importlib_metadata.version('duckdb')}; {os.cpu_count()} cores ({cpu}), "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+# ----------------------------------------------------------------------------- measurements
+
+#: One table row: what, files, best wall seconds, CPU seconds of that run, note.
+Row = tuple[str, int, float, float, str]
+
+
+def index_rows(root: Path, out: Path, files: list[Path], runs: int) -> tuple[list[Row], str]:
+    """The indexer warm, cold and incremental, and the in-memory table; and the cold note."""
+    n = len(files)
+    rows: list[Row] = []
+
+    def full() -> Any:
+        return raiiaf_rs.index(root, out, full=True)
+
+    full()  # warm-up: page cache warm, catalog present
+    warm_s, warm_cpu, report = best_of(runs, full)
+    assert report["files"] == n and report["read"] == n and report["errors"] == 0, report
+    rows.append(("`raiiaf_rs.index(dir, out, full=True)`, warm", n, warm_s, warm_cpu,
+                 f"best of {runs}"))  # fmt: skip
+
+    cold = cold_cache_method(files)
+    if cold is None:
+        cold_note = "cold: not measurable here (cannot drop the page cache)"
+    else:
+        method, drop = cold
+        cold_s, cold_cpu, _ = best_of(runs, full, before=drop)
+        rows.append(("`raiiaf_rs.index(dir, out, full=True)`, cold", n, cold_s, cold_cpu,
+                     f"best of {runs}, cache dropped before each"))  # fmt: skip
+        cold_note = f"cold: page cache dropped with {method}"
+        full()  # warm again for the rows below
+
+    inc_s, inc_cpu, inc = best_of(runs, lambda: raiiaf_rs.index(root, out))
+    rows.append(("`raiiaf_rs.index(dir, out)`, incremental, nothing changed", n, inc_s, inc_cpu,
+                 f"best of {runs}; read {inc['read']}, reused {inc['reused']}"))  # fmt: skip
+
+    cat_s, cat_cpu, table = best_of(runs, lambda: pa.table(raiiaf_rs.catalog(root)))
+    assert table.num_rows == n
+    rows.append(("`pa.table(raiiaf_rs.catalog(dir))`", n, cat_s, cat_cpu,
+                 f"best of {runs}; {table.num_columns} columns"))  # fmt: skip
+    return rows, cold_note
+
+
+def loop_rows(files: list[Path], sample: list[Path]) -> list[Row]:
+    """Single-threaded Python loops: raiiaf_rs.read_metadata over every file, the reference
+    over the sample (warm page cache)."""
+
+    def rs_loop() -> int:
+        return len({raiiaf_rs.read_metadata(p).metadata.get("model_name") for p in files})
+
+    def ref_loop(fn: Callable[[Path], dict[str, Any]]) -> Callable[[], int]:
+        def run() -> int:
+            with quiet():
+                return len({fn(p)["raiiaf_metadata"]["model_info"]["model_name"] for p in sample})
+
+        return run
+
+    loop_s, loop_cpu, _ = best_of(1, rs_loop)
+    with quiet():
+        ref_decode(sample[0])  # warm-up: the first call initialises torch.cuda and NVML
+    ref_s, ref_cpu, _ = best_of(1, ref_loop(ref_decode))
+    man_s, man_cpu, _ = best_of(1, ref_loop(ref_manifest_only))
+    k = len(sample)
+    return [
+        ("Python loop: `raiiaf_rs.read_metadata(path)`", len(files), loop_s, loop_cpu,
+         "1 run, 1 thread"),
+        (f"Python loop: {REF} `file_decoder(path)` (full decode)", k, ref_s, ref_cpu,
+         f"1 run, first {k} files; **reference**"),
+        (f"Python loop: {REF} `header_parse` + `metadata_parser` (manifest only)", k, man_s,
+         man_cpu, f"1 run, first {k} files; not an API of the reference"),
+    ]  # fmt: skip
+
+
+def query_rows(out: Path, runs: int) -> list[list[str]]:
+    """The three DuckDB queries over the Parquet catalog: label, best ms, rows, detail."""
+    con = raiiaf_rs.query.connect(out)
+    model_x = MODELS[0][0]
+    queries = [
+        ("(a) count per model and sampler",
+         "SELECT model_name, sampler, count(*) AS n FROM catalog GROUP BY ALL ORDER BY ALL"),
+        ("(b) files sharing one noise tensor",
+         "SELECT noise_sha256, count(*) AS n, list(path ORDER BY path) AS paths "
+         "FROM catalog WHERE noise_sha256 IS NOT NULL "
+         "GROUP BY noise_sha256 HAVING count(*) > 1"),
+        (f"(c) model `{model_x}` made in a pixel-relevant other environment",
+         "SELECT path, pixel_drift FROM drift JOIN catalog USING (path) "
+         f"WHERE model_name = '{model_x}' AND len(pixel_drift) > 0"),
+    ]  # fmt: skip
+    out_rows = []
+    try:
+        for label, sql in queries:
+            q_s, _, result = best_of(runs, lambda sql=sql: con.sql(sql).fetchall())
+            detail = ""
+            if label.startswith("(b)") and result:
+                detail = f"largest group: {max(r[1] for r in result)} files"
+            elif label.startswith("(c)") and result:
+                detail = "drift: " + ", ".join(sorted({c for r in result for c in r[1]}))
+            out_rows.append([label, f"{q_s * 1000:.1f}", f"{len(result):,}", detail])
+    finally:
+        con.close()
+    return out_rows
 
 
 # ----------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--files", type=int, default=20_000, help="files to generate (20000)")
-    parser.add_argument("--ref-sample", type=int, default=2_000,
-                        help="files the reference loop reads (the first S by path; 2000)")
+    parser.add_argument(
+        "--ref-sample",
+        type=int,
+        default=2_000,
+        help="files the reference loop reads (the first S by path; 2000)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="timed runs per row (best of; 3)")
     parser.add_argument("--workers", type=int, default=2, help="processes writing the files (2)")
     parser.add_argument("--keep", action="store_true", help="keep the files and the catalog")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # fmt: skip
     n, runs = args.files, max(1, args.runs)
+    if n < 1:
+        parser.error("--files must be >= 1")
 
     tmp = Path(tempfile.mkdtemp(prefix="raiiaf-bench-catalog-", dir="/tmp"))
     root = tmp / "files"
@@ -405,133 +616,58 @@ def main(argv: list[str] | None = None) -> int:
         files = sorted(root.rglob("*.raiiaf"))
         assert len(files) == n, (len(files), n)
         total = sum(p.stat().st_size for p in files)
-        sample = files[: min(args.ref_sample, n)]
-        probe = raiiaf_rs.read_metadata(files[1])
-        manifest_kb = len(json.dumps(probe.manifest)) / 1024
+        sample = files[: max(1, min(args.ref_sample, n))]
+        manifest_kb = len(json.dumps(raiiaf_rs.read_metadata(files[0]).manifest)) / 1024
 
         load_before = os.getloadavg()[0]
-        rows: list[tuple[str, int, float, float, str]] = []  # (what, files, wall s, CPU s, note)
+        rows, cold_note = index_rows(root, out, files, runs)
+        rows += loop_rows(files, sample)
+        load_after = os.getloadavg()[0]
+        ref_rate = next(k / s for what, k, s, _, note in rows if "**reference**" in note)
 
-        # Indexer, warm: once untimed, then best of R.
-        raiiaf_rs.index(root, out, full=True)
-        warm_s, warm_cpu, report = best_of(runs, lambda: raiiaf_rs.index(root, out, full=True))
-        assert report["files"] == n and report["read"] == n and report["errors"] == 0, report
-        rows.append(("`raiiaf_rs.index(dir, out, full=True)`, warm", n, warm_s, warm_cpu,
-                     f"best of {runs}"))
-
-        # Indexer, cold.
-        cold = cold_cache_method(files)
-        cold_note = None
-        if cold is None:
-            cold_note = "cold: not measurable here (cannot drop the page cache)"
-        else:
-            method, drop = cold
-            cold_s, cold_cpu, _ = best_of(runs, lambda: raiiaf_rs.index(root, out, full=True), before=drop)
-            rows.append(("`raiiaf_rs.index(dir, out, full=True)`, cold", n, cold_s, cold_cpu,
-                         f"best of {runs}, cache dropped before each"))
-            cold_note = f"cold: page cache dropped with {method}"
-        # Leave the cache warm for the rest.
-        raiiaf_rs.index(root, out, full=True)
-
-        # Incremental, nothing changed.
-        inc_s, inc_cpu, inc = best_of(runs, lambda: raiiaf_rs.index(root, out))
-        rows.append(("`raiiaf_rs.index(dir, out)`, incremental, nothing changed", n, inc_s, inc_cpu,
-                     f"best of {runs}; read {inc['read']}, reused {inc['reused']}"))
-
-        # In-memory Arrow table.
-        cat_s, cat_cpu, table = best_of(runs, lambda: pa.table(raiiaf_rs.catalog(root)))
-        assert table.num_rows == n
-        rows.append(("`pa.table(raiiaf_rs.catalog(dir))`", n, cat_s, cat_cpu,
-                     f"best of {runs}; {table.num_columns} columns"))
-        del table
-
-        # Python loop over read_metadata, single thread.
-        def rs_loop() -> int:
-            models = set()
-            for p in files:
-                models.add(raiiaf_rs.read_metadata(p).metadata.get("model_name"))
-            return len(models)
-
-        loop_s, loop_cpu, _ = best_of(1, rs_loop)
-        rows.append(("Python loop: `raiiaf_rs.read_metadata(path)`", n, loop_s, loop_cpu,
-                     "1 run, 1 thread"))
-
-        # Reference loops on the sample.
-        def ref_loop(fn: Callable[[Path], dict[str, Any]]) -> Callable[[], int]:
-            def run() -> int:
-                with quiet():
-                    return len({fn(p)["raiiaf_metadata"]["model_info"]["model_name"]
-                                for p in sample})
-            return run
-
-        with quiet():
-            ref_decode(sample[0])  # warm-up (the first call initialises NVML, torch.cuda)
-        ref_s, ref_cpu, _ = best_of(1, ref_loop(ref_decode))
-        rows.append((f"Python loop: {REF} `file_decoder(path)` (full decode)", len(sample), ref_s,
-                     ref_cpu,
-                     f"1 run, first {len(sample)} files; **reference**"))
-        man_s, man_cpu, _ = best_of(1, ref_loop(ref_manifest_only))
-        rows.append((f"Python loop: {REF} `header_parse` + `metadata_parser` (manifest only)",
-                     len(sample), man_s, man_cpu, f"1 run, first {len(sample)} files; not an API of "
-                     "the reference"))
-
-        ref_rate = len(sample) / ref_s
         print(f"# Catalog benchmark: {n:,} files\n")
         print(machine_line())
-        print(f"\nGenerated {n:,} files ({total / 1e6:.1f} MB, {total / n / 1024:.1f} KB each, "
-              f"manifest ~{manifest_kb:.1f} KB) in {SUBDIRS} subdirectories with "
-              f"{args.workers} processes in {gen_s:.2f} s ({n / gen_s:,.0f} files/s); "
-              f"catalog {out.stat().st_size / 1e6:.2f} MB.\n")
-        table_rows = []
-        for what, count, seconds, cpu, note in rows:
-            rate = count / seconds
-            table_rows.append([what, f"{count:,}", f"{seconds:.3f}", f"{rate:,.0f}",
-                               f"{rate / ref_rate:,.1f}x", f"{cpu:.3f}",
-                               f"{count / cpu:,.0f}" if cpu > 0 else "-", note])
-        print(md_table(["Measurement", "Files", "Time (s)", "Files/s", "vs reference", "CPU (s)",
-                        "Files per CPU-s", "Notes"], table_rows, "lrrrrrrl"))
-        print()
-        print(f"- {cold_note}")
+        print(
+            f"\nGenerated {n:,} files ({total / 1e6:.1f} MB, {total / n / 1024:.1f} KB each, "
+            f"manifest ~{manifest_kb:.1f} KB) in {SUBDIRS} subdirectories with "
+            f"{args.workers} processes in {gen_s:.2f} s ({n / gen_s:,.0f} files/s); "
+            f"catalog {out.stat().st_size / 1e6:.2f} MB.\n"
+        )
+        table_rows = [
+            [what, f"{k:,}", f"{s:.3f}", f"{k / s:,.0f}", f"{k / s / ref_rate:,.1f}x",
+             f"{cpu:.3f}", f"{k / cpu:,.0f}" if cpu > 0 else "-", note]
+            for what, k, s, cpu, note in rows
+        ]  # fmt: skip
+        headers = ["Measurement", "Files", "Time (s)", "Files/s", "vs reference", "CPU (s)",
+                   "Files per CPU-s", "Notes"]  # fmt: skip
+        print(md_table(headers, table_rows, "lrrrrrrl"))
+        print(f"\n- {cold_note}")
         print(f"- reference = the `file_decoder` loop: {ref_rate:,.0f} files/s on its sample")
-        print("- CPU (s): user + system time of this process during the run, all threads; "
-              "a rate far below files per CPU-s x cores means the run waited (I/O, or other "
-              f"processes: 1-minute load average {load_before:.1f} before the timings, "
-              f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores)")
+        print(
+            "- CPU (s): user + system time of this process during the run, all threads; "
+            "a rate far below files per CPU-s x cores means the run waited (I/O, or other "
+            f"processes: 1-minute load average {load_before:.1f} before the timings, "
+            f"{load_after:.1f} after, on {os.cpu_count()} cores)"
+        )
 
-        warm_rate = n / warm_s
-        print(f"\nTargets: indexer warm >= {WARM_TARGET:,.0f} files/s on 2 cores: "
-              f"{warm_rate:,.0f} files/s {pass_miss(warm_rate >= WARM_TARGET)}; "
-              f">= {REF_TARGET:.0f}x the reference loop: {warm_rate / ref_rate:,.1f}x "
-              f"{pass_miss(warm_rate / ref_rate >= REF_TARGET)}")
+        warm_rate = n / rows[0][2]
+        print(
+            f"\nTargets: indexer warm >= {WARM_TARGET:,.0f} files/s on 2 cores: "
+            f"{warm_rate:,.0f} files/s {pass_miss(warm_rate >= WARM_TARGET)}; "
+            f">= {REF_TARGET:.0f}x the reference loop: {warm_rate / ref_rate:,.1f}x "
+            f"{pass_miss(warm_rate / ref_rate >= REF_TARGET)}"
+        )
 
-        # DuckDB queries over the Parquet catalog.
-        con = raiiaf_rs.query.connect(out)
-        model_x = MODELS[0][0]
-        queries = [
-            ("(a) count per model and sampler",
-             "SELECT model_name, sampler, count(*) AS n FROM catalog GROUP BY ALL ORDER BY ALL"),
-            ("(b) files sharing one noise tensor",
-             "SELECT noise_sha256, count(*) AS n, list(path ORDER BY path) AS paths FROM catalog "
-             "WHERE noise_sha256 IS NOT NULL GROUP BY noise_sha256 HAVING count(*) > 1"),
-            (f"(c) model `{model_x}` made in a pixel-relevant other environment",
-             "SELECT path, pixel_drift FROM drift JOIN catalog USING (path) "
-             f"WHERE model_name = '{model_x}' AND len(pixel_drift) > 0"),
-        ]
-        qrows = []
-        for label, sql in queries:
-            q_s, _, result = best_of(runs, lambda sql=sql: con.sql(sql).fetchall())
-            detail = ""
-            if label.startswith("(b)") and result:
-                detail = f"largest group: {max(r[1] for r in result)} files"
-            elif label.startswith("(c)") and result:
-                detail = "drift: " + ", ".join(sorted({c for r in result for c in r[1]}))
-            qrows.append([label, f"{q_s * 1000:.1f}", f"{len(result):,}", detail])
-        con.close()
         print(f"\nDuckDB over `catalog.parquet` via `raiiaf_rs.query.connect` (best of {runs}):\n")
-        print(md_table(["Query", "Time (ms)", "Rows", "Notes"], qrows, "lrrl"))
-        expected_c = sum(1 for i in range(n) if i % len(MODELS) == 0 and i % TORCH_DRIFT_EVERY == 3)
-        print(f"\n(expected rows of (c): {expected_c:,}; environment torch: "
-              f"{next((c['cononical_str'] for c in env['components'] if c['component_id'] == 'torch'), 'none')})")
+        print(md_table(["Query", "Time (ms)", "Rows", "Notes"], query_rows(out, runs), "lrrl"))
+        expected_b = len(range(0, n, NOISE_REUSE_EVERY))
+        expected_c = sum(1 for i in range(3, n, TORCH_DRIFT_EVERY) if i % len(MODELS) == 0)
+        torch_now = [c["cononical_str"] for c in env["components"] if c["component_id"] == "torch"]
+        print(
+            f"\nExpected: (b) 1 group of {expected_b:,} files (every {NOISE_REUSE_EVERY}th file "
+            f"reuses file 0's noise); (c) {expected_c:,} rows (every {TORCH_DRIFT_EVERY}th file "
+            f"records torch 2.1.0; this machine: {', '.join(torch_now) or 'no torch'})."
+        )
     finally:
         if args.keep:
             print(f"\nKept {tmp}", file=sys.stderr)
