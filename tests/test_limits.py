@@ -79,7 +79,7 @@ def test_refused_by_default_fast_and_small():
     # Best of three: the time bound is about the work done, not a busy machine's scheduling.
     runs = [_child("default", {"RAIIAF_MAX_DECODED_BYTES": ""}) for _ in range(3)]
     for got in runs:
-        assert got["error"] == "LimitExceededError", got
+        assert got["error"] == "DecodedSizeLimitError", got
         assert "would decode to" in got["message"] and "max_decoded_bytes" in got["message"]
         assert got["peak_kb"] * 1024 < 100 * 1000 * 1000, got
     assert min(r["seconds"] for r in runs) < 0.050, runs

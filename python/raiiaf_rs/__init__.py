@@ -33,6 +33,7 @@ from raiiaf_rs._extension import native
 from raiiaf_rs.environment import Drift, drift
 from raiiaf_rs.errors import (
     CorruptFileError,
+    DecodedSizeLimitError,
     HashMismatchError,
     InternalError,
     InvalidArgumentError,
@@ -55,6 +56,7 @@ __all__ = [
     "LINKED_TORCH",
     "Artifact",
     "CorruptFileError",
+    "DecodedSizeLimitError",
     "Drift",
     "Fingerprint",
     "HashMismatchError",
