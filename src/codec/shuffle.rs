@@ -228,8 +228,9 @@ pub const MAX_WINDOW_LOG: u32 = 23;
 const ROUND: usize = 64 * 1024;
 
 /// Elements per region of [`Decoder::fill_parallel`]: its scratch space is
-/// about 2 x `itemsize` x this many bytes (4 MiB regions of float32).
-const REGION: usize = 1 << 20;
+/// about (`itemsize` + 1) x this many bytes (1 MiB regions of float32, which
+/// measured faster than 4 MiB ones: less of each pass leaves the caches).
+const REGION: usize = 1 << 18;
 
 /// Decodes a shuffle-zstd payload into `out`, whose length fixes the element
 /// count; `itemsize` comes from the manifest's dtype. Every length and frame
@@ -369,20 +370,26 @@ impl<I: Input> Decoder<I> {
         let n = layout.n;
         let mut planes = Vec::with_capacity(inputs.len());
         for (k, input) in inputs.into_iter().enumerate() {
-            let frame = FrameDecoder::new(input, MAX_WINDOW_LOG).map_err(|e| {
-                if e.contains("content size") || e.contains("frame header") {
-                    format!("plane {k} is not a zstd frame with a content size")
-                } else {
-                    format!("plane {k}: {e}")
-                }
-            })?;
+            let frame = match StoredFrame::new(input) {
+                Ok(stored) => Plane::Stored(stored),
+                Err(input) => Plane::Zstd(FrameDecoder::new(input, MAX_WINDOW_LOG).map_err(|e| {
+                    if e.contains("content size") || e.contains("frame header") {
+                        format!("plane {k} is not a zstd frame with a content size")
+                    } else {
+                        format!("plane {k}: {e}")
+                    }
+                })?),
+            };
             if frame.declared() != n as u64 {
                 return Err(format!(
                     "plane {k} declares {} bytes, the tensor needs {n}",
                     frame.declared()
                 ));
             }
-            planes.push(PlaneReader { k, frame });
+            planes.push(PlaneReader {
+                k,
+                frame: Some(frame),
+            });
         }
         Ok(Decoder {
             itemsize: layout.itemsize,
@@ -390,11 +397,6 @@ impl<I: Input> Decoder<I> {
             planes,
             scratch: Vec::new(),
         })
-    }
-
-    /// The planes' inputs, plane 0 first (e.g. to take a read error one kept).
-    pub fn inputs_mut(&mut self) -> impl Iterator<Item = &mut I> {
-        self.planes.iter_mut().map(|p| p.frame.input_mut())
     }
 
     /// Decodes the next `out.len() / itemsize` elements into `out`.
@@ -437,10 +439,10 @@ impl<I: Input + Send> Decoder<I> {
     /// Decodes all the elements left into `out` on two threads, planes in
     /// parallel: the top plane (the exponents, the only one zstd compresses
     /// in noise) on a helper thread, the others and the interleaving on the
-    /// caller's, region by region (4 MiB of float32). With `hash`, a third
+    /// caller's, region by region (1 MiB of float32). With `hash`, a third
     /// thread hashes each region once it is complete and the SHA-256 of
-    /// `out` is returned. Memory besides `out`: about 3 x `itemsize` MiB
-    /// and the frames' windows.
+    /// `out` is returned. Memory besides `out`: about (`itemsize` + 1) x
+    /// 256 KiB and the frames' windows.
     pub fn fill_parallel(&mut self, out: &mut [u8], hash: bool) -> Result<Option<[u8; 32]>, String> {
         use sha2::{Digest, Sha256};
         use std::sync::mpsc::sync_channel;
@@ -545,20 +547,203 @@ fn caller_share<'o, I: Input>(
 /// One plane's frame, decoded incrementally into caller-sized pieces.
 struct PlaneReader<I> {
     k: usize,
-    frame: FrameDecoder<I>,
+    /// `None` only after a failed switch from stored to zstd decoding.
+    frame: Option<Plane<I>>,
+}
+
+/// How a plane's frame is decoded.
+enum Plane<I> {
+    /// By zstd's streaming decoder.
+    Zstd(FrameDecoder<I>),
+    /// A frame of the writer's stored form, copied block by block.
+    Stored(StoredFrame<I>),
+}
+
+impl<I: Input> Plane<I> {
+    fn declared(&self) -> u64 {
+        match self {
+            Plane::Zstd(f) => f.declared(),
+            Plane::Stored(f) => f.declared,
+        }
+    }
 }
 
 impl<I: Input> PlaneReader<I> {
     /// Fills `buf` completely, or fails if the frame ends or breaks first.
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
         let k = self.k;
-        self.frame.fill(buf).map_err(|e| format!("plane {k}: {e}"))
+        let fail = |e: String| format!("plane {k}: {e}");
+        let done = match self.frame.as_mut() {
+            None => return Err(fail("an earlier error stopped this plane".into())),
+            Some(Plane::Zstd(f)) => return f.fill(buf).map_err(fail),
+            Some(Plane::Stored(f)) => f.fill(buf).map_err(fail)?,
+        };
+        let Some(done) = done else { return Ok(()) };
+        // A block the stored form does not have: zstd decodes the frame
+        // from its start, the bytes already produced are skipped.
+        let Some(Plane::Stored(stored)) = self.frame.take() else {
+            return Err(fail("lost its frame".into()));
+        };
+        let produced = stored.produced;
+        let mut input = stored.input;
+        input.restart();
+        let mut zstd = FrameDecoder::new(input, MAX_WINDOW_LOG).map_err(fail)?;
+        zstd.skip(produced).map_err(fail)?;
+        zstd.fill(&mut buf[done..]).map_err(fail)?;
+        self.frame = Some(Plane::Zstd(zstd));
+        Ok(())
     }
 
     /// After every declared byte: the frame must end here, with no more content.
     fn finish(&mut self) -> Result<(), String> {
         let k = self.k;
-        self.frame.finish().map_err(|e| format!("plane {k}: {e}"))
+        match self.frame.as_mut() {
+            None => Err(format!("plane {k}: an earlier error stopped this plane")),
+            Some(Plane::Zstd(f)) => f.finish().map_err(|e| format!("plane {k}: {e}")),
+            Some(Plane::Stored(f)) => f.finish().map_err(|e| format!("plane {k}: {e}")),
+        }
+    }
+}
+
+/// The frame header [`stored_plane_frame`] writes: magic, descriptor 0x80
+/// (4-byte content size, not single-segment, no checksum, no dictionary),
+/// window 128 KiB; then the content size.
+const STORED_HEADER: [u8; 6] = [0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3];
+const STORED_BLOCK_MAX: u32 = 128 * 1024;
+
+/// A plane frame in the writer's stored form, decoded without zstd: its
+/// raw (and RLE) blocks are copied from the input straight into the output,
+/// where zstd's streaming decoder would copy each byte twice more. Checks
+/// what zstd checks: block types and sizes, the content size, the frame's
+/// end. A compressed block (valid zstd, though the writer never puts one in
+/// this form) hands the frame back to zstd.
+struct StoredFrame<I> {
+    input: I,
+    declared: u64,
+    produced: u64,
+    /// Bytes left in the current block, its type (0 raw, 1 RLE) and RLE byte.
+    block_left: u32,
+    rle: Option<u8>,
+    /// The last block's header has been read.
+    last: bool,
+}
+
+impl<I: Input> StoredFrame<I> {
+    /// The frame, if its header is the stored form's; else the input back.
+    fn new(mut input: I) -> Result<Self, I> {
+        let declared = match input.fill() {
+            Ok(head) if head.len() >= 10 && head[..6] == STORED_HEADER => {
+                u64::from(u32::from_le_bytes([head[6], head[7], head[8], head[9]]))
+            }
+            _ => return Err(input),
+        };
+        input.consume(10);
+        Ok(StoredFrame {
+            input,
+            declared,
+            produced: 0,
+            block_left: 0,
+            rle: None,
+            last: false,
+        })
+    }
+
+    /// The next `out.len()` bytes of the input.
+    fn read(&mut self, out: &mut [u8]) -> Result<(), String> {
+        let mut at = 0;
+        while at < out.len() {
+            let src = self.input.fill()?;
+            if src.is_empty() {
+                return Err("the zstd frame is truncated".into());
+            }
+            let n = src.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&src[..n]);
+            self.input.consume(n);
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Fills `buf`; `Ok(Some(done))` when a compressed block comes after
+    /// `done` bytes of `buf` (zstd must take over), `Ok(None)` when full.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<Option<usize>, String> {
+        let mut at = 0;
+        while at < buf.len() {
+            if self.block_left == 0 {
+                if self.last {
+                    return Err("the zstd frame ends before its declared size".into());
+                }
+                let mut h = [0u8; 3];
+                self.read(&mut h)?;
+                let header = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+                self.last = header & 1 == 1;
+                let size = header >> 3;
+                match (header >> 1) & 3 {
+                    2 => {
+                        self.produced += at as u64;
+                        return Ok(Some(at));
+                    }
+                    3 => return Err("damaged zstd frame: Corrupted block detected".into()),
+                    kind => {
+                        if size > STORED_BLOCK_MAX {
+                            return Err("damaged zstd frame: Corrupted block detected".into());
+                        }
+                        if self.produced + at as u64 + u64::from(size) > self.declared {
+                            return Err("the zstd frame inflates beyond its declared size".into());
+                        }
+                        self.rle = None;
+                        if kind == 1 {
+                            let mut b = [0u8; 1];
+                            self.read(&mut b)?;
+                            self.rle = Some(b[0]);
+                        }
+                        self.block_left = size;
+                    }
+                }
+                continue;
+            }
+            let n = (self.block_left as usize).min(buf.len() - at);
+            match self.rle {
+                Some(b) => buf[at..at + n].fill(b),
+                None => self.read(&mut buf[at..at + n])?,
+            }
+            self.block_left -= n as u32;
+            at += n;
+        }
+        self.produced += at as u64;
+        Ok(None)
+    }
+
+    /// After every declared byte: no content left, and the frame fills its input.
+    fn finish(&mut self) -> Result<(), String> {
+        let beyond = || "the zstd frame inflates beyond its declared size".to_string();
+        if self.produced != self.declared {
+            return Err("the zstd frame ends before its declared size".into());
+        }
+        // Empty raw or RLE blocks may follow; anything else is content beyond the declared size.
+        while !self.last || self.block_left != 0 {
+            if self.block_left != 0 {
+                return Err(beyond());
+            }
+            let mut h = [0u8; 3];
+            self.read(&mut h)?;
+            let header = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+            self.last = header & 1 == 1;
+            match ((header >> 1) & 3, header >> 3) {
+                (0, 0) => {}
+                (1, 0) => self.read(&mut [0u8; 1])?,
+                (3, _) => return Err("damaged zstd frame: Corrupted block detected".into()),
+                _ => return Err(beyond()),
+            }
+        }
+        if self.produced != self.declared {
+            return Err("the zstd frame ends before its declared size".into());
+        }
+        let left = self.input.remaining();
+        if left != 0 {
+            return Err(format!("{left} unexpected bytes follow the zstd frame"));
+        }
+        Ok(())
     }
 }
 
@@ -737,6 +922,81 @@ mod tests {
             .collect();
         let ratio = bf16.len() as f64 / encode(&bf16, 2).unwrap().len() as f64;
         assert!(ratio > 1.40, "bf16 ratio {ratio}");
+    }
+
+    /// One plane's frame through the decoder's plane reader, in odd-sized pieces.
+    fn decode_plane(frame: &[u8], n: usize) -> Result<Vec<u8>, String> {
+        let layout = Layout {
+            itemsize: 1,
+            n,
+            planes: vec![(0, frame.len() as u64)],
+        };
+        let mut decoder = Decoder::from_inputs(&layout, vec![SliceInput::new(frame)])?;
+        let mut out = vec![0u8; n];
+        for piece in out.chunks_mut(7777) {
+            decoder.fill(piece)?;
+        }
+        decoder.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn stored_form_decodes_as_zstd_does() {
+        let mut state = 3u64;
+        let random: Vec<u8> = (0..300_000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect();
+        // The writer's stored form (copied without zstd).
+        let stored = stored_plane_frame(&random).unwrap();
+        assert_eq!(stored[..6], STORED_HEADER);
+        assert_eq!(decode_plane(&stored, random.len()).unwrap(), random);
+        // zstd's own frames with the same header (128 KiB window, 4-byte size, no checksum):
+        // raw blocks first, then compressed ones, so the reader hands over to zstd midway.
+        let mut mixed = random.clone();
+        mixed.extend((0..300_000u32).map(|i| (i / 1000) as u8));
+        let mut cctx = zstd_safe::CCtx::create();
+        cctx.set_parameter(zstd_safe::CParameter::CompressionLevel(1))
+            .unwrap();
+        cctx.set_parameter(zstd_safe::CParameter::WindowLog(17)).unwrap();
+        let mut frame = Vec::with_capacity(zstd_safe::compress_bound(mixed.len()));
+        cctx.compress2(&mut frame, &mixed).unwrap();
+        assert_eq!(frame[..6], STORED_HEADER, "zstd wrote another header");
+        assert!(
+            frame.len() < mixed.len() * 3 / 4,
+            "the second half did not compress"
+        );
+        assert_eq!(decode_plane(&frame, mixed.len()).unwrap(), mixed);
+        // Damage: every cut fails; flips fail or decode as libzstd decodes them.
+        for f in [&stored, &frame] {
+            let n = if f == &stored { random.len() } else { mixed.len() };
+            for cut in [0, 5, 9, 10, 11, 12, 13, 1000, f.len() / 2, f.len() - 1] {
+                assert!(decode_plane(&f[..cut], n).is_err(), "cut {cut}");
+            }
+            // (Not the descriptor: another header goes to zstd, whose window limit differs.)
+            let _ = decode_plane(&[&f[..4], &[f[4] ^ 0x41], &f[5..]].concat(), n);
+            for at in [6, 9, 10, 11, 12, 200, 131_084, 131_085, 131_086, f.len() - 1] {
+                let mut bad = f.clone();
+                bad[at] ^= 0x41;
+                let ours = decode_plane(&bad, n).ok();
+                let theirs = zstd::bulk::decompress(&bad, n).ok().filter(|d| d.len() == n);
+                assert_eq!(ours.is_some(), theirs.is_some(), "byte {at}");
+                assert!(ours == theirs, "byte {at}");
+            }
+            let mut trailing = f.clone();
+            trailing.push(0);
+            assert!(decode_plane(&trailing, n).is_err());
+            assert!(decode_plane(f, n + 1).is_err() && decode_plane(f, n - 1).is_err());
+        }
+        // Empty blocks after the content are allowed, content beyond it is not.
+        let mut empty_tail = stored_plane_frame(&random[..1000]).unwrap();
+        empty_tail[10] &= !1; // the data block (header at 10) is no longer the last one
+        empty_tail.extend_from_slice(&1u32.to_le_bytes()[..3]); // an empty last raw block
+        assert_eq!(decode_plane(&empty_tail, 1000).unwrap(), &random[..1000]);
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub trait Input {
     fn consume(&mut self, n: usize);
     /// Bytes not yet consumed.
     fn remaining(&self) -> u64;
+    /// Goes back to the first byte.
+    fn restart(&mut self);
 }
 
 /// A slice as an [`Input`].
@@ -177,6 +179,9 @@ impl Input for SliceInput<'_> {
     }
     fn remaining(&self) -> u64 {
         (self.bytes.len() - self.pos.min(self.bytes.len())) as u64
+    }
+    fn restart(&mut self) {
+        self.pos = 0;
     }
 }
 
@@ -217,6 +222,17 @@ impl<I: Input> FrameDecoder<I> {
     /// The input, e.g. to take a read error it kept.
     pub fn input_mut(&mut self) -> &mut I {
         &mut self.input
+    }
+
+    /// Decodes and drops the next `n` bytes of content.
+    pub fn skip(&mut self, mut n: u64) -> Result<(), String> {
+        let mut scratch = vec![0u8; (n.min(64 << 10)) as usize];
+        while n > 0 {
+            let m = n.min(scratch.len() as u64) as usize;
+            self.fill(&mut scratch[..m])?;
+            n -= m as u64;
+        }
+        Ok(())
     }
 
     /// Fills `buf` completely, or fails if the frame ends or breaks first.

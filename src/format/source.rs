@@ -276,6 +276,14 @@ impl zstd_frame::Input for ChunkInput<'_> {
             None => (self.buf.len() - self.pos.min(self.buf.len())) as u64 + (self.chunk.len - self.next),
         }
     }
+
+    fn restart(&mut self) {
+        self.pos = 0;
+        if self.memory.is_none() {
+            self.buf.clear();
+            self.next = 0;
+        }
+    }
 }
 
 /// A [`Chunk`] as the random-access stream the zfp decoder reads in windows.
