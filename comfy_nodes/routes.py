@@ -159,7 +159,7 @@ def max_decoded_bytes() -> int | None:
 
 def too_large(e: raiiaf_rs.LimitExceededError) -> str | None:
     """The message for a file over the server's limit; None for a forged (corrupt) size."""
-    if "would decode to" not in str(e) or e.declared is None or e.limit is None:
+    if not isinstance(e, raiiaf_rs.errors.DecodedSizeLimitError):
         return None  # a size the file's bytes cannot justify: forged
     return (
         f"too large: it would decode to {e.declared:,} bytes, more than this server's limit of "

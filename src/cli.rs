@@ -227,8 +227,7 @@ fn png_size(img: &[u8]) -> Option<(u32, u32)> {
 }
 
 fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
-    let bytes = format::read_bytes(path)?;
-    let archive = Archive::parse(&bytes, options)?;
+    let archive = Archive::open(path, options)?;
     let h = &archive.header();
     if json {
         let doc = serde_json::json!({
@@ -254,7 +253,7 @@ fn inspect(path: &Path, json: bool, options: ReadOptions) -> Result<String> {
         h.flavor.magic_str(),
         h.version_major,
         h.version_minor,
-        bytes.len(),
+        archive.file_len(),
         h.chunk_count
     );
     for rec in archive.latent_records() {
@@ -381,8 +380,7 @@ fn show_env(host: &HostFacts, json: bool) -> String {
 }
 
 fn drift(path: &Path, host: &HostFacts, json: bool, options: ReadOptions) -> Result<String> {
-    let bytes = format::read_bytes(path)?;
-    let archive = Archive::parse(&bytes, options)?;
+    let archive = Archive::open(path, options)?;
     let Some(stored) = archive.environment()? else {
         return Ok(format!("{}: the file records no environment\n", path.display()));
     };
@@ -456,8 +454,7 @@ fn ellipsize(s: &str, max: usize) -> String {
 fn verify(files: &[PathBuf], options: ReadOptions) -> i32 {
     let mut failed = 0;
     for path in files {
-        let result = format::read_bytes(path).and_then(|bytes| {
-            let archive = Archive::parse(&bytes, options)?;
+        let result = Archive::open(path, options).and_then(|archive| {
             archive.verify_all()?;
             Ok(archive.manifest().chunks().len())
         });
@@ -651,8 +648,7 @@ fn latent_file_names(latents: &[(String, Tensor)]) -> Vec<String> {
 }
 
 fn extract(path: &Path, dir: &Path, overwrite: bool, options: ReadOptions) -> Result<String> {
-    let bytes = format::read_bytes(path)?;
-    let artifact = Archive::parse(&bytes, options)?.read_all()?;
+    let artifact = Archive::open(path, options)?.read_all()?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     // (file name, bytes, the latent it holds)
     let mut files: Vec<(String, Vec<u8>, Option<&str>)> = Vec::new();
@@ -695,8 +691,10 @@ fn extract(path: &Path, dir: &Path, overwrite: bool, options: ReadOptions) -> Re
 
 fn convert(path: &Path, codec: &str, output: &Path, overwrite: bool, options: ReadOptions) -> Result<String> {
     let codec = Codec::from_name(codec)?;
-    let bytes = format::read_bytes(path)?;
-    let artifact = Archive::parse(&bytes, options)?.read_all()?;
+    let archive = Archive::open(path, options)?;
+    let file_len = archive.file_len();
+    let artifact = archive.read_all()?;
+    drop(archive);
     let image_extra = artifact
         .manifest
         .chunks()
@@ -729,6 +727,6 @@ fn convert(path: &Path, codec: &str, output: &Path, overwrite: bool, options: Re
         path.display(),
         output.display(),
         codec.name(),
-        bytes.len()
+        file_len
     ))
 }

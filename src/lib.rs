@@ -14,12 +14,15 @@
 //!
 //! ```no_run
 //! use raiiaf::format::{Archive, ReadOptions};
-//! let bytes = std::fs::read("image.raiiaf").unwrap();
-//! let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
+//! // Reads the header and the manifest only; chunks are read as they decode.
+//! let archive = Archive::open("image.raiiaf", ReadOptions::default()).unwrap();
 //! let artifact = archive.read_all().unwrap(); // every hash verified
 //! for (name, t) in &artifact.latents {
 //!     println!("{name}: {} {:?}", t.dtype(), t.shape());
 //! }
+//! // A file already in memory is read in place.
+//! let bytes = std::fs::read("image.raiiaf").unwrap();
+//! let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
 //! ```
 
 pub mod catalog;

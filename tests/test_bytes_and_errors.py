@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,6 +74,12 @@ def test_limit_error_carries_its_fields():
     assert (e.declared, e.limit) == (4 * 4 * 8 * 8, 1000)
     assert e.chunk == 'chunk LATN "a" (#0)'
     assert isinstance(e, raiiaf_rs.CorruptFileError) and e.expected is None
+    # The caller's limit has its own class; a forged size does not.
+    assert type(e) is raiiaf_rs.DecodedSizeLimitError
+    forged = Path(__file__).parent / "data" / "adversarial" / "bomb-compact-shape-4-tib.raiiaf"
+    with pytest.raises(raiiaf_rs.LimitExceededError) as info:
+        raiiaf_rs.read(forged, max_decoded_bytes=1 << 62)
+    assert type(info.value) is raiiaf_rs.LimitExceededError, info.value
 
 
 def test_classes_come_from_the_extension_and_keep_their_bases():
@@ -87,6 +94,7 @@ def test_classes_come_from_the_extension_and_keep_their_bases():
     assert issubclass(errors.InvalidArgumentError, ValueError)
     assert issubclass(errors.TargetExistsError, FileExistsError)
     assert issubclass(errors.LimitExceededError, errors.CorruptFileError)
+    assert issubclass(errors.DecodedSizeLimitError, errors.LimitExceededError)
     assert issubclass(errors.HashMismatchError, errors.CorruptFileError)
     assert not issubclass(errors.InternalError, errors.InvalidArgumentError)
     # Raised from Python as well, and picklable (worker processes send them back).

@@ -8,10 +8,16 @@ process, so its peak RSS (``VmHWM``) is its own:
   interpreter, numpy and raiiaf_rs included);
 - with the limit raised it reads, at a peak of at most the returned data + 64 MiB over the
   process's peak before the read (decoded in place, no second tensor-sized buffer).
+
+The same bound for a real 256 MiB float32 noise tensor (1,16,2048,2048) in each codec, read from
+its file with ``raiiaf_rs.read(path)`` in a fresh interpreter: chunks are read from the file as
+they decode (raw straight into the output, compact plane by plane, zfp in 16 MiB windows of its
+stream, which for batch-1 noise is 3.8x the tensor), never the whole file into memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -79,7 +85,7 @@ def test_refused_by_default_fast_and_small():
     # Best of three: the time bound is about the work done, not a busy machine's scheduling.
     runs = [_child("default", {"RAIIAF_MAX_DECODED_BYTES": ""}) for _ in range(3)]
     for got in runs:
-        assert got["error"] == "LimitExceededError", got
+        assert got["error"] == "DecodedSizeLimitError", got
         assert "would decode to" in got["message"] and "max_decoded_bytes" in got["message"]
         assert got["peak_kb"] * 1024 < 100 * 1000 * 1000, got
     assert min(r["seconds"] for r in runs) < 0.050, runs
@@ -99,6 +105,52 @@ def test_environment_variable_sets_the_default():
     got = _child("env", {"RAIIAF_MAX_DECODED_BYTES": "lots"})
     assert got["error"] == "InvalidArgumentError", got
     assert "RAIIAF_MAX_DECODED_BYTES" in got["message"]
+
+
+NOISE_SHAPE = (1, 16, 2048, 2048)  # 256 MiB of float32; zfp takes it (every axis <= 4096)
+
+READ_CHILD = r"""
+import hashlib, json, sys
+import raiiaf_rs
+
+def hwm_kb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+
+before = hwm_kb()
+art = raiiaf_rs.read(sys.argv[1])
+peak = hwm_kb()
+arr = art.latents["initial_noise"]
+print(json.dumps({"before_kb": before, "peak_kb": peak, "nbytes": arr.nbytes,
+                  "digest": hashlib.sha256(arr).hexdigest()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def big_noise() -> np.ndarray:
+    return np.random.default_rng(7).standard_normal(NOISE_SHAPE, dtype=np.float32)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("codec", ["raw", "compact", "zfp"])
+def test_reading_a_large_file_needs_its_output_plus_64_mib(tmp_path, big_noise, codec):
+    path = tmp_path / f"noise-{codec}.raiiaf"
+    raiiaf_rs.write(path, {"initial_noise": big_noise}, environment=None, codec=codec)
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["nbytes"] == big_noise.nbytes == 256 * MIB
+    assert got["digest"] == hashlib.sha256(big_noise).hexdigest()
+    grown = (got["peak_kb"] - got["before_kb"]) * 1024
+    print(f"{codec}: file {path.stat().st_size / MIB:.0f} MiB, peak grew {grown / MIB:.1f} MiB")
+    assert grown <= got["nbytes"] + 64 * MIB, (
+        f"{codec}: peak grew by {grown / MIB:.0f} MiB for {got['nbytes'] / MIB:.0f} MiB returned"
+    )
 
 
 @pytest.fixture()

@@ -33,6 +33,7 @@ from raiiaf_rs._extension import native
 from raiiaf_rs.environment import Drift, drift
 from raiiaf_rs.errors import (
     CorruptFileError,
+    DecodedSizeLimitError,
     HashMismatchError,
     InternalError,
     InvalidArgumentError,
@@ -57,6 +58,7 @@ __all__ = [
     "Artifact",
     "CatalogTable",
     "CorruptFileError",
+    "DecodedSizeLimitError",
     "Drift",
     "Fingerprint",
     "HashMismatchError",

@@ -10,6 +10,7 @@ from raiiaf_rs import errors as _errors
 RaiiafError = _errors.RaiiafError
 CorruptFileError = _errors.CorruptFileError
 LimitExceededError = _errors.LimitExceededError
+DecodedSizeLimitError = _errors.DecodedSizeLimitError
 HashMismatchError = _errors.HashMismatchError
 UnsupportedError = _errors.UnsupportedError
 InvalidArgumentError = _errors.InvalidArgumentError

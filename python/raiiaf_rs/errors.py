@@ -16,6 +16,7 @@ from raiiaf_rs._extension import native
 
 __all__ = [
     "CorruptFileError",
+    "DecodedSizeLimitError",
     "HashMismatchError",
     "InternalError",
     "InvalidArgumentError",
@@ -32,6 +33,10 @@ CorruptFileError = native.CorruptFileError
 #: The file declares sizes its bytes cannot justify (a decompression bomb), or a read would
 #: decode more than ``max_decoded_bytes``; ``declared`` and ``limit`` say how much.
 LimitExceededError = native.LimitExceededError
+#: The :class:`LimitExceededError` of the caller's limit: the read would decode ``declared``
+#: bytes, more than ``max_decoded_bytes`` (``limit``). The file's sizes are plausible; a forged
+#: size (more than the file's bytes can inflate to) is a plain ``LimitExceededError``.
+DecodedSizeLimitError = native.DecodedSizeLimitError
 #: A chunk decoded, but its SHA-256 differs from the manifest's: the file was altered.
 HashMismatchError = native.HashMismatchError
 #: A newer format version or codec, or a request this build cannot serve.

@@ -2,6 +2,7 @@
 
 __all__ = [
     "CorruptFileError",
+    "DecodedSizeLimitError",
     "HashMismatchError",
     "InternalError",
     "InvalidArgumentError",
@@ -25,6 +26,13 @@ class RaiiafError(Exception):
 
 class CorruptFileError(RaiiafError): ...
 class LimitExceededError(CorruptFileError): ...
+
+class DecodedSizeLimitError(LimitExceededError):
+    """More than ``max_decoded_bytes`` (``limit``) to decode; ``declared`` says how much."""
+
+    declared: int
+    limit: int
+
 class HashMismatchError(CorruptFileError): ...
 class UnsupportedError(RaiiafError): ...
 class InvalidArgumentError(RaiiafError, ValueError): ...

@@ -19,6 +19,8 @@
 
 use zstd::zstd_safe;
 
+use super::zstd_frame::{FrameDecoder, Input, SliceInput};
+
 /// zstd level for planes: level 1 beats 2-12 on i.i.d. exponent bytes.
 pub const LEVEL: i32 = 1;
 const PREFIX: usize = 8;
@@ -215,13 +217,20 @@ fn stored_plane_frame(plane: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Largest zstd window (log2 bytes) a plane frame may need when decoding:
-/// 16 MiB. The writer's level-1 frames use 512 KiB at most; larger windows
-/// are refused, so decoding holds at most `itemsize` windows besides `out`.
-pub const MAX_WINDOW_LOG: u32 = 24;
+/// 8 MiB. The writer's level-1 frames use 512 KiB at most; larger windows
+/// are refused, so decoding holds at most `itemsize` windows besides `out`
+/// (32 MiB for float32 in the worst case).
+pub const MAX_WINDOW_LOG: u32 = 23;
 
-/// Elements decoded per plane before they are interleaved into `out`: the
-/// scratch space is `itemsize` x this many bytes, whatever the tensor size.
+/// Elements decoded per plane before they are interleaved into `out` by
+/// [`Decoder::fill`]: the scratch space is `itemsize` x this many bytes,
+/// whatever the tensor size.
 const ROUND: usize = 64 * 1024;
+
+/// Elements per region of [`Decoder::fill_parallel`]: its scratch space is
+/// about (`itemsize` + 1) x this many bytes (1 MiB regions of float32, which
+/// measured faster than 4 MiB ones: less of each pass leaves the caches).
+const REGION: usize = 1 << 18;
 
 /// Decodes a shuffle-zstd payload into `out`, whose length fixes the element
 /// count; `itemsize` comes from the manifest's dtype. Every length and frame
@@ -236,85 +245,157 @@ pub fn decode_into(payload: &[u8], itemsize: usize, out: &mut [u8]) -> Result<()
     decoder.finish()
 }
 
-/// [`decode_into`] in steps: [`Decoder::fill`] decodes the next elements
-/// into each buffer it is given (a whole number of elements each, in order),
-/// so a caller can hash or copy what is decoded while the rest decodes.
-pub struct Decoder<'a> {
+/// Where a payload's plane frames lie, from its prefix and length table.
+#[derive(Debug, Clone)]
+pub struct Layout {
     itemsize: usize,
-    /// Elements still to decode.
-    left: usize,
-    planes: Vec<PlaneReader<'a>>,
-    scratch: Vec<u8>,
+    /// Elements in the tensor.
+    n: usize,
+    /// (offset in the payload, length) of each plane's frame, plane 0 first.
+    planes: Vec<(u64, u64)>,
 }
 
-impl<'a> Decoder<'a> {
-    /// Checks the payload's prefix, table and frame headers for a tensor of
-    /// `out_len` bytes; allocates only the bounded scratch space.
-    pub fn new(payload: &'a [u8], itemsize: usize, out_len: usize) -> Result<Decoder<'a>, String> {
-        if payload.len() < PREFIX {
+impl Layout {
+    /// Bytes of the prefix and table of a payload with `itemsize` planes.
+    pub fn table_len(itemsize: usize) -> usize {
+        PREFIX + 8 * itemsize
+    }
+
+    /// Checks the prefix and table (`head`: the payload's first bytes, at
+    /// least [`table_len`](Layout::table_len) of them when the payload has
+    /// that many) of a payload of `payload_len` bytes for a tensor of
+    /// `out_len` bytes: every plane inside the payload, nothing after the last.
+    pub fn parse(head: &[u8], payload_len: u64, itemsize: usize, out_len: usize) -> Result<Layout, String> {
+        if payload_len < PREFIX as u64 || head.len() < PREFIX {
             return Err(format!(
-                "shuffle-zstd payload is {} bytes, shorter than its 8-byte prefix",
-                payload.len()
+                "shuffle-zstd payload is {payload_len} bytes, shorter than its 8-byte prefix"
             ));
         }
-        if payload[0] as usize != itemsize || itemsize == 0 {
+        if head[0] as usize != itemsize || itemsize == 0 {
             return Err(format!(
                 "shuffle-zstd payload has {} byte planes, the dtype needs {itemsize}",
-                payload[0]
+                head[0]
             ));
         }
-        if payload[1..PREFIX].iter().any(|&b| b != 0) {
+        if head[1..PREFIX].iter().any(|&b| b != 0) {
             return Err("shuffle-zstd reserved bytes are not zero".into());
         }
         if !out_len.is_multiple_of(itemsize) {
             return Err("output size is not a whole number of elements".into());
         }
-        let n = out_len / itemsize;
-        let table_end = PREFIX + 8 * itemsize;
-        let table = payload.get(PREFIX..table_end).ok_or_else(|| {
-            format!("shuffle-zstd payload is too short for its table of {itemsize} plane lengths")
-        })?;
-        let mut pos = table_end;
+        let table_end = Layout::table_len(itemsize);
+        let table = head
+            .get(PREFIX..table_end)
+            .filter(|_| payload_len >= table_end as u64)
+            .ok_or_else(|| {
+                format!("shuffle-zstd payload is too short for its table of {itemsize} plane lengths")
+            })?;
+        let mut pos = table_end as u64;
         let mut planes = Vec::with_capacity(itemsize);
         for (k, entry) in table.chunks_exact(8).enumerate() {
             let mut len_bytes = [0u8; 8];
             len_bytes.copy_from_slice(entry);
             let len = u64::from_le_bytes(len_bytes);
-            let end = (pos as u64)
-                .checked_add(len)
-                .filter(|&e| e <= payload.len() as u64)
-                .ok_or_else(|| {
-                    format!(
-                        "plane {k} claims {len} bytes at offset {pos}, past the payload's end ({} bytes)",
-                        payload.len()
-                    )
-                })? as usize;
-            let frame = &payload[pos..end];
-            match zstd_safe::get_frame_content_size(frame) {
-                Ok(Some(size)) if size == n as u64 => {}
-                Ok(Some(size)) => {
-                    return Err(format!("plane {k} declares {size} bytes, the tensor needs {n}"))
-                }
-                _ => return Err(format!("plane {k} is not a zstd frame with a content size")),
-            }
-            match zstd_safe::find_frame_compressed_size(frame) {
-                Ok(l) if l == frame.len() => {}
-                _ => return Err(format!("plane {k}'s zstd frame is damaged or has trailing bytes")),
-            }
-            planes.push(PlaneReader::new(k, frame)?);
+            let end = pos.checked_add(len).filter(|&e| e <= payload_len).ok_or_else(|| {
+                format!(
+                    "plane {k} claims {len} bytes at offset {pos}, past the payload's end ({payload_len} bytes)"
+                )
+            })?;
+            planes.push((pos, len));
             pos = end;
         }
-        if pos != payload.len() {
+        if pos != payload_len {
             return Err(format!(
                 "{} unexpected bytes after the last plane",
-                payload.len() - pos
+                payload_len - pos
             ));
         }
-        Ok(Decoder {
+        Ok(Layout {
             itemsize,
+            n: out_len / itemsize,
+            planes,
+        })
+    }
+
+    /// (offset in the payload, length) of each plane's frame, plane 0 first.
+    pub fn planes(&self) -> &[(u64, u64)] {
+        &self.planes
+    }
+}
+
+/// [`decode_into`] in steps: [`Decoder::fill`] decodes the next elements
+/// into each buffer it is given (a whole number of elements each, in order),
+/// so a caller can hash or copy what is decoded while the rest decodes.
+/// The frames come from any [`Input`]: a payload in memory, or windows of a
+/// file.
+pub struct Decoder<I> {
+    itemsize: usize,
+    /// Elements still to decode.
+    left: usize,
+    planes: Vec<PlaneReader<I>>,
+    scratch: Vec<u8>,
+}
+
+impl<'a> Decoder<SliceInput<'a>> {
+    /// Checks the payload's prefix, table and frame headers for a tensor of
+    /// `out_len` bytes; allocates only the bounded scratch space.
+    pub fn new(payload: &'a [u8], itemsize: usize, out_len: usize) -> Result<Self, String> {
+        let layout = Layout::parse(payload, payload.len() as u64, itemsize, out_len)?;
+        let mut inputs = Vec::with_capacity(itemsize);
+        for (k, &(at, len)) in layout.planes.iter().enumerate() {
+            let frame = &payload[at as usize..(at + len) as usize];
+            if let Ok(l) = zstd_safe::find_frame_compressed_size(frame) {
+                if l != frame.len() {
+                    return Err(format!("plane {k}'s zstd frame is damaged or has trailing bytes"));
+                }
+            }
+            inputs.push(SliceInput::new(frame));
+        }
+        Decoder::from_inputs(&layout, inputs)
+    }
+}
+
+impl<I: Input> Decoder<I> {
+    /// A decoder of the planes of `layout`, each read from its input (plane 0
+    /// first): checks each frame's header (its content size must be the
+    /// element count); allocates only the bounded scratch space.
+    pub fn from_inputs(layout: &Layout, inputs: Vec<I>) -> Result<Self, String> {
+        if inputs.len() != layout.itemsize {
+            return Err(format!(
+                "{} plane inputs for {} planes",
+                inputs.len(),
+                layout.itemsize
+            ));
+        }
+        let n = layout.n;
+        let mut planes = Vec::with_capacity(inputs.len());
+        for (k, input) in inputs.into_iter().enumerate() {
+            let frame = match StoredFrame::new(input) {
+                Ok(stored) => Plane::Stored(stored),
+                Err(input) => Plane::Zstd(FrameDecoder::new(input, MAX_WINDOW_LOG).map_err(|e| {
+                    if e.contains("content size") || e.contains("frame header") {
+                        format!("plane {k} is not a zstd frame with a content size")
+                    } else {
+                        format!("plane {k}: {e}")
+                    }
+                })?),
+            };
+            if frame.declared() != n as u64 {
+                return Err(format!(
+                    "plane {k} declares {} bytes, the tensor needs {n}",
+                    frame.declared()
+                ));
+            }
+            planes.push(PlaneReader {
+                k,
+                frame: Some(frame),
+            });
+        }
+        Ok(Decoder {
+            itemsize: layout.itemsize,
             left: n,
             planes,
-            scratch: vec![0u8; ROUND.min(n.max(1)) * itemsize],
+            scratch: Vec::new(),
         })
     }
 
@@ -324,20 +405,26 @@ impl<'a> Decoder<'a> {
         if !out.len().is_multiple_of(itemsize) || out.len() / itemsize > self.left {
             return Err("output size does not fit the elements left to decode".into());
         }
-        let round = self.scratch.len() / itemsize;
+        let round = ROUND.min(self.left.max(1));
+        if self.scratch.len() < round * itemsize {
+            self.scratch = vec![0u8; round * itemsize];
+        }
         for piece in out.chunks_mut(round * itemsize) {
             let m = piece.len() / itemsize;
             for (k, plane) in self.planes.iter_mut().enumerate() {
                 plane.fill(&mut self.scratch[k * round..k * round + m])?;
             }
-            interleave(&self.scratch, round, m, itemsize, piece);
+            let planes: Vec<&[u8]> = (0..itemsize)
+                .map(|k| &self.scratch[k * round..k * round + m])
+                .collect();
+            interleave(&planes, piece);
             self.left -= m;
         }
         Ok(())
     }
 
     /// After the last element: every frame must end exactly there.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(&mut self) -> Result<(), String> {
         if self.left != 0 {
             return Err(format!("{} elements were not decoded", self.left));
         }
@@ -348,102 +435,343 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// One plane's frame, decoded incrementally into caller-sized pieces.
-struct PlaneReader<'a> {
-    k: usize,
-    dctx: zstd_safe::DCtx<'static>,
-    input: zstd_safe::InBuffer<'a>,
-    /// The frame has ended (the decoder returned 0).
-    ended: bool,
+impl<I: Input + Send> Decoder<I> {
+    /// Decodes all the elements left into `out` on two threads, planes in
+    /// parallel: the top plane (the exponents, the only one zstd compresses
+    /// in noise) on a helper thread, the others and the interleaving on the
+    /// caller's, region by region (1 MiB of float32). With `hash`, a third
+    /// thread hashes each region once it is complete and the SHA-256 of
+    /// `out` is returned. Memory besides `out`: about (`itemsize` + 1) x
+    /// 256 KiB and the frames' windows.
+    pub fn fill_parallel(&mut self, out: &mut [u8], hash: bool) -> Result<Option<[u8; 32]>, String> {
+        use sha2::{Digest, Sha256};
+        use std::sync::mpsc::sync_channel;
+        let itemsize = self.itemsize;
+        if out.len() != self.left * itemsize {
+            return Err("output size does not fit the elements left to decode".into());
+        }
+        let n = self.left;
+        let round = REGION.min(n.max(1));
+        let split = itemsize.saturating_sub(1).max(1).min(self.planes.len());
+        let (mine, theirs) = self.planes.split_at_mut(split);
+        let result = std::thread::scope(|scope| {
+            let (full_tx, full_rx) = sync_channel::<Result<Vec<u8>, String>>(2);
+            let (free_tx, free_rx) = sync_channel::<Vec<u8>>(2);
+            let helper_planes = theirs.len();
+            for _ in 0..2 {
+                // Cannot fail: the receiver is alive and the channel has room.
+                let _ = free_tx.send(vec![0u8; round * helper_planes]);
+            }
+            let helper = scope.spawn(move || {
+                let mut left = n;
+                while left > 0 {
+                    let m = left.min(round);
+                    let Ok(mut buf) = free_rx.recv() else { return };
+                    let filled = theirs
+                        .iter_mut()
+                        .enumerate()
+                        .try_for_each(|(j, p)| p.fill(&mut buf[j * round..j * round + m]));
+                    let failed = filled.is_err();
+                    if full_tx.send(filled.map(|()| buf)).is_err() || failed {
+                        return;
+                    }
+                    left -= m;
+                }
+            });
+            let (hash_tx, hasher) = if hash {
+                let (tx, rx) = sync_channel::<&[u8]>(2);
+                let hasher = scope.spawn(move || {
+                    let mut h = Sha256::new();
+                    for piece in rx {
+                        h.update(piece);
+                    }
+                    <[u8; 32]>::from(h.finalize())
+                });
+                (Some(tx), Some(hasher))
+            } else {
+                (None, None)
+            };
+            // The caller's share; its channels end with it, which stops the
+            // helper and the hasher on an error.
+            let result = caller_share(out, mine, round, helper_planes, full_rx, free_tx, hash_tx);
+            // Panics there are bugs, not damage: passed on (the bindings
+            // report them as internal errors).
+            helper.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let digest = hasher.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            result.map(|()| digest)
+        })?;
+        self.left = 0;
+        Ok(result)
+    }
 }
 
-impl<'a> PlaneReader<'a> {
-    fn new(k: usize, frame: &'a [u8]) -> Result<Self, String> {
-        let mut dctx = zstd_safe::DCtx::create();
-        dctx.set_parameter(zstd_safe::DParameter::WindowLogMax(MAX_WINDOW_LOG))
-            .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
-        Ok(PlaneReader {
-            k,
-            dctx,
-            input: zstd_safe::InBuffer::around(frame),
-            ended: false,
-        })
+/// The caller's share of [`Decoder::fill_parallel`]: its planes (all but
+/// the helper's `helper_planes`), the interleaving of each region of `round`
+/// elements, and handing each finished region to the hasher.
+fn caller_share<'o, I: Input>(
+    out: &'o mut [u8],
+    mine: &mut [PlaneReader<I>],
+    round: usize,
+    helper_planes: usize,
+    full_rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+    free_tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    hash_tx: Option<std::sync::mpsc::SyncSender<&'o [u8]>>,
+) -> Result<(), String> {
+    let split = mine.len();
+    let itemsize = split + helper_planes;
+    let mut scratch = vec![0u8; round * split];
+    for region in out.chunks_mut(round * itemsize) {
+        let m = region.len() / itemsize;
+        for (k, p) in mine.iter_mut().enumerate() {
+            p.fill(&mut scratch[k * round..k * round + m])?;
+        }
+        let helped = full_rx
+            .recv()
+            .map_err(|_| "the plane decoding thread stopped".to_string())??;
+        let planes: Vec<&[u8]> = (0..split)
+            .map(|k| &scratch[k * round..k * round + m])
+            .chain((0..helper_planes).map(|j| &helped[j * round..j * round + m]))
+            .collect();
+        interleave(&planes, region);
+        // The helper may have stopped after its last region: nothing to tell it.
+        let _ = free_tx.send(helped);
+        if let Some(tx) = &hash_tx {
+            let done: &[u8] = region;
+            tx.send(done)
+                .map_err(|_| "the hashing thread stopped".to_string())?;
+        }
     }
+    Ok(())
+}
 
+/// One plane's frame, decoded incrementally into caller-sized pieces.
+struct PlaneReader<I> {
+    k: usize,
+    /// `None` only after a failed switch from stored to zstd decoding.
+    frame: Option<Plane<I>>,
+}
+
+/// How a plane's frame is decoded.
+enum Plane<I> {
+    /// By zstd's streaming decoder.
+    Zstd(FrameDecoder<I>),
+    /// A frame of the writer's stored form, copied block by block.
+    Stored(StoredFrame<I>),
+}
+
+impl<I: Input> Plane<I> {
+    fn declared(&self) -> u64 {
+        match self {
+            Plane::Zstd(f) => f.declared(),
+            Plane::Stored(f) => f.declared,
+        }
+    }
+}
+
+impl<I: Input> PlaneReader<I> {
     /// Fills `buf` completely, or fails if the frame ends or breaks first.
     fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
         let k = self.k;
-        let want = buf.len();
-        let mut output = zstd_safe::OutBuffer::around(buf);
-        while output.pos() < want {
-            if self.ended {
-                return Err(format!("plane {k} ends before its declared size"));
-            }
-            let (before_in, before_out) = (self.input.pos, output.pos());
-            let hint = self
-                .dctx
-                .decompress_stream(&mut output, &mut self.input)
-                .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
-            self.ended = hint == 0;
-            if !self.ended && self.input.pos == before_in && output.pos() == before_out {
-                return Err(format!("plane {k}'s zstd frame is truncated"));
-            }
-        }
+        let fail = |e: String| format!("plane {k}: {e}");
+        let done = match self.frame.as_mut() {
+            None => return Err(fail("an earlier error stopped this plane".into())),
+            Some(Plane::Zstd(f)) => return f.fill(buf).map_err(fail),
+            Some(Plane::Stored(f)) => f.fill(buf).map_err(fail)?,
+        };
+        let Some(done) = done else { return Ok(()) };
+        // A block the stored form does not have: zstd decodes the frame
+        // from its start, the bytes already produced are skipped.
+        let Some(Plane::Stored(stored)) = self.frame.take() else {
+            return Err(fail("lost its frame".into()));
+        };
+        let produced = stored.produced;
+        let mut input = stored.input;
+        input.restart();
+        let mut zstd = FrameDecoder::new(input, MAX_WINDOW_LOG).map_err(fail)?;
+        zstd.skip(produced).map_err(fail)?;
+        zstd.fill(&mut buf[done..]).map_err(fail)?;
+        self.frame = Some(Plane::Zstd(zstd));
         Ok(())
     }
 
     /// After every declared byte: the frame must end here, with no more content.
     fn finish(&mut self) -> Result<(), String> {
         let k = self.k;
-        let mut probe = [0u8; 1];
-        while !self.ended {
-            let mut output = zstd_safe::OutBuffer::around(&mut probe[..]);
-            let before_in = self.input.pos;
-            let hint = self
-                .dctx
-                .decompress_stream(&mut output, &mut self.input)
-                .map_err(|c| format!("plane {k}: {}", zstd_safe::get_error_name(c)))?;
-            if output.pos() > 0 {
-                return Err(format!("plane {k} inflates beyond its declared size"));
+        match self.frame.as_mut() {
+            None => Err(format!("plane {k}: an earlier error stopped this plane")),
+            Some(Plane::Zstd(f)) => f.finish().map_err(|e| format!("plane {k}: {e}")),
+            Some(Plane::Stored(f)) => f.finish().map_err(|e| format!("plane {k}: {e}")),
+        }
+    }
+}
+
+/// The frame header [`stored_plane_frame`] writes: magic, descriptor 0x80
+/// (4-byte content size, not single-segment, no checksum, no dictionary),
+/// window 128 KiB; then the content size.
+const STORED_HEADER: [u8; 6] = [0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3];
+const STORED_BLOCK_MAX: u32 = 128 * 1024;
+
+/// A plane frame in the writer's stored form, decoded without zstd: its
+/// raw (and RLE) blocks are copied from the input straight into the output,
+/// where zstd's streaming decoder would copy each byte twice more. Checks
+/// what zstd checks: block types and sizes, the content size, the frame's
+/// end. A compressed block (valid zstd, though the writer never puts one in
+/// this form) hands the frame back to zstd.
+struct StoredFrame<I> {
+    input: I,
+    declared: u64,
+    produced: u64,
+    /// Bytes left in the current block, its type (0 raw, 1 RLE) and RLE byte.
+    block_left: u32,
+    rle: Option<u8>,
+    /// The last block's header has been read.
+    last: bool,
+}
+
+impl<I: Input> StoredFrame<I> {
+    /// The frame, if its header is the stored form's; else the input back.
+    fn new(mut input: I) -> Result<Self, I> {
+        let declared = match input.fill() {
+            Ok(head) if head.len() >= 10 && head[..6] == STORED_HEADER => {
+                u64::from(u32::from_le_bytes([head[6], head[7], head[8], head[9]]))
             }
-            self.ended = hint == 0;
-            if !self.ended && self.input.pos == before_in {
-                return Err(format!("plane {k}'s zstd frame is truncated"));
+            _ => return Err(input),
+        };
+        input.consume(10);
+        Ok(StoredFrame {
+            input,
+            declared,
+            produced: 0,
+            block_left: 0,
+            rle: None,
+            last: false,
+        })
+    }
+
+    /// The next `out.len()` bytes of the input.
+    fn read(&mut self, out: &mut [u8]) -> Result<(), String> {
+        let mut at = 0;
+        while at < out.len() {
+            let src = self.input.fill()?;
+            if src.is_empty() {
+                return Err("the zstd frame is truncated".into());
+            }
+            let n = src.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&src[..n]);
+            self.input.consume(n);
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Fills `buf`; `Ok(Some(done))` when a compressed block comes after
+    /// `done` bytes of `buf` (zstd must take over), `Ok(None)` when full.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<Option<usize>, String> {
+        let mut at = 0;
+        while at < buf.len() {
+            if self.block_left == 0 {
+                if self.last {
+                    return Err("the zstd frame ends before its declared size".into());
+                }
+                let mut h = [0u8; 3];
+                self.read(&mut h)?;
+                let header = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+                self.last = header & 1 == 1;
+                let size = header >> 3;
+                match (header >> 1) & 3 {
+                    2 => {
+                        self.produced += at as u64;
+                        return Ok(Some(at));
+                    }
+                    3 => return Err("damaged zstd frame: Corrupted block detected".into()),
+                    kind => {
+                        if size > STORED_BLOCK_MAX {
+                            return Err("damaged zstd frame: Corrupted block detected".into());
+                        }
+                        if self.produced + at as u64 + u64::from(size) > self.declared {
+                            return Err("the zstd frame inflates beyond its declared size".into());
+                        }
+                        self.rle = None;
+                        if kind == 1 {
+                            let mut b = [0u8; 1];
+                            self.read(&mut b)?;
+                            self.rle = Some(b[0]);
+                        }
+                        self.block_left = size;
+                    }
+                }
+                continue;
+            }
+            let n = (self.block_left as usize).min(buf.len() - at);
+            match self.rle {
+                Some(b) => buf[at..at + n].fill(b),
+                None => self.read(&mut buf[at..at + n])?,
+            }
+            self.block_left -= n as u32;
+            at += n;
+        }
+        self.produced += at as u64;
+        Ok(None)
+    }
+
+    /// After every declared byte: no content left, and the frame fills its input.
+    fn finish(&mut self) -> Result<(), String> {
+        let beyond = || "the zstd frame inflates beyond its declared size".to_string();
+        if self.produced != self.declared {
+            return Err("the zstd frame ends before its declared size".into());
+        }
+        // Empty raw or RLE blocks may follow; anything else is content beyond the declared size.
+        while !self.last || self.block_left != 0 {
+            if self.block_left != 0 {
+                return Err(beyond());
+            }
+            let mut h = [0u8; 3];
+            self.read(&mut h)?;
+            let header = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+            self.last = header & 1 == 1;
+            match ((header >> 1) & 3, header >> 3) {
+                (0, 0) => {}
+                (1, 0) => self.read(&mut [0u8; 1])?,
+                (3, _) => return Err("damaged zstd frame: Corrupted block detected".into()),
+                _ => return Err(beyond()),
             }
         }
-        if self.input.pos != self.input.src.len() {
-            return Err(format!("plane {k}'s zstd frame has trailing bytes"));
+        if self.produced != self.declared {
+            return Err("the zstd frame ends before its declared size".into());
+        }
+        let left = self.input.remaining();
+        if left != 0 {
+            return Err(format!("{left} unexpected bytes follow the zstd frame"));
         }
         Ok(())
     }
 }
 
-/// `m` elements from `itemsize` planes laid out `stride` bytes apart in
-/// `planes` into `out` (`m * itemsize` bytes).
-fn interleave(planes: &[u8], stride: usize, m: usize, itemsize: usize, out: &mut [u8]) {
-    match itemsize {
-        4 => {
-            let (p0, p1, p2, p3) = (
-                &planes[..m],
-                &planes[stride..stride + m],
-                &planes[2 * stride..2 * stride + m],
-                &planes[3 * stride..3 * stride + m],
-            );
-            for (i, e) in out.chunks_exact_mut(4).enumerate() {
-                e.copy_from_slice(&[p0[i], p1[i], p2[i], p3[i]]);
+/// `m` elements from `planes` (one slice of `m` bytes per byte of an
+/// element, plane 0 first) into `out` (`m * planes.len()` bytes).
+fn interleave(planes: &[&[u8]], out: &mut [u8]) {
+    match planes {
+        [p0, p1, p2, p3] => {
+            for (((e, &a), (&b, &c)), &d) in out
+                .chunks_exact_mut(4)
+                .zip(p0.iter())
+                .zip(p1.iter().zip(p2.iter()))
+                .zip(p3.iter())
+            {
+                e.copy_from_slice(&[a, b, c, d]);
             }
         }
-        2 => {
-            let (p0, p1) = (&planes[..m], &planes[stride..stride + m]);
-            for (i, e) in out.chunks_exact_mut(2).enumerate() {
-                e[0] = p0[i];
-                e[1] = p1[i];
+        [p0, p1] => {
+            for ((e, &a), &b) in out.chunks_exact_mut(2).zip(p0.iter()).zip(p1.iter()) {
+                e[0] = a;
+                e[1] = b;
             }
         }
         _ => {
+            let itemsize = planes.len().max(1);
             for (i, e) in out.chunks_exact_mut(itemsize).enumerate() {
-                for (k, b) in e.iter_mut().enumerate() {
-                    *b = planes[k * stride + i];
+                for (b, plane) in e.iter_mut().zip(planes) {
+                    *b = plane[i];
                 }
             }
         }
@@ -594,6 +922,81 @@ mod tests {
             .collect();
         let ratio = bf16.len() as f64 / encode(&bf16, 2).unwrap().len() as f64;
         assert!(ratio > 1.40, "bf16 ratio {ratio}");
+    }
+
+    /// One plane's frame through the decoder's plane reader, in odd-sized pieces.
+    fn decode_plane(frame: &[u8], n: usize) -> Result<Vec<u8>, String> {
+        let layout = Layout {
+            itemsize: 1,
+            n,
+            planes: vec![(0, frame.len() as u64)],
+        };
+        let mut decoder = Decoder::from_inputs(&layout, vec![SliceInput::new(frame)])?;
+        let mut out = vec![0u8; n];
+        for piece in out.chunks_mut(7777) {
+            decoder.fill(piece)?;
+        }
+        decoder.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn stored_form_decodes_as_zstd_does() {
+        let mut state = 3u64;
+        let random: Vec<u8> = (0..300_000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect();
+        // The writer's stored form (copied without zstd).
+        let stored = stored_plane_frame(&random).unwrap();
+        assert_eq!(stored[..6], STORED_HEADER);
+        assert_eq!(decode_plane(&stored, random.len()).unwrap(), random);
+        // zstd's own frames with the same header (128 KiB window, 4-byte size, no checksum):
+        // raw blocks first, then compressed ones, so the reader hands over to zstd midway.
+        let mut mixed = random.clone();
+        mixed.extend((0..300_000u32).map(|i| (i / 1000) as u8));
+        let mut cctx = zstd_safe::CCtx::create();
+        cctx.set_parameter(zstd_safe::CParameter::CompressionLevel(1))
+            .unwrap();
+        cctx.set_parameter(zstd_safe::CParameter::WindowLog(17)).unwrap();
+        let mut frame = Vec::with_capacity(zstd_safe::compress_bound(mixed.len()));
+        cctx.compress2(&mut frame, &mixed).unwrap();
+        assert_eq!(frame[..6], STORED_HEADER, "zstd wrote another header");
+        assert!(
+            frame.len() < mixed.len() * 3 / 4,
+            "the second half did not compress"
+        );
+        assert_eq!(decode_plane(&frame, mixed.len()).unwrap(), mixed);
+        // Damage: every cut fails; flips fail or decode as libzstd decodes them.
+        for f in [&stored, &frame] {
+            let n = if f == &stored { random.len() } else { mixed.len() };
+            for cut in [0, 5, 9, 10, 11, 12, 13, 1000, f.len() / 2, f.len() - 1] {
+                assert!(decode_plane(&f[..cut], n).is_err(), "cut {cut}");
+            }
+            // (Not the descriptor: another header goes to zstd, whose window limit differs.)
+            let _ = decode_plane(&[&f[..4], &[f[4] ^ 0x41], &f[5..]].concat(), n);
+            for at in [6, 9, 10, 11, 12, 200, 131_084, 131_085, 131_086, f.len() - 1] {
+                let mut bad = f.clone();
+                bad[at] ^= 0x41;
+                let ours = decode_plane(&bad, n).ok();
+                let theirs = zstd::bulk::decompress(&bad, n).ok().filter(|d| d.len() == n);
+                assert_eq!(ours.is_some(), theirs.is_some(), "byte {at}");
+                assert!(ours == theirs, "byte {at}");
+            }
+            let mut trailing = f.clone();
+            trailing.push(0);
+            assert!(decode_plane(&trailing, n).is_err());
+            assert!(decode_plane(f, n + 1).is_err() && decode_plane(f, n - 1).is_err());
+        }
+        // Empty blocks after the content are allowed, content beyond it is not.
+        let mut empty_tail = stored_plane_frame(&random[..1000]).unwrap();
+        empty_tail[10] &= !1; // the data block (header at 10) is no longer the last one
+        empty_tail.extend_from_slice(&1u32.to_le_bytes()[..3]); // an empty last raw block
+        assert_eq!(decode_plane(&empty_tail, 1000).unwrap(), &random[..1000]);
     }
 
     #[test]

@@ -15,16 +15,22 @@
 //!
 //! 1. parses the 96-bit header itself and rejects it unless it says codec 5, float32, reversible
 //!    mode and exactly the caller's shape (which comes from the manifest and sized `out`);
-//! 2. copies the stream into an owned, 8-byte aligned word buffer with zero padding after it;
+//! 2. reads the stream into an owned, 8-byte aligned word buffer a window at a time
+//!    ([`WINDOW_BYTES`], 16 MiB), with zero padding after it: zfp blocks carry no state from one
+//!    to the next besides the bit position, so when the next block could need bytes past the
+//!    window, the window moves on to the word holding the read position;
 //! 3. drives libzfp block by block (the same loop and calls as `zfp_decompress`) and, before each
-//!    block, checks that the read position is still inside the real stream. One reversible float
+//!    block, checks that the read position is still inside the window's real bytes with room for
+//!    the worst case, or in the stream's last window, inside the real stream. One reversible float
 //!    block can consume at most `zfp_stream_maximum_size(one block)` bytes, and that much padding
-//!    (plus a word) follows the stream, so no block can read outside the buffer. A stream that ends
-//!    early is reported as [`ZfpError::Truncated`] as soon as a block would start past its end.
+//!    (plus a word) follows the window, so no block can read outside the buffer. A stream that
+//!    ends early is reported as [`ZfpError::Truncated`] as soon as a block would start past its
+//!    end.
 //!
-//! This costs `stream.len()` plus about 1 KiB of extra memory, instead of padding the copy to
-//! `zfp_stream_maximum_size` of the whole field (which, for shapes with size-1 axes, can be dozens of
-//! times the output size even when the stream is tiny).
+//! This costs at most 16 MiB plus about 1 KiB of extra memory whatever the stream's size (a
+//! batch-1 noise stream is 3.8x its tensor), instead of a copy of the stream, let alone padding
+//! it to `zfp_stream_maximum_size` of the whole field (which, for shapes with size-1 axes, can be
+//! dozens of times the output size even when the stream is tiny).
 
 use std::ffi::c_void;
 use std::marker::PhantomData;
@@ -104,7 +110,41 @@ pub enum ZfpError {
     /// libzfp reported a failure (out of memory, or an internal inconsistency).
     #[error("libzfp failed: {0}")]
     Libzfp(&'static str),
+    /// The stream's bytes could not be read (a file that failed or shrank).
+    #[error("{0}")]
+    Read(String),
 }
+
+/// A zfp stream that is read a window at a time: a slice, or a range of a file.
+pub trait StreamSource {
+    /// The stream's length in bytes.
+    fn len(&self) -> u64;
+    /// Whether the stream is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` with the bytes at `pos` (`pos + buf.len()` <= `len()`).
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> Result<(), String>;
+}
+
+impl StreamSource for [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn read_at(&self, pos: u64, buf: &mut [u8]) -> Result<(), String> {
+        let src = usize::try_from(pos)
+            .ok()
+            .and_then(|p| self.get(p..p.checked_add(buf.len())?))
+            .ok_or("a read outside the zfp stream")?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Bytes of the stream held in memory at a time while decoding: the decoder
+/// reads the stream in windows of this size (plus one block's worst case),
+/// never the whole stream, which for noise is 3.8x the tensor.
+pub const WINDOW_BYTES: usize = 16 << 20;
 
 /// Largest extent of one axis that a zfp header can hold *and read back*, for a rank-`rank` array
 /// (`None` for ranks other than 1..=4). The 52-bit metadata keeps 48 bits for the dimensions:
@@ -164,6 +204,11 @@ impl Geometry {
     fn byte_len(&self) -> usize {
         // Cannot overflow: checked in `new`.
         self.count * 4
+    }
+
+    /// Number of 4^rank blocks (at most `count`).
+    fn blocks(&self) -> u64 {
+        self.ext.iter().map(|&e| e.div_ceil(4) as u64).product()
     }
 
     /// A `zfp_field` as `zfp_field_{1,2,3,4}d(data, zfp_type_float, nx, ..)` builds it: unused
@@ -403,6 +448,27 @@ pub fn encode_f32(data: &[u8], shape: &[u64]) -> Result<Vec<u8>, ZfpError> {
 /// decoder has read all the bits it needs gives [`ZfpError::Truncated`]; if only trailing padding
 /// bits of the last 64-bit word are missing, the data is complete and decoding succeeds.
 pub fn decode_f32_into(stream: &[u8], shape: &[u64], out: &mut [u8]) -> Result<(), ZfpError> {
+    decode_f32_from(stream, shape, out)
+}
+
+/// [`decode_f32_into`] from any [`StreamSource`]: the stream is read in
+/// windows of [`WINDOW_BYTES`], so memory besides `out` stays bounded
+/// whatever the stream's size.
+pub fn decode_f32_from<S: StreamSource + ?Sized>(
+    stream: &S,
+    shape: &[u64],
+    out: &mut [u8],
+) -> Result<(), ZfpError> {
+    decode_windowed(stream, shape, out, WINDOW_BYTES)
+}
+
+/// [`decode_f32_from`] with windows of `window` bytes (tests use tiny ones).
+fn decode_windowed<S: StreamSource + ?Sized>(
+    stream: &S,
+    shape: &[u64],
+    out: &mut [u8],
+    window: usize,
+) -> Result<(), ZfpError> {
     let geom = Geometry::new(shape)?;
     if out.len() != geom.byte_len() {
         return Err(ZfpError::OutputLength {
@@ -411,7 +477,10 @@ pub fn decode_f32_into(stream: &[u8], shape: &[u64], out: &mut [u8]) -> Result<(
             actual: out.len(),
         });
     }
-    Header::parse(stream)?.check(shape)?;
+    let mut head = [0u8; HEADER_BYTES];
+    let head_len = HEADER_BYTES.min(usize::try_from(stream.len()).unwrap_or(HEADER_BYTES));
+    stream.read_at(0, &mut head[..head_len]).map_err(ZfpError::Read)?;
+    Header::parse(&head[..head_len])?.check(shape)?;
 
     // libzfp writes native `float`s: decode straight into `out` when it is an aligned little-endian
     // float buffer, otherwise into an aligned scratch buffer and convert.
@@ -419,10 +488,10 @@ pub fn decode_f32_into(stream: &[u8], shape: &[u64], out: &mut [u8]) -> Result<(
         // SAFETY: `out` is 4-byte aligned, `geom.byte_len()` = count * 4 bytes long and exclusively
         // borrowed; every bit pattern is a valid f32, so viewing it as `count` f32s is sound.
         let floats = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), geom.count) };
-        decode_validated(stream, &geom, floats)
+        decode_validated(stream, &geom, floats, window)
     } else {
         let mut floats = vec![0f32; geom.count];
-        decode_validated(stream, &geom, &mut floats)?;
+        decode_validated(stream, &geom, &mut floats, window)?;
         for (dst, v) in out.chunks_exact_mut(4).zip(&floats) {
             dst.copy_from_slice(&v.to_le_bytes());
         }
@@ -430,21 +499,64 @@ pub fn decode_f32_into(stream: &[u8], shape: &[u64], out: &mut [u8]) -> Result<(
     }
 }
 
+/// A window of the stream in a word buffer: `filled` real bytes from byte
+/// `base` (a multiple of 8) of the stream, then zeros to the buffer's end.
+struct Window {
+    words: Vec<u64>,
+    base: u64,
+    filled: usize,
+}
+
+impl Window {
+    /// Loads the stream's bytes from `base` (at most the buffer's size less
+    /// `pad_words` words) of the first `stream_len` bytes.
+    fn load<S: StreamSource + ?Sized>(
+        &mut self,
+        stream: &S,
+        base: u64,
+        stream_len: u64,
+        pad_words: usize,
+    ) -> Result<(), ZfpError> {
+        let room = (self.words.len() - pad_words) * 8;
+        let filled = (stream_len - base).min(room as u64) as usize;
+        self.words.fill(0);
+        // Read straight into the words' bytes (zfp's words are little-endian), then fix the
+        // byte order where the platform's is not.
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.words);
+        stream
+            .read_at(base, &mut bytes[..filled])
+            .map_err(ZfpError::Read)?;
+        if cfg!(target_endian = "big") {
+            for w in &mut self.words {
+                *w = u64::from_le(*w);
+            }
+        }
+        self.base = base;
+        self.filled = filled;
+        Ok(())
+    }
+}
+
 /// Decodes a stream whose header has been checked against `geom` into `out` (`geom.count` floats).
-fn decode_validated(stream: &[u8], geom: &Geometry, out: &mut [f32]) -> Result<(), ZfpError> {
+fn decode_validated<S: StreamSource + ?Sized>(
+    stream: &S,
+    geom: &Geometry,
+    out: &mut [f32],
+    window_bytes: usize,
+) -> Result<(), ZfpError> {
     debug_assert_eq!(out.len(), geom.count);
     let zs = ZfpStream::open_reversible()?;
 
     // Bytes past zfp_stream_maximum_size(field) can never be read by a valid decode, so do not
-    // copy (or keep) more than that.
+    // read (or keep) more than that.
     let field = geom.field(ptr::null_mut());
-    let max_total = zs.maximum_size(&field);
+    let max_total = zs.maximum_size(&field) as u64;
     let copy_len = if max_total == 0 {
         stream.len()
     } else {
         stream.len().min(max_total)
     };
-    let avail_bits = copy_len as u64 * 8;
+    let avail_bits = copy_len.saturating_mul(8);
 
     // Worst case consumed by one block of this rank: zfp_stream_maximum_size of a one-block field
     // (its header allowance of 148 bits makes it an over-estimate). For reversible float32 that is
@@ -459,121 +571,173 @@ fn decode_validated(stream: &[u8], geom: &Geometry, out: &mut [f32]) -> Result<(
         return Err(ZfpError::Libzfp("zfp_stream_maximum_size failed for one block"));
     }
 
-    // Owned copy, word aligned, followed by block_pad bytes + one word of zeros. A block is only
-    // started while the read position is inside the real data (< avail_bits), so the words it can
-    // touch end before avail_bits + 8 * block_pad + 64 bits, inside this buffer.
-    let n_words = copy_len
-        .div_ceil(8)
-        .checked_add(block_pad.div_ceil(8) + 1)
+    // A word buffer holding a window of the stream followed by block_pad bytes + one word of
+    // zeros. A block is only started while its read position is inside the window's real bytes
+    // with block_pad bytes + a word of them left (else the window moves on), or, in the stream's
+    // last window, inside the real data (< avail_bits): the words a block can touch then end
+    // inside this buffer.
+    let pad_words = block_pad.div_ceil(8) + 1;
+    let window_words = (window_bytes / 8)
+        .max(2 * pad_words)
+        .min(usize::try_from(copy_len.div_ceil(8)).unwrap_or(usize::MAX));
+    let n_words = window_words
+        .checked_add(pad_words)
         .ok_or(ZfpError::Libzfp("stream too large"))?;
-    let mut words = vec![0u64; n_words];
-    for (w, chunk) in words.iter_mut().zip(stream[..copy_len].chunks(8)) {
-        let mut b = [0u8; 8];
-        b[..chunk.len()].copy_from_slice(chunk);
-        *w = u64::from_le_bytes(b);
-    }
-    let bs = BitStream::open(&mut words)?;
-
-    // Let libzfp read the header too (it positions the stream after it and sets the mode from it),
-    // and make sure it sees exactly what we validated.
-    let mut seen = geom.field(ptr::null_mut());
-    seen.r#type = sys::zfp_type_zfp_type_none;
-    // SAFETY: zs and bs are valid; the header occupies the first 2 words, which exist (the buffer
-    // has at least block_pad > 16 bytes); `seen` is a plain struct that zfp_read_header fills in.
-    let (header_bits, mode) = unsafe {
-        sys::zfp_stream_set_bit_stream(zs.as_ptr(), bs.raw.as_ptr());
-        sys::zfp_stream_rewind(zs.as_ptr());
-        let bits = sys::zfp_read_header(zs.as_ptr(), &mut seen, sys::ZFP_HEADER_FULL);
-        (bits, sys::zfp_stream_compression_mode(zs.as_ptr()))
+    let mut window = Window {
+        words: vec![0u64; n_words],
+        base: 0,
+        filled: 0,
     };
-    let expected = geom.field(ptr::null_mut());
-    if header_bits as u64 != HEADER_BITS
-        || mode != sys::zfp_mode_zfp_mode_reversible
-        || seen.r#type != expected.r#type
-        || (seen.nx, seen.ny, seen.nz, seen.nw) != (expected.nx, expected.ny, expected.nz, expected.nw)
+    window.load(stream, 0, copy_len, pad_words)?;
+
+    let mut block = 0u64;
+    let blocks = geom.blocks();
+    let mut pos_bits;
     {
-        return Err(ZfpError::Libzfp("libzfp read the zfp header differently"));
+        let bs = BitStream::open(&mut window.words)?;
+        // Let libzfp read the header too (it positions the stream after it and sets the mode from
+        // it), and make sure it sees exactly what we validated.
+        let mut seen = geom.field(ptr::null_mut());
+        seen.r#type = sys::zfp_type_zfp_type_none;
+        // SAFETY: zs and bs are valid; the header occupies the first 2 words, which exist (the
+        // buffer has at least block_pad > 16 bytes); `seen` is a plain struct that
+        // zfp_read_header fills in.
+        let (header_bits, mode) = unsafe {
+            sys::zfp_stream_set_bit_stream(zs.as_ptr(), bs.raw.as_ptr());
+            sys::zfp_stream_rewind(zs.as_ptr());
+            let bits = sys::zfp_read_header(zs.as_ptr(), &mut seen, sys::ZFP_HEADER_FULL);
+            (bits, sys::zfp_stream_compression_mode(zs.as_ptr()))
+        };
+        let expected = geom.field(ptr::null_mut());
+        if header_bits as u64 != HEADER_BITS
+            || mode != sys::zfp_mode_zfp_mode_reversible
+            || seen.r#type != expected.r#type
+            || (seen.nx, seen.ny, seen.nz, seen.nw) != (expected.nx, expected.ny, expected.nz, expected.nw)
+        {
+            return Err(ZfpError::Libzfp("libzfp read the zfp header differently"));
+        }
+        pos_bits = bs.read_pos();
     }
 
-    decode_blocks(&zs, &bs, geom, out, avail_bits)?;
+    loop {
+        let last = window.base + window.filled as u64 == copy_len;
+        // In a window that is not the stream's last, a block may start only where its worst case
+        // still lies inside the window's real bytes.
+        let limit_bits = if last {
+            avail_bits - window.base * 8
+        } else {
+            (window.filled as u64 * 8).saturating_sub(8 * block_pad as u64 + 64)
+        };
+        let bs = BitStream::open(&mut window.words)?;
+        // SAFETY: zs and bs are valid; the position lies inside the buffer's words.
+        unsafe {
+            sys::zfp_stream_set_bit_stream(zs.as_ptr(), bs.raw.as_ptr());
+            sys::stream_rseek(bs.raw.as_ptr(), pos_bits - window.base * 8);
+        }
+        let stop = decode_blocks(&zs, &bs, geom, out, &mut block, blocks, limit_bits, last)?;
+        pos_bits = window.base * 8 + bs.read_pos();
+        drop(bs);
+        match stop {
+            Stop::Done => break,
+            Stop::WindowEnd => {
+                // Move on: the next window starts at the word holding the read position.
+                window.load(stream, pos_bits / 64 * 8, copy_len, pad_words)?;
+            }
+        }
+    }
 
-    let consumed = bs.read_pos();
-    if consumed > avail_bits {
+    if pos_bits > avail_bits {
         return Err(ZfpError::Truncated {
-            consumed: consumed.div_ceil(8),
-            available: copy_len,
+            consumed: pos_bits.div_ceil(8),
+            available: copy_len as usize,
         });
     }
     Ok(())
 }
 
+/// Why [`decode_blocks`] returned.
+enum Stop {
+    /// Every block is decoded.
+    Done,
+    /// The next block may need bytes past the window: load the next one.
+    WindowEnd,
+}
+
 /// The block loop of libzfp's `decompress_strided_float_{1,2,3,4}` (template/decompress.c), with a
-/// bounds check before each block. Blocks are 4^rank values, visited with x fastest; edge blocks
-/// that stick out of the array use the partial-block decoders, exactly as zfp_decompress does.
+/// bounds check before each block, resumable: decodes from block `*block` (blocks are 4^rank
+/// values, visited with x fastest; edge blocks that stick out of the array use the partial-block
+/// decoders, exactly as zfp_decompress does) until all `blocks` are done or, outside the
+/// stream's `last` window, a block would start at or past `limit_bits` of this window.
+#[allow(clippy::too_many_arguments)]
 fn decode_blocks(
     zs: &ZfpStream,
     bs: &BitStream<'_>,
     geom: &Geometry,
     out: &mut [f32],
-    avail_bits: u64,
-) -> Result<(), ZfpError> {
+    block: &mut u64,
+    blocks: u64,
+    limit_bits: u64,
+    last: bool,
+) -> Result<Stop, ZfpError> {
     let [nx, ny, nz, nw] = geom.ext;
+    let [bnx, bny, bnz] = [nx.div_ceil(4), ny.div_ceil(4), nz.div_ceil(4)];
     // Element strides of a C-order array; products are < count, which fits in isize (Geometry::new).
     let (sx, sy, sz, sw) = (1isize, nx as isize, (nx * ny) as isize, (nx * ny * nz) as isize);
     let base = out.as_mut_ptr();
     let zp = zs.as_ptr();
-    for w in (0..nw).step_by(4) {
-        for z in (0..nz).step_by(4) {
-            for y in (0..ny).step_by(4) {
-                for x in (0..nx).step_by(4) {
-                    let pos = bs.read_pos();
-                    // Every block consumes at least one bit, so a block starting at or past the
-                    // end of the real data needs bytes the caller did not give us.
-                    if pos >= avail_bits {
-                        return Err(ZfpError::Truncated {
-                            consumed: pos.div_ceil(8),
-                            available: (avail_bits / 8) as usize,
-                        });
-                    }
-                    let (bx, by, bz, bw) =
-                        ((nx - x).min(4), (ny - y).min(4), (nz - z).min(4), (nw - w).min(4));
-                    // Only axes that exist count: the extent-1 padding axes of a lower rank are
-                    // not part of zfp's blocks.
-                    let partial = match geom.rank {
-                        1 => bx < 4,
-                        2 => bx < 4 || by < 4,
-                        3 => bx < 4 || by < 4 || bz < 4,
-                        _ => bx < 4 || by < 4 || bz < 4 || bw < 4,
-                    };
-                    let offset = x + nx * (y + ny * (z + nz * w));
-                    // SAFETY: (x, y, z, w) is inside the array, so `offset` < count = out.len()
-                    // and `p` points into `out`; the (partial) block written through p with these
-                    // strides covers only elements (x..x+bx, y..y+by, ..), all inside the array
-                    // (axes beyond `rank` have extent 1 and are never stepped). The stream read
-                    // position is < avail_bits, and one block reads at most `block_pad` bytes, all
-                    // inside the padded word buffer owned by `bs` (see decode_validated).
-                    unsafe {
-                        let p = base.add(offset);
-                        match (geom.rank, partial) {
-                            (1, false) => sys::zfp_decode_block_float_1(zp, p),
-                            (1, true) => sys::zfp_decode_partial_block_strided_float_1(zp, p, bx, sx),
-                            (2, false) => sys::zfp_decode_block_strided_float_2(zp, p, sx, sy),
-                            (2, true) => sys::zfp_decode_partial_block_strided_float_2(zp, p, bx, by, sx, sy),
-                            (3, false) => sys::zfp_decode_block_strided_float_3(zp, p, sx, sy, sz),
-                            (3, true) => {
-                                sys::zfp_decode_partial_block_strided_float_3(zp, p, bx, by, bz, sx, sy, sz)
-                            }
-                            (_, false) => sys::zfp_decode_block_strided_float_4(zp, p, sx, sy, sz, sw),
-                            (_, true) => sys::zfp_decode_partial_block_strided_float_4(
-                                zp, p, bx, by, bz, bw, sx, sy, sz, sw,
-                            ),
-                        };
-                    }
-                }
+    while *block < blocks {
+        let pos = bs.read_pos();
+        if pos >= limit_bits {
+            if !last {
+                return Ok(Stop::WindowEnd);
             }
+            // Every block consumes at least one bit, so a block starting at or past the end of
+            // the real data needs bytes the caller did not give us.
+            return Err(ZfpError::Truncated {
+                consumed: pos.div_ceil(8),
+                available: (limit_bits / 8) as usize,
+            });
         }
+        // Block coordinates, x fastest; `b` < blocks, so each is inside its axis.
+        let b = *block as usize;
+        let x = b % bnx * 4;
+        let y = b / bnx % bny * 4;
+        let z = b / (bnx * bny) % bnz * 4;
+        let w = b / (bnx * bny * bnz) * 4;
+        let (bx, by, bz, bw) = ((nx - x).min(4), (ny - y).min(4), (nz - z).min(4), (nw - w).min(4));
+        // Only axes that exist count: the extent-1 padding axes of a lower rank are
+        // not part of zfp's blocks.
+        let partial = match geom.rank {
+            1 => bx < 4,
+            2 => bx < 4 || by < 4,
+            3 => bx < 4 || by < 4 || bz < 4,
+            _ => bx < 4 || by < 4 || bz < 4 || bw < 4,
+        };
+        let offset = x + nx * (y + ny * (z + nz * w));
+        // SAFETY: (x, y, z, w) is inside the array, so `offset` < count = out.len()
+        // and `p` points into `out`; the (partial) block written through p with these
+        // strides covers only elements (x..x+bx, y..y+by, ..), all inside the array
+        // (axes beyond `rank` have extent 1 and are never stepped). The stream read
+        // position is < limit_bits, and one block reads at most `block_pad` bytes, all
+        // inside the padded word buffer owned by `bs` (see decode_validated).
+        unsafe {
+            let p = base.add(offset);
+            match (geom.rank, partial) {
+                (1, false) => sys::zfp_decode_block_float_1(zp, p),
+                (1, true) => sys::zfp_decode_partial_block_strided_float_1(zp, p, bx, sx),
+                (2, false) => sys::zfp_decode_block_strided_float_2(zp, p, sx, sy),
+                (2, true) => sys::zfp_decode_partial_block_strided_float_2(zp, p, bx, by, sx, sy),
+                (3, false) => sys::zfp_decode_block_strided_float_3(zp, p, sx, sy, sz),
+                (3, true) => sys::zfp_decode_partial_block_strided_float_3(zp, p, bx, by, bz, sx, sy, sz),
+                (_, false) => sys::zfp_decode_block_strided_float_4(zp, p, sx, sy, sz, sw),
+                (_, true) => {
+                    sys::zfp_decode_partial_block_strided_float_4(zp, p, bx, by, bz, bw, sx, sy, sz, sw)
+                }
+            };
+        }
+        *block += 1;
     }
-    Ok(())
+    Ok(Stop::Done)
 }
 
 #[cfg(test)]
@@ -875,6 +1039,28 @@ mod tests {
             let h = Header::parse(&stream).unwrap();
             assert_eq!(h.shape, *shape);
             assert!(decode(&stream, shape).unwrap() == data, "shape {shape:?}");
+        }
+    }
+
+    #[test]
+    fn windows_of_any_size_decode_the_same() {
+        // The stream read in windows from 64 bytes (a slide before almost every block) up:
+        // the same floats as one window, and truncations still fail.
+        let mut rng = Rng(5);
+        for shape in [&[1u64, 3, 9, 21][..], &[37, 50], &[5000], &[2, 5, 7]] {
+            let n = shape.iter().product::<u64>() as usize;
+            let data = test_data(&mut rng, n);
+            let stream = encode_f32(&data, shape).unwrap();
+            for window in [64, 1000, 4096, stream.len() / 3, stream.len() + 64] {
+                let mut out = vec![0u8; data.len()];
+                decode_windowed(&stream[..], shape, &mut out, window).unwrap();
+                assert!(out == data, "shape {shape:?} window {window}");
+                let cut = &stream[..stream.len() / 2];
+                assert!(
+                    decode_windowed(cut, shape, &mut out, window).is_err(),
+                    "shape {shape:?} window {window}"
+                );
+            }
         }
     }
 

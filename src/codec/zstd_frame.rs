@@ -141,60 +141,197 @@ pub fn decompress_exact(frame: &[u8], expected: usize) -> Result<Vec<u8>, String
 /// zstd level 3 frames (the reference's) use 2 MiB at most.
 pub const MAX_STREAM_WINDOW_LOG: u32 = 25;
 
+/// Any window zstd allows: for frames whose content is tiny (the zfp inner
+/// header's 12 bytes), where the decoder's buffer is the content size anyway.
+pub const MAX_ANY_WINDOW_LOG: u32 = if cfg!(target_pointer_width = "64") { 31 } else { 30 };
+
+/// Compressed bytes that arrive in pieces: a slice in memory, or a range of
+/// a file read a window at a time.
+pub trait Input {
+    /// The next bytes not yet consumed; empty only when all were consumed.
+    fn fill(&mut self) -> Result<&[u8], String>;
+    /// Marks `n` bytes of the last [`fill`](Input::fill) as consumed.
+    fn consume(&mut self, n: usize);
+    /// Bytes not yet consumed.
+    fn remaining(&self) -> u64;
+    /// Goes back to the first byte.
+    fn restart(&mut self);
+}
+
+/// A slice as an [`Input`].
+pub struct SliceInput<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SliceInput<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        SliceInput { bytes, pos: 0 }
+    }
+}
+
+impl Input for SliceInput<'_> {
+    fn fill(&mut self) -> Result<&[u8], String> {
+        Ok(&self.bytes[self.pos.min(self.bytes.len())..])
+    }
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+    fn remaining(&self) -> u64 {
+        (self.bytes.len() - self.pos.min(self.bytes.len())) as u64
+    }
+    fn restart(&mut self) {
+        self.pos = 0;
+    }
+}
+
+/// One zstd frame that fills all of its [`Input`], decoded incrementally
+/// into caller-sized pieces with a bounded window: memory besides the
+/// output is the decoder's window and the input's window, whatever the
+/// frame's size.
+pub struct FrameDecoder<I> {
+    dctx: zstd::zstd_safe::DCtx<'static>,
+    input: I,
+    /// The frame has ended (the decoder returned 0).
+    ended: bool,
+    /// Bytes the frame header declares.
+    declared: u64,
+}
+
+impl<I: Input> FrameDecoder<I> {
+    /// Reads the frame header: it must declare its content size. Windows
+    /// beyond 2^`max_window_log` bytes are refused when decoding.
+    pub fn new(mut input: I, max_window_log: u32) -> Result<Self, String> {
+        let declared = declared_size(input.fill()?)?;
+        let mut dctx = zstd::zstd_safe::DCtx::create();
+        dctx.set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(max_window_log))
+            .map_err(damaged)?;
+        Ok(FrameDecoder {
+            dctx,
+            input,
+            ended: false,
+            declared,
+        })
+    }
+
+    /// The content size the frame header declares.
+    pub fn declared(&self) -> u64 {
+        self.declared
+    }
+
+    /// The input, e.g. to take a read error it kept.
+    pub fn input_mut(&mut self) -> &mut I {
+        &mut self.input
+    }
+
+    /// Decodes and drops the next `n` bytes of content.
+    pub fn skip(&mut self, mut n: u64) -> Result<(), String> {
+        let mut scratch = vec![0u8; (n.min(64 << 10)) as usize];
+        while n > 0 {
+            let m = n.min(scratch.len() as u64) as usize;
+            self.fill(&mut scratch[..m])?;
+            n -= m as u64;
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` completely, or fails if the frame ends or breaks first.
+    pub fn fill(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        use zstd::zstd_safe::{InBuffer, OutBuffer};
+        let want = buf.len();
+        let mut output = OutBuffer::around(buf);
+        while output.pos() < want {
+            if self.ended {
+                return Err("the zstd frame ends before its declared size".into());
+            }
+            let before_out = output.pos();
+            let src = self.input.fill()?;
+            let mut input = InBuffer::around(src);
+            let hint = self
+                .dctx
+                .decompress_stream(&mut output, &mut input)
+                .map_err(damaged)?;
+            let used = input.pos;
+            self.input.consume(used);
+            self.ended = hint == 0;
+            if !self.ended && used == 0 && output.pos() == before_out {
+                return Err("the zstd frame is truncated".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// After every declared byte: the frame must end here, with no more
+    /// content, and fill its input exactly.
+    pub fn finish(&mut self) -> Result<(), String> {
+        use zstd::zstd_safe::{InBuffer, OutBuffer};
+        let mut probe = [0u8; 1];
+        while !self.ended {
+            let mut output = OutBuffer::around(&mut probe[..]);
+            let src = self.input.fill()?;
+            let mut input = InBuffer::around(src);
+            let hint = self
+                .dctx
+                .decompress_stream(&mut output, &mut input)
+                .map_err(damaged)?;
+            let used = input.pos;
+            self.input.consume(used);
+            if output.pos() > 0 {
+                return Err("the zstd frame inflates beyond its declared size".into());
+            }
+            self.ended = hint == 0;
+            if !self.ended && used == 0 {
+                return Err("the zstd frame is truncated".into());
+            }
+        }
+        let left = self.input.remaining();
+        if left != 0 {
+            return Err(format!("{left} unexpected bytes follow the zstd frame"));
+        }
+        Ok(())
+    }
+}
+
+fn damaged(code: usize) -> String {
+    format!("damaged zstd frame: {}", zstd::zstd_safe::get_error_name(code))
+}
+
 /// Decompresses exactly one frame whose content is `head` followed by `body`
 /// (their lengths fix the expected size) straight into both, streaming: no
 /// buffer of the content's size is allocated besides them, only the
 /// decoder's window (at most 2^[`MAX_STREAM_WINDOW_LOG`] bytes).
 pub fn decompress_exact_split(frame: &[u8], head: &mut [u8], body: &mut [u8]) -> Result<(), String> {
-    use zstd::zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
+    // The frame's own length is known here: checked first, as one-shot decoding does.
+    let frame_len = zstd::zstd_safe::find_frame_compressed_size(frame).map_err(damaged);
+    if let Ok(n) = frame_len {
+        if n != frame.len() {
+            return Err(format!(
+                "{} unexpected bytes follow the zstd frame",
+                frame.len().saturating_sub(n)
+            ));
+        }
+    }
+    let mut decoder = FrameDecoder::new(SliceInput::new(frame), MAX_STREAM_WINDOW_LOG)?;
+    decode_split(&mut decoder, head, body)
+}
+
+/// [`decompress_exact_split`] from any [`Input`], checked against the
+/// declared size first.
+pub fn decode_split<I: Input>(
+    decoder: &mut FrameDecoder<I>,
+    head: &mut [u8],
+    body: &mut [u8],
+) -> Result<(), String> {
     let expected = (head.len() + body.len()) as u64;
-    let declared = declared_size(frame)?;
-    if declared != expected {
+    if decoder.declared() != expected {
         return Err(format!(
-            "the zstd frame declares {declared} bytes of content, the manifest expects {expected}"
+            "the zstd frame declares {} bytes of content, the manifest expects {expected}",
+            decoder.declared()
         ));
     }
-    let frame_len = zstd::zstd_safe::find_frame_compressed_size(frame)
-        .map_err(|code| format!("damaged zstd frame: {}", zstd::zstd_safe::get_error_name(code)))?;
-    if frame_len != frame.len() {
-        return Err(format!(
-            "{} unexpected bytes follow the zstd frame",
-            frame.len().saturating_sub(frame_len)
-        ));
-    }
-    let damaged = |code| format!("damaged zstd frame: {}", zstd::zstd_safe::get_error_name(code));
-    let mut dctx = DCtx::create();
-    dctx.set_parameter(DParameter::WindowLogMax(MAX_STREAM_WINDOW_LOG))
-        .map_err(damaged)?;
-    let mut input = InBuffer::around(frame);
-    let mut ended = false;
-    for part in [head, body] {
-        let want = part.len();
-        let mut output = OutBuffer::around(part);
-        while output.pos() < want {
-            if ended {
-                return Err("the zstd frame ends before its declared size".into());
-            }
-            let (before_in, before_out) = (input.pos, output.pos());
-            ended = dctx.decompress_stream(&mut output, &mut input).map_err(damaged)? == 0;
-            if !ended && input.pos == before_in && output.pos() == before_out {
-                return Err("the zstd frame is truncated".into());
-            }
-        }
-    }
-    let mut probe = [0u8; 1];
-    while !ended {
-        let mut output = OutBuffer::around(&mut probe[..]);
-        let before_in = input.pos;
-        ended = dctx.decompress_stream(&mut output, &mut input).map_err(damaged)? == 0;
-        if output.pos() > 0 {
-            return Err("the zstd frame inflates beyond its declared size".into());
-        }
-        if !ended && input.pos == before_in {
-            return Err("the zstd frame is truncated".into());
-        }
-    }
-    Ok(())
+    decoder.fill(head)?;
+    decoder.fill(body)?;
+    decoder.finish()
 }
 
 #[cfg(test)]

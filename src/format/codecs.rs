@@ -13,6 +13,7 @@ use std::sync::RwLock;
 
 use super::header::Flavor;
 use super::manifest::ChunkRecord;
+use super::source::{Chunk, ReadErrors, Source, ZfpInput};
 use super::{inner_header, sha256_hex, INNER_HEADER_LEN};
 use crate::codec::{shuffle, zfp, zstd_frame};
 use crate::error::{Error, Result};
@@ -40,6 +41,45 @@ pub struct DecodeInput<'a> {
     pub dtype: DType,
     /// Whether the caller verifies hashes (a codec may hash while decoding).
     pub verify: bool,
+}
+
+/// What a codec is given to decode one LATN chunk that may still be in its
+/// file: the chunk's bytes are read on demand, so a codec that streams them
+/// needs memory for the output and bounded windows only.
+pub struct ChunkInput<'a> {
+    pub record: &'a ChunkRecord,
+    /// The whole chunk, `record.compressed_size` bytes.
+    pub chunk: Chunk<'a>,
+    pub shape: &'a [u64],
+    pub dtype: DType,
+    /// Whether the caller verifies hashes (a codec may hash while decoding).
+    pub verify: bool,
+}
+
+impl<'a> ChunkInput<'a> {
+    /// The chunk's first 12 bytes, checked as a LATN inner header against the
+    /// record; returns its length field.
+    pub fn latn_header(&self) -> Result<u32> {
+        let rec = self.record;
+        if self.chunk.len() < INNER_HEADER_LEN as u64 {
+            return Err(Error::corrupt(
+                rec.label(),
+                format!(
+                    "{} bytes, shorter than the 12-byte inner header",
+                    self.chunk.len()
+                ),
+            ));
+        }
+        let mut head = [0u8; INNER_HEADER_LEN];
+        self.chunk.read_at(0, &mut head)?;
+        check_header(rec, self.dtype, &head)
+    }
+
+    /// The chunk after its inner header.
+    pub fn body(&self) -> Chunk<'a> {
+        let at = (INNER_HEADER_LEN as u64).min(self.chunk.len());
+        self.chunk.sub(at, self.chunk.len() - at).unwrap_or(self.chunk)
+    }
 }
 
 /// A tensor codec. Implementations must never panic on input and must
@@ -78,6 +118,46 @@ pub trait TensorCodec: Send + Sync + 'static {
     /// SHA-256 of `out` when it computed it along the way, else `None` (the
     /// reader then hashes `out` itself when verifying).
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>>;
+    /// Decodes a chunk read on demand (from a file, or from memory). The
+    /// default reads the whole chunk into memory (`compressed_size` bytes)
+    /// and calls [`decode`](TensorCodec::decode); the built-in codecs stream
+    /// it instead, in bounded windows.
+    fn decode_chunk(&self, input: &ChunkInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        let bytes = input.chunk.load()?;
+        self.decode(
+            &DecodeInput {
+                record: input.record,
+                chunk: &bytes,
+                shape: input.shape,
+                dtype: input.dtype,
+                verify: input.verify,
+            },
+            out,
+        )
+    }
+}
+
+/// [`TensorCodec::decode`] of an in-memory chunk through
+/// [`TensorCodec::decode_chunk`] (the built-in codecs implement only that one).
+fn decode_in_memory(
+    codec: &dyn TensorCodec,
+    input: &DecodeInput<'_>,
+    out: &mut [u8],
+) -> Result<Option<String>> {
+    let source = Source::Bytes(input.chunk);
+    let chunk = source
+        .range(0, input.chunk.len() as u64)
+        .ok_or_else(|| Error::Internal("a chunk longer than itself".into()))?;
+    codec.decode_chunk(
+        &ChunkInput {
+            record: input.record,
+            chunk,
+            shape: input.shape,
+            dtype: input.dtype,
+            verify: input.verify,
+        },
+        out,
+    )
 }
 
 /// The built-in codecs, in the order the APIs list them. The one place a
@@ -186,7 +266,10 @@ pub fn split_latn<'a>(input: &DecodeInput<'a>) -> Result<(u32, &'a [u8])> {
 
 /// Checks an inner header's type and flags against the record; returns its length field.
 pub fn check_latn_header(input: &DecodeInput<'_>, head: &[u8]) -> Result<u32> {
-    let rec = input.record;
+    check_header(input.record, input.dtype, head)
+}
+
+fn check_header(rec: &ChunkRecord, dtype: DType, head: &[u8]) -> Result<u32> {
     let (kind, flags, len) = inner_header::parse(head);
     if &kind != b"LATN" {
         return Err(Error::corrupt(
@@ -194,13 +277,13 @@ pub fn check_latn_header(input: &DecodeInput<'_>, head: &[u8]) -> Result<u32> {
             format!("inner header type is {:?}", String::from_utf8_lossy(&kind)),
         ));
     }
-    if DType::from_flags(&flags) != Some(input.dtype) {
+    if DType::from_flags(&flags) != Some(dtype) {
         return Err(Error::corrupt(
             rec.label(),
             format!(
                 "inner header flags {:?} disagree with the manifest's {}",
                 String::from_utf8_lossy(&flags),
-                input.dtype
+                dtype
             ),
         ));
     }
@@ -237,8 +320,11 @@ impl TensorCodec for Raw {
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        decode_in_memory(self, input, out)
+    }
+    fn decode_chunk(&self, input: &ChunkInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
         let rec = input.record;
-        let (len, body) = split_latn(input)?;
+        let len = input.latn_header()?;
         if u64::from(len) != rec.uncompressed_size {
             return Err(Error::corrupt(
                 rec.label(),
@@ -248,7 +334,8 @@ impl TensorCodec for Raw {
                 ),
             ));
         }
-        if body.len() != out.len() {
+        let body = input.body();
+        if body.len() != out.len() as u64 {
             return Err(Error::corrupt(
                 rec.label(),
                 format!(
@@ -258,16 +345,26 @@ impl TensorCodec for Raw {
                 ),
             ));
         }
-        if input.verify && out.len() >= PARALLEL_MIN_BYTES {
-            // The stored bytes are what is returned: hash them on a second
-            // thread while this one copies them out.
-            return Ok(Some(std::thread::scope(|scope| {
-                let hasher = scope.spawn(|| sha256_hex(body));
-                out.copy_from_slice(body);
-                hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })));
+        let hashing = input.verify && out.len() >= PARALLEL_MIN_BYTES;
+        if let Some(body) = body.as_slice() {
+            if hashing {
+                // The stored bytes are what is returned: hash them on a second
+                // thread while this one copies them out.
+                return Ok(Some(std::thread::scope(|scope| {
+                    let hasher = scope.spawn(|| sha256_hex(body));
+                    out.copy_from_slice(body);
+                    hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+                })));
+            }
+            out.copy_from_slice(body);
+            return Ok(None);
         }
-        out.copy_from_slice(body);
+        // From a file: read straight into `out` (no other buffer), each
+        // piece hashed on a second thread while the next one is read.
+        if hashing {
+            return fill_hashing(out, |at, piece| body.read_at(at, piece)).map(Some);
+        }
+        body.read_at(0, out)?;
         Ok(None)
     }
 }
@@ -305,34 +402,79 @@ impl TensorCodec for ShuffleZstd {
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        decode_in_memory(self, input, out)
+    }
+    fn decode_chunk(&self, input: &ChunkInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
         let rec = input.record;
         let corrupt = |reason: String| Error::corrupt(rec.label(), reason);
-        let (declared, body) = split_latn(input)?;
-        if declared as usize != body.len() {
+        let declared = input.latn_header()?;
+        let body = input.body();
+        if u64::from(declared) != body.len() {
             return Err(corrupt(format!(
                 "inner header says {declared} payload bytes, the chunk has {}",
                 body.len()
             )));
         }
-        let mut decoder = shuffle::Decoder::new(body, input.dtype.itemsize(), out.len()).map_err(corrupt)?;
-        if input.verify && out.len() >= PARALLEL_MIN_BYTES {
-            // Each decoded region is hashed on a second thread while the
-            // next decodes: the hash costs no extra time on two cores.
-            let digest = decode_hashing(&mut decoder, out).map_err(corrupt)?;
-            decoder.finish().map_err(corrupt)?;
-            return Ok(Some(digest));
+        let itemsize = input.dtype.itemsize();
+        let parallel = out.len() >= PARALLEL_MIN_BYTES && itemsize >= 2;
+        if let Some(payload) = body.as_slice() {
+            let mut decoder = shuffle::Decoder::new(payload, itemsize, out.len()).map_err(corrupt)?;
+            return run_planes(&mut decoder, out, input.verify, parallel).map_err(corrupt);
         }
-        decoder.fill(out).map_err(corrupt)?;
-        decoder.finish().map_err(corrupt)?;
-        Ok(None)
+        // From a file: the prefix and table, then each plane's frame read in
+        // windows of PLANE_WINDOW bytes while it decodes.
+        let table_len = (shuffle::Layout::table_len(itemsize) as u64).min(body.len());
+        let mut head = vec![0u8; table_len as usize];
+        body.read_at(0, &mut head)?;
+        let layout = shuffle::Layout::parse(&head, body.len(), itemsize, out.len()).map_err(corrupt)?;
+        let errors = ReadErrors::new();
+        let inputs = layout
+            .planes()
+            .iter()
+            .map(|&(at, len)| {
+                body.sub(at, len)
+                    .map(|frame| frame.input(PLANE_WINDOW, &errors))
+                    .ok_or_else(|| Error::Internal("a plane outside its payload".into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        shuffle::Decoder::from_inputs(&layout, inputs)
+            .and_then(|mut decoder| run_planes(&mut decoder, out, input.verify, parallel))
+            // A failed read is reported as itself, not as damage.
+            .map_err(|e| errors.take().unwrap_or_else(|| corrupt(e)))
     }
 }
 
-/// Decodes all of `out` with `decoder` in regions of 4 MiB, each hashed on
-/// a second thread while the next one decodes; returns the hex SHA-256.
-fn decode_hashing(decoder: &mut shuffle::Decoder<'_>, out: &mut [u8]) -> std::result::Result<String, String> {
+/// Bytes of a plane's frame read from a file at a time.
+const PLANE_WINDOW: usize = 2 << 20;
+
+/// Decodes every element with `decoder`, on two threads when `parallel`
+/// (returning the hex SHA-256 of `out` when `verify`), then checks that
+/// every frame ends there.
+fn run_planes<I: zstd_frame::Input + Send>(
+    decoder: &mut shuffle::Decoder<I>,
+    out: &mut [u8],
+    verify: bool,
+    parallel: bool,
+) -> std::result::Result<Option<String>, String> {
+    let digest = if parallel {
+        decoder.fill_parallel(out, verify)?.map(|d| super::hex(&d))
+    } else {
+        decoder.fill(out)?;
+        None
+    };
+    decoder.finish()?;
+    Ok(digest)
+}
+
+/// Fills all of `out` with `fill(offset, piece)` in pieces of 8 MiB, each
+/// hashed on a second thread while the next one fills; returns the hex
+/// SHA-256 of `out`.
+pub(crate) fn fill_hashing(
+    out: &mut [u8],
+    mut fill: impl FnMut(u64, &mut [u8]) -> Result<()>,
+) -> Result<String> {
     use sha2::{Digest, Sha256};
-    const REGION: usize = 4 << 20; // a multiple of every itemsize
+    const PIECE: usize = 8 << 20;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(2);
         let hasher = scope.spawn(move || {
@@ -343,14 +485,16 @@ fn decode_hashing(decoder: &mut shuffle::Decoder<'_>, out: &mut [u8]) -> std::re
             super::hex(&h.finalize())
         });
         let mut result = Ok(());
-        for region in out.chunks_mut(REGION) {
-            if let Err(e) = decoder.fill(region) {
+        let mut at = 0u64;
+        for piece in out.chunks_mut(PIECE) {
+            if let Err(e) = fill(at, piece) {
                 result = Err(e);
                 break;
             }
-            let done: &[u8] = region;
+            at += piece.len() as u64;
+            let done: &[u8] = piece;
             if tx.send(done).is_err() {
-                result = Err("the hashing thread stopped".into());
+                result = Err(Error::Internal("the hashing thread stopped".into()));
                 break;
             }
         }
@@ -396,6 +540,9 @@ impl TensorCodec for Zfp {
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
+        decode_in_memory(self, input, out)
+    }
+    fn decode_chunk(&self, input: &ChunkInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
         let rec = input.record;
         let corrupt = |reason: String| Error::corrupt(rec.label(), reason);
         let len_header = match (rec.len_header, rec.len_data) {
@@ -413,17 +560,41 @@ impl TensorCodec for Zfp {
                 input.dtype
             )));
         }
-        let (frame, stream) = input.chunk.split_at(len_header as usize);
-        let head = zstd_frame::decompress_exact(frame, INNER_HEADER_LEN)
-            .map_err(|e| corrupt(format!("inner header: {e}")))?;
-        let len = check_latn_header(input, &head)?;
+        let whole = input.chunk;
+        let (Some(frame), Some(stream)) = (
+            whole.sub(0, len_header),
+            whole.sub(len_header, whole.len().saturating_sub(len_header)),
+        ) else {
+            return Err(corrupt(format!(
+                "len_header {len_header} is past the chunk's {} bytes",
+                whole.len()
+            )));
+        };
+        // The inner header's frame, streamed (its 12 bytes need no window).
+        let mut head = [0u8; INNER_HEADER_LEN];
+        let errors = ReadErrors::new();
+        zstd_frame::FrameDecoder::new(frame.input(64 << 10, &errors), zstd_frame::MAX_ANY_WINDOW_LOG)
+            .and_then(|mut d| zstd_frame::decode_split(&mut d, &mut head, &mut []))
+            .map_err(|e| {
+                errors
+                    .take()
+                    .unwrap_or_else(|| corrupt(format!("inner header: {e}")))
+            })?;
+        let len = check_header(rec, input.dtype, &head)?;
         if u64::from(len) != rec.uncompressed_size {
             return Err(corrupt(format!(
                 "inner header says {len} payload bytes, the manifest says {}",
                 rec.uncompressed_size
             )));
         }
-        zfp::decode_f32_into(stream, input.shape, out).map_err(|e| corrupt(e.to_string()))?;
+        // The zfp stream, read in windows of zfp::WINDOW_BYTES while it decodes.
+        let source = ZfpInput {
+            chunk: stream,
+            errors: ReadErrors::new(),
+        };
+        if let Err(e) = zfp::decode_f32_from(&source, input.shape, out) {
+            return Err(source.errors.take().unwrap_or_else(|| corrupt(e.to_string())));
+        }
         Ok(None)
     }
 }

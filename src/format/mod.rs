@@ -11,6 +11,7 @@ pub mod header;
 pub mod manifest;
 pub mod pyjson;
 pub mod reader;
+pub mod source;
 pub mod writer;
 
 use sha2::{Digest, Sha256};
@@ -22,6 +23,7 @@ pub use reader::{
     max_decoded_bytes_from_env, parse_byte_size, read_bytes, read_file, Archive, Artifact, ReadOptions,
     DEFAULT_MAX_DECODED_BYTES,
 };
+pub use source::{Chunk, Source};
 pub use writer::{encode, encode_file, write_file, Codec, Contents, EncodedFile, WriteOptions};
 
 /// Every chunk payload is preceded by `<4s 4s I>`: type, flags, length.

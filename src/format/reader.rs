@@ -3,9 +3,10 @@
 
 use serde_json::Value;
 
-use super::codecs;
+use super::codecs::{self, ChunkInput};
 use super::header::{Flavor, Header};
 use super::manifest::{ChunkRecord, Manifest, DATA, ENVC, LATN};
+use super::source::{Chunk, FileSource, ReadErrors, Source};
 use super::{inflate_limit, inner_header, json_inflate_limit, sha256_hex, INNER_HEADER_LEN};
 use crate::codec::zstd_frame;
 use crate::error::{Error, Result, DECODED_LIMIT_ENV};
@@ -84,9 +85,14 @@ pub fn parse_byte_size(text: &str) -> std::result::Result<u64, String> {
 }
 
 /// A parsed file: header and manifest validated, payloads decoded on demand.
+///
+/// [`Archive::parse`] reads a file held in memory, in place;
+/// [`Archive::open`] reads a file on disk: opening it reads only the header
+/// and the META chunk (the manifest), and each chunk's bytes are read when a
+/// call decodes it, streamed into the output in bounded windows.
 #[derive(Debug)]
 pub struct Archive<'a> {
-    bytes: &'a [u8],
+    source: Source<'a>,
     // Private: validated together in `parse`, never changed after.
     header: Header,
     manifest: Manifest,
@@ -107,10 +113,20 @@ pub struct Artifact {
 }
 
 impl<'a> Archive<'a> {
-    /// Parses and validates the header, the manifest and the chunk layout.
+    /// Parses and validates the header, the manifest and the chunk layout
+    /// of a file held in memory (read in place).
     pub fn parse(bytes: &'a [u8], options: ReadOptions) -> Result<Archive<'a>> {
-        let header = Header::parse(bytes)?;
-        let file_len = bytes.len() as u64;
+        Archive::from_source(Source::Bytes(bytes), options)
+    }
+
+    fn from_source(source: Source<'a>, options: ReadOptions) -> Result<Archive<'a>> {
+        // The longest header is 33 bytes; more is never looked at.
+        let head = source
+            .range(0, source.len().min(64))
+            .ok_or_else(|| Error::Internal("the header range".into()))?
+            .load()?;
+        let header = Header::parse(&head)?;
+        let file_len = source.len();
         let meta_end = header.meta_offset.saturating_add(header.meta_size);
         if header.meta_offset < header.flavor.header_len() as u64 || meta_end > file_len {
             return Err(Error::Truncated {
@@ -120,8 +136,11 @@ impl<'a> Archive<'a> {
                 file_len,
             });
         }
-        let meta = &bytes[header.meta_offset as usize..meta_end as usize];
-        let manifest_json = decode_meta(meta)?;
+        let meta = source
+            .range(header.meta_offset, header.meta_size)
+            .ok_or_else(|| Error::Internal("the META range".into()))?
+            .load()?;
+        let manifest_json = decode_meta(&meta)?;
         let manifest = Manifest::parse(&manifest_json, header.flavor)?;
         if manifest.chunks().len() as u64 != header.chunk_count {
             return Err(Error::manifest(format!(
@@ -131,7 +150,7 @@ impl<'a> Archive<'a> {
             )));
         }
         let archive = Archive {
-            bytes,
+            source,
             header,
             manifest,
             options,
@@ -161,7 +180,7 @@ impl<'a> Archive<'a> {
                     what: format!("chunk {}", rec.label()),
                     start: rec.offset,
                     end,
-                    file_len: self.bytes.len() as u64,
+                    file_len: self.source.len(),
                 });
             }
             match rec.kind.as_str() {
@@ -194,6 +213,11 @@ impl<'a> Archive<'a> {
         Ok(())
     }
 
+    /// The file's length in bytes (when opened: as it was then).
+    pub fn file_len(&self) -> u64 {
+        self.source.len()
+    }
+
     pub fn flavor(&self) -> Flavor {
         self.header.flavor
     }
@@ -208,14 +232,11 @@ impl<'a> Archive<'a> {
         &self.manifest
     }
 
-    /// The bytes of one of this archive's records (bounds were checked in
-    /// `check_layout`; checked again rather than trusted).
-    fn chunk_bytes(&self, rec: &ChunkRecord) -> Result<&'a [u8]> {
-        let range = usize::try_from(rec.offset)
-            .ok()
-            .zip(rec.end().and_then(|e| usize::try_from(e).ok()));
-        range
-            .and_then(|(start, end)| self.bytes.get(start..end))
+    /// The bytes of one of this archive's records, read on demand (bounds
+    /// were checked in `check_layout`; checked again rather than trusted).
+    fn chunk(&self, rec: &ChunkRecord) -> Result<Chunk<'_>> {
+        self.source
+            .range(rec.offset, rec.compressed_size)
             .ok_or_else(|| Error::invalid(format!("{} lies outside this file", rec.label())))
     }
 
@@ -349,24 +370,71 @@ impl<'a> Archive<'a> {
                 rec.uncompressed_size
             )));
         }
-        let chunk = self.chunk_bytes(rec)?;
+        let chunk = self.chunk(rec)?;
         let Some(codec) = codecs::for_record(rec, self.flavor())? else {
             // GEN5's compressed latents: one zstd frame of inner header +
             // elements, streamed into `out` (no second tensor-sized buffer).
-            let mut head = [0u8; INNER_HEADER_LEN];
-            zstd_frame::decompress_exact_split(chunk, &mut head, out)
-                .map_err(|e| Error::corrupt(rec.label(), e))?;
-            check_inner(rec, &head, Some(dtype))?;
-            return self.verify(rec, out);
+            return self.decode_gen5(rec, chunk, dtype, out);
         };
-        let input = codecs::DecodeInput {
+        let input = ChunkInput {
             record: rec,
             chunk,
             shape: &shape,
             dtype,
             verify: self.options.verify_hashes,
         };
-        match codec.decode(&input, out)? {
+        match codec.decode_chunk(&input, out)? {
+            Some(digest) if self.options.verify_hashes => self.check_digest(rec, &digest),
+            _ => self.verify(rec, out),
+        }
+    }
+
+    /// A GEN5 zstd-wrapped latent into `out`: from memory in one streaming
+    /// pass, from a file in windows, hashed on a second thread when large.
+    fn decode_gen5(&self, rec: &ChunkRecord, chunk: Chunk<'_>, dtype: DType, out: &mut [u8]) -> Result<()> {
+        let mut head = [0u8; INNER_HEADER_LEN];
+        if let Some(frame) = chunk.as_slice() {
+            zstd_frame::decompress_exact_split(frame, &mut head, out)
+                .map_err(|e| Error::corrupt(rec.label(), e))?;
+            check_inner(rec, &head, Some(dtype))?;
+            return self.verify(rec, out);
+        }
+        let errors = ReadErrors::new();
+        let mut decoder = zstd_frame::FrameDecoder::new(
+            chunk.input(INPUT_WINDOW, &errors),
+            zstd_frame::MAX_STREAM_WINDOW_LOG,
+        );
+        let hashing = self.options.verify_hashes && out.len() >= codecs_parallel_min();
+        let mut digest = None;
+        let decoded = match &mut decoder {
+            Err(e) => Err(Error::corrupt(rec.label(), e.clone())),
+            Ok(d) if d.declared() != out.len() as u64 + INNER_HEADER_LEN as u64 => Err(Error::corrupt(
+                rec.label(),
+                format!(
+                    "the zstd frame declares {} bytes of content, the manifest expects {}",
+                    d.declared(),
+                    out.len() + INNER_HEADER_LEN
+                ),
+            )),
+            Ok(d) => (|| {
+                let corrupt = |e: String| Error::corrupt(rec.label(), e);
+                d.fill(&mut head).map_err(corrupt)?;
+                check_inner(rec, &head, Some(dtype))?;
+                if hashing {
+                    digest = Some(codecs::fill_hashing(out, |_, piece| {
+                        d.fill(piece).map_err(corrupt)
+                    })?);
+                } else {
+                    d.fill(out).map_err(corrupt)?;
+                }
+                d.finish().map_err(corrupt)
+            })(),
+        };
+        if let Err(e) = decoded {
+            // A failed read is reported as itself, not as damage.
+            return Err(errors.take().unwrap_or(e));
+        }
+        match digest {
             Some(digest) if self.options.verify_hashes => self.check_digest(rec, &digest),
             _ => self.verify(rec, out),
         }
@@ -397,8 +465,17 @@ impl<'a> Archive<'a> {
         };
         check_inflation(rec)?;
         self.check_chunk_size(rec)?;
-        let chunk = self.chunk_bytes(rec)?;
-        let payload = if rec.compressed {
+        let chunk = self.chunk(rec)?;
+        let payload = match chunk.as_slice() {
+            Some(chunk) => self.singleton_in_memory(rec, chunk)?,
+            None => self.singleton_from_file(rec, chunk)?,
+        };
+        self.verify(rec, &payload)?;
+        Ok(Some(payload))
+    }
+
+    fn singleton_in_memory(&self, rec: &ChunkRecord, chunk: &[u8]) -> Result<Vec<u8>> {
+        Ok(if rec.compressed {
             let mut whole = self.inflate(rec, chunk)?;
             check_inner(rec, &whole[..INNER_HEADER_LEN], None)?;
             whole.drain(..INNER_HEADER_LEN);
@@ -406,20 +483,52 @@ impl<'a> Archive<'a> {
         } else {
             let (head, body) = split_inner(chunk).map_err(|e| Error::corrupt(rec.label(), e))?;
             check_inner(rec, head, None)?;
-            if body.len() as u64 != rec.uncompressed_size {
+            check_plain_len(rec, body.len() as u64)?;
+            body.to_vec()
+        })
+    }
+
+    /// A DATA or ENVC chunk of a file, read or streamed straight into a
+    /// buffer of its payload's size.
+    fn singleton_from_file(&self, rec: &ChunkRecord, chunk: Chunk<'_>) -> Result<Vec<u8>> {
+        let size = usize::try_from(rec.uncompressed_size)
+            .map_err(|_| Error::Unsupported(format!("{} does not fit in memory", rec.label())))?;
+        let mut head = [0u8; INNER_HEADER_LEN];
+        if !rec.compressed {
+            if chunk.len() < INNER_HEADER_LEN as u64 {
                 return Err(Error::corrupt(
                     rec.label(),
-                    format!(
-                        "payload is {} bytes, the record says {}",
-                        body.len(),
-                        rec.uncompressed_size
-                    ),
+                    format!("{} bytes, shorter than the 12-byte inner header", chunk.len()),
                 ));
             }
-            body.to_vec()
+            chunk.read_at(0, &mut head)?;
+            check_inner(rec, &head, None)?;
+            check_plain_len(rec, chunk.len() - INNER_HEADER_LEN as u64)?;
+            let mut body = vec![0u8; size];
+            chunk.read_at(INNER_HEADER_LEN as u64, &mut body)?;
+            return Ok(body);
+        }
+        let errors = ReadErrors::new();
+        let mut decoder =
+            zstd_frame::FrameDecoder::new(chunk.input(INPUT_WINDOW, &errors), zstd_frame::MAX_ANY_WINDOW_LOG);
+        let mut body = Vec::new();
+        let decoded = match &mut decoder {
+            Err(e) => Err(e.clone()),
+            Ok(d) if d.declared() != rec.uncompressed_size + INNER_HEADER_LEN as u64 => Err(format!(
+                "the zstd frame declares {} bytes of content, the manifest expects {}",
+                d.declared(),
+                rec.uncompressed_size + INNER_HEADER_LEN as u64
+            )),
+            Ok(d) => {
+                body = vec![0u8; size];
+                zstd_frame::decode_split(d, &mut head, &mut body)
+            }
         };
-        self.verify(rec, &payload)?;
-        Ok(Some(payload))
+        if let Err(e) = decoded {
+            return Err(errors.take().unwrap_or_else(|| Error::corrupt(rec.label(), e)));
+        }
+        check_inner(rec, &head, None)?;
+        Ok(body)
     }
 
     /// Size of the embedded image file, if any, without decoding it.
@@ -501,6 +610,27 @@ impl<'a> Archive<'a> {
         self.environment()?;
         Ok(())
     }
+}
+
+/// Bytes of a chunk read from a file at a time by streaming zstd decoders.
+const INPUT_WINDOW: usize = 1 << 20;
+
+fn codecs_parallel_min() -> usize {
+    crate::codec::shuffle::PARALLEL_MIN_BYTES
+}
+
+/// A plain chunk holds exactly `uncompressed_size` bytes after its inner header.
+fn check_plain_len(rec: &ChunkRecord, body_len: u64) -> Result<()> {
+    if body_len != rec.uncompressed_size {
+        return Err(Error::corrupt(
+            rec.label(),
+            format!(
+                "payload is {body_len} bytes, the record says {}",
+                rec.uncompressed_size
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A wrapped DATA or ENVC chunk may not declare more than its bytes can
@@ -618,8 +748,20 @@ pub fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-/// Reads, decodes and verifies the file at `path`.
+/// Reads, decodes and verifies the file at `path`, chunk by chunk: memory
+/// is what it returns plus bounded windows (FORMAT.md §3.2).
 pub fn read_file(path: &std::path::Path, options: ReadOptions) -> Result<Artifact> {
-    let bytes = read_bytes(path)?;
-    Archive::parse(&bytes, options)?.read_all()
+    Archive::open(path, options)?.read_all()
+}
+
+impl Archive<'static> {
+    /// Opens the file at `path`: reads and validates its header and META
+    /// chunk (the manifest) exactly as [`Archive::parse`] does, and nothing
+    /// else. Chunks are read from the file when a call decodes them, so
+    /// opening a file for its manifest (or its environment) never touches
+    /// its tensors. The file stays open while the archive lives; if it
+    /// shrinks meanwhile, reads fail with [`Error::Truncated`].
+    pub fn open(path: impl AsRef<std::path::Path>, options: ReadOptions) -> Result<Archive<'static>> {
+        Archive::from_source(Source::File(FileSource::open(path.as_ref())?), options)
+    }
 }

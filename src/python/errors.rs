@@ -23,6 +23,7 @@ pub struct Classes {
     pub base: Py<PyType>,
     pub corrupt: Py<PyType>,
     pub limit: Py<PyType>,
+    pub decoded_limit: Py<PyType>,
     pub hash: Py<PyType>,
     pub unsupported: Py<PyType>,
     pub invalid: Py<PyType>,
@@ -75,6 +76,14 @@ pub fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
             "The file declares sizes its bytes cannot justify (a decompression bomb), or more \
              than max_decoded_bytes: see `declared` and `limit`.",
         )?;
+        let decoded_limit = make(
+            py,
+            "DecodedSizeLimitError",
+            vec![b(&limit)],
+            "The read would decode more than the caller's max_decoded_bytes (`limit`): the file \
+             declares `declared` bytes for what was asked. Unlike its base class, the sizes are \
+             plausible; the file may be fine, and reading it with a higher limit may succeed.",
+        )?;
         let hash = make(
             py,
             "HashMismatchError",
@@ -117,6 +126,7 @@ pub fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
             base,
             corrupt,
             limit,
+            decoded_limit,
             hash,
             unsupported,
             invalid,
@@ -134,6 +144,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         &c.base,
         &c.corrupt,
         &c.limit,
+        &c.decoded_limit,
         &c.hash,
         &c.unsupported,
         &c.invalid,
@@ -185,12 +196,19 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             what,
             declared,
             limit,
-        }
-        | Error::DecodedSizeLimit {
+        } => (&c.limit, s(what)?, none(), none(), n(*declared)?, n(*limit)?),
+        Error::DecodedSizeLimit {
             what,
             declared,
             limit,
-        } => (&c.limit, s(what)?, none(), none(), n(*declared)?, n(*limit)?),
+        } => (
+            &c.decoded_limit,
+            s(what)?,
+            none(),
+            none(),
+            n(*declared)?,
+            n(*limit)?,
+        ),
         Error::UnsupportedVersion { .. } | Error::Unsupported(_) => {
             (&c.unsupported, none(), none(), none(), none(), none())
         }

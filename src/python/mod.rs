@@ -267,8 +267,9 @@ fn _read<'py>(
     max_decoded_bytes: Option<u64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let options = read_options(py, verify, max_decoded_bytes)?;
-    let bytes = detach_guarded(py, || format::read_bytes(&path))?;
-    read_impl(py, &bytes, options, names, with_image, as_torch)
+    // Header and manifest only; each chunk is read from the file as it decodes.
+    let archive = detach_guarded(py, || Archive::open(&path, options))?;
+    read_impl(py, &archive, names, with_image, as_torch)
 }
 
 /// `_read_bytes(data, verify, names, with_image, as_torch, max_decoded_bytes)
@@ -285,19 +286,17 @@ fn _read_bytes<'py>(
     max_decoded_bytes: Option<u64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let options = read_options(py, verify, max_decoded_bytes)?;
-    read_impl(py, data, options, names, with_image, as_torch)
+    let archive = detach_guarded(py, || Archive::parse(data, options))?;
+    read_impl(py, &archive, names, with_image, as_torch)
 }
 
 fn read_impl<'py>(
     py: Python<'py>,
-    bytes: &[u8],
-    options: ReadOptions,
+    archive: &Archive<'_>,
     names: Option<Vec<String>>,
     with_image: bool,
     as_torch: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let archive = detach_guarded(py, || Archive::parse(bytes, options))?;
-
     let records: Vec<_> = match &names {
         None => archive.latent_records().collect(),
         Some(names) => names
@@ -366,7 +365,7 @@ fn read_impl<'py>(
         Value::Object(archive.manifest().metadata()).to_string(),
     )?;
     out.set_item("environment", environment.map(|v| v.to_string()))?;
-    out.set_item("header", header_dict(py, &archive)?)?;
+    out.set_item("header", header_dict(py, archive)?)?;
     Ok(out)
 }
 
@@ -409,10 +408,7 @@ fn header_dict<'py>(py: Python<'py>, archive: &Archive<'_>) -> PyResult<Bound<'p
 #[pyo3(signature = (path, max_decoded_bytes=None))]
 fn _verify(py: Python<'_>, path: PathBuf, max_decoded_bytes: Option<u64>) -> PyResult<()> {
     let options = read_options(py, true, max_decoded_bytes)?;
-    detach_guarded(py, || {
-        let bytes = format::read_bytes(&path)?;
-        Archive::parse(&bytes, options)?.verify_all()
-    })
+    detach_guarded(py, || Archive::open(&path, options)?.verify_all())
 }
 
 /// Read options: the caller's limit, else `$RAIIAF_MAX_DECODED_BYTES`, else 1 GiB.

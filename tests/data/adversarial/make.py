@@ -36,6 +36,8 @@ CORRUPT, LIMIT, HASH, UNSUPPORTED = (
     "HashMismatchError",
     "UnsupportedError",
 )
+#: More than the caller's max_decoded_bytes (a subclass of LimitExceededError).
+DECODED_LIMIT = "DecodedSizeLimitError"
 MIB = 1 << 20
 #: A parsed JSON document takes up to ~80x the memory of its text (1 MiB of ``0,`` becomes
 #: 63-83 MiB of serde_json values): what a JSON frame within its limit may cost.
@@ -455,7 +457,7 @@ def cases() -> dict[str, tuple[bytes, str, str, int]]:
     add(
         "bomb-compact-zeros-1-gib-in-33-kb",
         zeros_bomb(),
-        LIMIT,
+        DECODED_LIMIT,
         "the 2 chunks to decode would decode to",  # the tensor and the environment
     )
     no_size = b"\x28\xb5\x2f\xfd\x00\x00" + raw_block(b"x", True)  # FHD 0: no content size
