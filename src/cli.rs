@@ -451,14 +451,17 @@ fn ellipsize(s: &str, max: usize) -> String {
     }
 }
 
+/// Decodes every chunk of one file and checks every hash; the number of chunks.
+fn verify_file(path: &Path, options: ReadOptions) -> Result<usize> {
+    let archive = Archive::open(path, options)?;
+    archive.verify_all()?;
+    Ok(archive.manifest().chunks().len())
+}
+
 fn verify(files: &[PathBuf], options: ReadOptions) -> i32 {
     let mut failed = 0;
     for path in files {
-        let result = Archive::open(path, options).and_then(|archive| {
-            archive.verify_all()?;
-            Ok(archive.manifest().chunks().len())
-        });
-        match result {
+        match verify_file(path, options) {
             Ok(n) => println!("OK    {} ({n} chunks, all hashes match)", path.display()),
             Err(e) => {
                 failed += 1;
@@ -531,11 +534,7 @@ fn verify_recursive(paths: &[PathBuf], options: ReadOptions) -> i32 {
         .map(|f| {
             let result = match &f.error {
                 Some(e) => Err(Error::io(&f.path, std::io::Error::other(e.clone()))),
-                None => format::read_bytes(&f.path).and_then(|bytes| {
-                    let archive = Archive::parse(&bytes, options)?;
-                    archive.verify_all()?;
-                    Ok(archive.manifest().chunks().len())
-                }),
+                None => verify_file(&f.path, options),
             };
             if result.is_err() {
                 failed.fetch_add(1, Ordering::Relaxed);

@@ -15,8 +15,8 @@ use super::IndexOptions;
 use crate::env::drift::{affects_pixels, keyed};
 use crate::error::{Error, Result};
 use crate::format::header::Flavor;
-use crate::format::manifest::{DATA, ENVC};
-use crate::format::{codecs, Archive, ChunkRecord, Header, ReadOptions};
+use crate::format::manifest::DATA;
+use crate::format::{codecs, Archive, ChunkRecord};
 
 /// A stored tensor, as listed in the manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,11 +119,9 @@ pub struct Row {
     pub error: Option<String>,
 }
 
-/// Files up to this size are read whole in one call; larger ones by their header and the tail
-/// that holds the environment and the manifest.
-const WHOLE_FILE_BELOW: u64 = 256 * 1024;
-/// How far before META the environment chunk is looked for (writers put it just before META).
-const TAIL_WINDOW: u64 = 256 * 1024;
+/// Files up to this size are read whole, in one call; larger ones are opened and read chunk by
+/// chunk (header, manifest, environment; the rest only to verify).
+const WHOLE_FILE_BELOW: u64 = 16 * 1024;
 
 impl Row {
     /// The row of one file. Never fails: what went wrong goes into `error`.
@@ -138,24 +136,33 @@ impl Row {
             row.error = Some(e.clone());
             return row;
         }
-        let read = if options.verify || options.hash {
-            // Verification reads every byte anyway; one read serves the hash as well.
-            read_whole(&entry.path).and_then(|bytes| {
+        let path = &entry.path;
+        let read = if entry.size <= WHOLE_FILE_BELOW {
+            read_whole(path).and_then(|bytes| {
                 if options.hash {
                     row.file_sha256 = Some(hex(&Sha256::digest(&bytes)));
                 }
-                row.fill_from(&bytes, options)
+                row.fill(&Archive::parse(&bytes, options.read)?, options)
             })
         } else {
-            read_head(&entry.path, entry.size).and_then(|head| row.fill_from(&head, options))
+            let hashed = if options.hash {
+                hash_file(path).map(|h| row.file_sha256 = Some(h))
+            } else {
+                Ok(())
+            };
+            hashed.and_then(|()| row.fill(&Archive::open(path, options.read)?, options))
         };
+        row.record(read, options);
+        row
+    }
+
+    fn record(&mut self, read: Result<()>, options: IndexOptions) {
         if let Err(e) = read {
-            row.error = Some(e.to_string());
+            self.error = Some(e.to_string());
             if options.verify {
-                row.verified = Some(false);
+                self.verified = Some(false);
             }
         }
-        row
     }
 
     /// The row of a file whose bytes are already in memory (e.g. fetched from object storage
@@ -170,19 +177,14 @@ impl Row {
         if options.hash {
             row.file_sha256 = Some(hex(&Sha256::digest(bytes)));
         }
-        if let Err(e) = row.fill_from(bytes, options) {
-            row.error = Some(e.to_string());
-            if options.verify {
-                row.verified = Some(false);
-            }
-        }
+        let read = Archive::parse(bytes, options.read).and_then(|a| row.fill(&a, options));
+        row.record(read, options);
         row
     }
 
-    /// Parses `bytes` (the whole file, or a buffer of the file's length holding at least its
-    /// header, environment and manifest) and fills the row.
-    fn fill_from(&mut self, bytes: &[u8], options: IndexOptions) -> Result<()> {
-        let archive = Archive::parse(bytes, options.read)?;
+    /// Fills the row from a validated archive: its header, manifest and environment (and, to
+    /// verify, everything).
+    fn fill(&mut self, archive: &Archive<'_>, options: IndexOptions) -> Result<()> {
         let header = archive.header();
         self.flavor = Some(header.flavor.magic_str().to_owned());
         self.format_version = Some(format!("{}.{}", header.version_major, header.version_minor));
@@ -356,50 +358,20 @@ fn read_whole(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-/// A buffer of the file's length holding its header, its manifest and the `TAIL_WINDOW`
-/// bytes before the manifest (where writers put the environment chunk); the rest stays zero.
-/// Small files are read whole. Pages never written are never touched, so a large file costs
-/// its few read bytes, not its size.
-fn read_head(path: &Path, size: u64) -> Result<Vec<u8>> {
-    if size <= WHOLE_FILE_BELOW {
-        return read_whole(path);
+/// SHA-256 of a file, read in 1 MiB pieces (memory stays bounded whatever its size).
+fn hash_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
     }
-    let io = |e| Error::io(path, e);
-    let mut file = File::open(path).map_err(io)?;
-    let len = usize::try_from(size).map_err(|_| Error::invalid("file too large for this platform"))?;
-    let mut buf = vec![0u8; len];
-    let head_len = Flavor::Raiiaf.header_len().max(Flavor::Gen5.header_len());
-    file.read_exact(&mut buf[..head_len]).map_err(io)?;
-    let header = Header::parse(&buf[..head_len])?;
-    let meta_end = header.meta_offset.saturating_add(header.meta_size);
-    if meta_end > size || header.meta_offset < header.flavor.header_len() as u64 {
-        // Let the parser report it exactly.
-        return Ok(buf);
-    }
-    let start = header
-        .meta_offset
-        .saturating_sub(TAIL_WINDOW)
-        .max(head_len as u64);
-    read_at(&mut file, &mut buf[start as usize..meta_end as usize], start).map_err(io)?;
-    // An environment chunk outside the window (not where writers put it): read it too.
-    let archive = Archive::parse(&buf, ReadOptions::default())?;
-    let envc = archive
-        .manifest()
-        .chunks()
-        .iter()
-        .find(|r| r.kind == ENVC && r.offset < start)
-        .and_then(|r| Some((r.offset, r.end()?.min(start))));
-    drop(archive);
-    if let Some((from, to)) = envc {
-        read_at(&mut file, &mut buf[from as usize..to as usize], from).map_err(io)?;
-    }
-    Ok(buf)
-}
-
-fn read_at(file: &mut File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
+    Ok(hex(&h.finalize()))
 }
 
 fn hex(bytes: &[u8]) -> String {
