@@ -468,6 +468,9 @@ impl<'a> Archive<'a> {
         let chunk = self.chunk(rec)?;
         let payload = match chunk.as_slice() {
             Some(chunk) => self.singleton_in_memory(rec, chunk)?,
+            // A small chunk (an ENVC is a few KB) is read whole and decoded at
+            // once: a streaming decoder costs more to set up than that.
+            None if chunk.len() <= INPUT_WINDOW as u64 => self.singleton_in_memory(rec, &chunk.load()?)?,
             None => self.singleton_from_file(rec, chunk)?,
         };
         self.verify(rec, &payload)?;
