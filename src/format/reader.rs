@@ -468,9 +468,8 @@ impl<'a> Archive<'a> {
         let chunk = self.chunk(rec)?;
         let payload = match chunk.as_slice() {
             Some(chunk) => self.singleton_in_memory(rec, chunk)?,
-            // A small chunk (an environment, a small image) is read at once: one read and the
-            // thread's cached zstd context cost a fraction of a streaming decoder's set-up,
-            // which dominated indexing many files.
+            // A small chunk (an ENVC is a few KB) is read whole and decoded at
+            // once: a streaming decoder costs more to set up than that.
             None if chunk.len() <= INPUT_WINDOW as u64 => self.singleton_in_memory(rec, &chunk.load()?)?,
             None => self.singleton_from_file(rec, chunk)?,
         };

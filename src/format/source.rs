@@ -195,8 +195,8 @@ impl<'s> Chunk<'s> {
     /// once when in memory), for streaming decoders. A failed read is kept
     /// in `errors` (shared by the inputs of one decode), since the decoder
     /// that meets it can report only a message.
-    pub fn input(&self, window: usize, errors: &ReadErrors) -> ChunkInput<'s> {
-        ChunkInput {
+    pub fn input(&self, window: usize, errors: &ReadErrors) -> ChunkStream<'s> {
+        ChunkStream {
             chunk: *self,
             next: 0,
             buf: Vec::new(),
@@ -236,7 +236,7 @@ impl ReadErrors {
 
 /// A [`Chunk`]'s bytes as a [`zstd_frame::Input`]. A failed read is kept in
 /// its [`ReadErrors`] and reported to the decoder as a message.
-pub struct ChunkInput<'s> {
+pub struct ChunkStream<'s> {
     chunk: Chunk<'s>,
     /// Offset in the chunk of the first byte not yet in `buf`.
     next: u64,
@@ -248,7 +248,7 @@ pub struct ChunkInput<'s> {
     errors: ReadErrors,
 }
 
-impl zstd_frame::Input for ChunkInput<'_> {
+impl zstd_frame::Input for ChunkStream<'_> {
     fn fill(&mut self) -> std::result::Result<&[u8], String> {
         if let Some(m) = self.memory {
             return Ok(&m[self.pos.min(m.len())..]);
