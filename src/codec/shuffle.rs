@@ -7,7 +7,10 @@
 //! frame at level 1 then gets within 2-5 % of the entropy limit (1.18x for
 //! f32/f16, 1.45x for bf16 noise). One frame for all planes would mix their
 //! statistics in zstd's 128 KiB blocks and lose most of the gain, and higher
-//! levels are no better on these planes (see FORMAT.md).
+//! levels are no better on these planes (see FORMAT.md). Planes of 1 MiB or
+//! more are tried on samples first: incompressible ones are stored as raw
+//! blocks (and generated from the tensor only as the file is written), and
+//! i.i.d. ones are literal-coded, which beats level 1 on size and speed.
 //!
 //! Payload layout (after the chunk's 12-byte inner header):
 //! ```text
@@ -53,29 +56,72 @@ pub const PARALLEL_MIN_BYTES: usize = 4 << 20;
 /// The payload of [`encode`] as pieces (prefix and length table, then one
 /// zstd frame per plane), plus the SHA-256 of `data`, computed together.
 /// Byte-identical to [`encode`], whatever the number of threads.
-///
-/// One pass over the tensor writes every plane straight into its final
-/// place: a stored plane's bytes into its frame of raw blocks (between the
-/// block headers), a plane to compress into its own buffer, which is then
-/// compressed. Above [`PARALLEL_MIN_BYTES`] the SHA-256 (one pass over the
-/// tensor, the longest single job) runs on a second thread meanwhile.
 pub fn encode_and_hash(data: &[u8], itemsize: usize) -> Result<(Vec<Vec<u8>>, [u8; 32]), String> {
+    let (pieces, hash) = encode_and_hash_lazy(data, itemsize)?;
+    Ok((pieces.into_iter().map(Piece::into_vec).collect(), hash))
+}
+
+/// A piece of an encoded payload: bytes, or a stored plane that is only
+/// generated from the tensor when its bytes are copied or written.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    Bytes(Vec<u8>),
+    Stored(StoredPlane<'a>),
+}
+
+impl Piece<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::Stored(p) => p.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, generated if need be.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Piece::Bytes(b) => b,
+            Piece::Stored(p) => {
+                let mut out = vec![0u8; p.len()];
+                p.fill(0, &mut out);
+                out
+            }
+        }
+    }
+}
+
+/// [`encode_and_hash`] with the stored (incompressible) planes left to be
+/// generated from `data` when the payload is written ([`StoredPlane`]):
+/// only the planes that are compressed are gathered into buffers. For
+/// float32 noise that is the exponent plane, a quarter of the tensor; the
+/// other three quarters go from the tensor to the file through a small
+/// buffer. Above [`PARALLEL_MIN_BYTES`] the SHA-256 (one pass over the
+/// tensor, the longest single job) runs on a second thread meanwhile.
+pub fn encode_and_hash_lazy(data: &[u8], itemsize: usize) -> Result<(Vec<Piece<'_>>, [u8; 32]), String> {
     use sha2::{Digest, Sha256};
     check_elements(data, itemsize)?;
-    let (frames, hash) = if data.len() >= PARALLEL_MIN_BYTES {
+    let (pieces, hash) = if data.len() >= PARALLEL_MIN_BYTES {
         std::thread::scope(|scope| {
             let hasher = scope.spawn(|| <[u8; 32]>::from(Sha256::digest(data)));
-            let frames = encode_planes(data, itemsize);
+            let pieces = encode_planes(data, itemsize);
             let hash = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (frames, hash)
+            (pieces, hash)
         })
     } else {
         (encode_planes(data, itemsize), Sha256::digest(data).into())
     };
-    let frames = frames?;
-    let mut pieces = Vec::with_capacity(itemsize + 1);
-    pieces.push(payload_head(&frames));
-    pieces.extend(frames);
+    let mut pieces = pieces?;
+    let mut head = Vec::with_capacity(PREFIX + 8 * itemsize);
+    head.push(itemsize as u8);
+    head.extend_from_slice(&[0u8; 7]);
+    for piece in &pieces {
+        head.extend_from_slice(&(piece.len() as u64).to_le_bytes());
+    }
+    pieces.insert(0, Piece::Bytes(head));
     Ok((pieces, hash))
 }
 
@@ -100,46 +146,75 @@ fn payload_head(frames: &[Vec<u8>]) -> Vec<u8> {
     head
 }
 
-/// Every plane's frame, in plane order (see [`encode_and_hash`]).
-fn encode_planes(data: &[u8], itemsize: usize) -> Result<Vec<Vec<u8>>, String> {
+/// Every plane's frame, in plane order (see [`encode_and_hash_lazy`]).
+fn encode_planes(data: &[u8], itemsize: usize) -> Result<Vec<Piece<'_>>, String> {
     let n = data.len() / itemsize;
-    let modes = CCTX.with_borrow_mut(|cctx| {
-        (0..itemsize)
-            .map(|k| plan_plane(cctx, data, itemsize, k))
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    // Stored planes get their frame now (header, block headers, room for
-    // the bytes); the others a buffer of the plane's size.
-    let mut buffers = Vec::with_capacity(itemsize);
-    for &mode in &modes {
-        buffers.push(match mode {
-            PlaneMode::Stored => stored_frame_skeleton(n).ok_or("a plane exceeds 4 GiB")?,
-            _ => vec![0u8; n],
+    let mut pieces = Vec::with_capacity(itemsize);
+    let mut plane = Vec::new();
+    for k in 0..itemsize {
+        let mode = CCTX.with_borrow_mut(|cctx| plan_plane(cctx, data, itemsize, k))?;
+        pieces.push(match mode {
+            PlaneMode::Stored => {
+                let stored = StoredPlane { data, itemsize, k };
+                if u32::try_from(n).is_err() {
+                    return Err("a plane exceeds 4 GiB".into());
+                }
+                Piece::Stored(stored)
+            }
+            mode => {
+                if plane.is_empty() {
+                    plane = vec![0u8; n];
+                }
+                gather(data, itemsize, k, &mut plane);
+                Piece::Bytes(compress_plane(k, mode, &plane)?)
+            }
         });
     }
-    for (j, src) in data.chunks(STORED_BLOCK * itemsize).enumerate() {
-        let m = src.len() / itemsize;
-        let mut dsts: Vec<&mut [u8]> = buffers
-            .iter_mut()
-            .zip(&modes)
-            .map(|(buf, mode)| {
-                let at = match mode {
-                    PlaneMode::Stored => STORED_HEADER + j * (STORED_BLOCK + 3) + 3,
-                    _ => j * STORED_BLOCK,
-                };
-                &mut buf[at..at + m]
-            })
-            .collect();
-        transpose_into(src, &mut dsts);
+    Ok(pieces)
+}
+
+/// Byte `k` of every element of `src` into `out` (one byte per element).
+fn gather(src: &[u8], itemsize: usize, k: usize, out: &mut [u8]) {
+    /// Elements per step of the fixed-size loops: whole little-endian
+    /// words, split with a shift, vectorise.
+    const LANES: usize = 32;
+    match itemsize {
+        4 => {
+            let shift = 8 * k as u32;
+            let full = out.len().min(src.len() / 4) / LANES * LANES;
+            for (s, o) in src
+                .chunks_exact(4 * LANES)
+                .zip(out[..full].chunks_exact_mut(LANES))
+            {
+                for (b, e) in o.iter_mut().zip(s.chunks_exact(4)) {
+                    *b = (u32::from_le_bytes([e[0], e[1], e[2], e[3]]) >> shift) as u8;
+                }
+            }
+            for (b, e) in out[full..].iter_mut().zip(src[4 * full..].chunks_exact(4)) {
+                *b = e[k];
+            }
+        }
+        2 => {
+            let shift = 8 * k as u32;
+            let full = out.len().min(src.len() / 2) / LANES * LANES;
+            for (s, o) in src
+                .chunks_exact(2 * LANES)
+                .zip(out[..full].chunks_exact_mut(LANES))
+            {
+                for (b, e) in o.iter_mut().zip(s.chunks_exact(2)) {
+                    *b = (u16::from_le_bytes([e[0], e[1]]) >> shift) as u8;
+                }
+            }
+            for (b, e) in out[full..].iter_mut().zip(src[2 * full..].chunks_exact(2)) {
+                *b = e[k];
+            }
+        }
+        _ => {
+            for (b, e) in out.iter_mut().zip(src.chunks_exact(itemsize)) {
+                *b = e[k];
+            }
+        }
     }
-    let mut frames = Vec::with_capacity(itemsize);
-    for (k, (buf, mode)) in buffers.into_iter().zip(modes).enumerate() {
-        frames.push(match mode {
-            PlaneMode::Stored => buf,
-            mode => compress_plane(k, mode, &buf)?,
-        });
-    }
-    Ok(frames)
 }
 
 thread_local! {
@@ -270,37 +345,91 @@ fn compress_plane(k: usize, mode: PlaneMode, plane: &[u8]) -> Result<Vec<u8>, St
 const STORED_BLOCK: usize = 128 * 1024;
 const STORED_HEADER: usize = 10;
 
-/// A zstd frame of raw blocks for a plane of `n` bytes, with the bytes left
-/// zero: frame header descriptor 0x80 (4-byte content size, not
-/// single-segment, no checksum), window 128 KiB (raw blocks need no
-/// history; a small window keeps streaming decoders small), then blocks of
-/// 128 KiB, each behind its 3-byte header. Block `j`'s bytes start at
-/// `STORED_HEADER + j * (STORED_BLOCK + 3) + 3`. `None` above 4 GiB.
-fn stored_frame_skeleton(n: usize) -> Option<Vec<u8>> {
-    let size = u32::try_from(n).ok()?;
-    let blocks = n.div_ceil(STORED_BLOCK).max(1);
-    let mut out = vec![0u8; STORED_HEADER + 3 * blocks + n];
-    out[..6].copy_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3]);
-    out[6..STORED_HEADER].copy_from_slice(&size.to_le_bytes());
-    for j in 0..blocks {
-        let len = (n - j * STORED_BLOCK).min(STORED_BLOCK) as u32;
-        let last = u32::from(j + 1 == blocks);
-        let at = STORED_HEADER + j * (STORED_BLOCK + 3);
-        out[at..at + 3].copy_from_slice(&(last | (len << 3)).to_le_bytes()[..3]);
-    }
-    Some(out)
+/// Plane `k` of a tensor as a zstd frame of raw blocks, generated from the
+/// tensor's bytes on demand ([`StoredPlane::fill`]): frame header
+/// descriptor 0x80 (4-byte content size, not single-segment, no checksum),
+/// window 128 KiB (raw blocks need no history; a small window keeps
+/// streaming decoders small), then blocks of 128 KiB, each behind its
+/// 3-byte header. The size zstd itself gives incompressible bytes (it
+/// stores such blocks raw), without the search (~100 ms per 64 MiB).
+#[derive(Clone, Copy, Debug)]
+pub struct StoredPlane<'a> {
+    data: &'a [u8],
+    itemsize: usize,
+    k: usize,
 }
 
-/// [`stored_frame_skeleton`] filled with `plane`: the size zstd itself
-/// gives incompressible bytes (it stores such blocks raw), without the
-/// search (~100 ms per 64 MiB).
-fn stored_plane_frame(plane: &[u8]) -> Option<Vec<u8>> {
-    let mut out = stored_frame_skeleton(plane.len())?;
-    for (j, block) in plane.chunks(STORED_BLOCK).enumerate() {
-        let at = STORED_HEADER + j * (STORED_BLOCK + 3) + 3;
-        out[at..at + block.len()].copy_from_slice(block);
+impl StoredPlane<'_> {
+    fn elements(&self) -> usize {
+        self.data.len() / self.itemsize
     }
-    Some(out)
+
+    fn blocks(&self) -> usize {
+        self.elements().div_ceil(STORED_BLOCK).max(1)
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        STORED_HEADER + 3 * self.blocks() + self.elements()
+    }
+
+    /// Never true: a frame has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the frame's bytes `offset..offset + out.len()` into `out`;
+    /// bytes past the frame's end are set to zero.
+    pub fn fill(&self, offset: usize, out: &mut [u8]) {
+        let (n, blocks, total) = (self.elements(), self.blocks(), self.len());
+        let mut head = [0u8; STORED_HEADER];
+        head[..6].copy_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3]);
+        head[6..].copy_from_slice(&(n as u32).to_le_bytes());
+        let (mut pos, mut o) = (offset, 0);
+        while o < out.len() {
+            let left = out.len() - o;
+            if pos >= total {
+                out[o..].fill(0);
+                return;
+            }
+            if pos < STORED_HEADER {
+                let take = (STORED_HEADER - pos).min(left);
+                out[o..o + take].copy_from_slice(&head[pos..pos + take]);
+                (pos, o) = (pos + take, o + take);
+                continue;
+            }
+            let j = (pos - STORED_HEADER) / (STORED_BLOCK + 3);
+            let within = (pos - STORED_HEADER) % (STORED_BLOCK + 3);
+            let len = (n - j * STORED_BLOCK).min(STORED_BLOCK);
+            if within < 3 {
+                let last = u32::from(j + 1 == blocks);
+                let header = (last | ((len as u32) << 3)).to_le_bytes();
+                let take = (3 - within).min(left);
+                out[o..o + take].copy_from_slice(&header[within..within + take]);
+                (pos, o) = (pos + take, o + take);
+                continue;
+            }
+            let first = j * STORED_BLOCK + within - 3;
+            let take = (len - (within - 3)).min(left);
+            let src = &self.data[first * self.itemsize..(first + take) * self.itemsize];
+            gather(src, self.itemsize, self.k, &mut out[o..o + take]);
+            (pos, o) = (pos + take, o + take);
+        }
+    }
+}
+
+/// The stored frame of `plane` as bytes ([`StoredPlane`] of a one-byte
+/// "tensor"). `None` above 4 GiB.
+fn stored_plane_frame(plane: &[u8]) -> Option<Vec<u8>> {
+    u32::try_from(plane.len()).ok()?;
+    Some(
+        Piece::Stored(StoredPlane {
+            data: plane,
+            itemsize: 1,
+            k: 0,
+        })
+        .into_vec(),
+    )
 }
 
 /// Largest zstd window (log2 bytes) a plane frame may need when decoding:
@@ -575,71 +704,6 @@ fn transpose(data: &[u8], itemsize: usize) -> Vec<u8> {
     planes
 }
 
-/// Byte-plane transpose of the elements in `src` into `dsts`, one slice
-/// per byte (each `src.len() / dsts.len()` bytes long).
-fn transpose_into(src: &[u8], dsts: &mut [&mut [u8]]) {
-    /// Elements per step of the fixed-size loops: whole little-endian
-    /// words, split with shifts, vectorise (2x the speed of a byte loop).
-    const LANES: usize = 32;
-    match dsts {
-        [p0, p1, p2, p3] => {
-            let full = src.len() / (4 * LANES) * LANES;
-            let steps = src.chunks_exact(4 * LANES).zip(
-                p0.chunks_exact_mut(LANES)
-                    .zip(p1.chunks_exact_mut(LANES))
-                    .zip(p2.chunks_exact_mut(LANES).zip(p3.chunks_exact_mut(LANES))),
-            );
-            for (s, ((b0, b1), (b2, b3))) in steps {
-                let mut w = [0u32; LANES];
-                for (x, e) in w.iter_mut().zip(s.chunks_exact(4)) {
-                    *x = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-                }
-                for i in 0..LANES {
-                    b0[i] = w[i] as u8;
-                    b1[i] = (w[i] >> 8) as u8;
-                    b2[i] = (w[i] >> 16) as u8;
-                    b3[i] = (w[i] >> 24) as u8;
-                }
-            }
-            let tail = src[4 * full..].chunks_exact(4);
-            for (i, e) in (full..).zip(tail) {
-                p0[i] = e[0];
-                p1[i] = e[1];
-                p2[i] = e[2];
-                p3[i] = e[3];
-            }
-        }
-        [p0, p1] => {
-            let full = src.len() / (2 * LANES) * LANES;
-            let steps = src
-                .chunks_exact(2 * LANES)
-                .zip(p0.chunks_exact_mut(LANES).zip(p1.chunks_exact_mut(LANES)));
-            for (s, (b0, b1)) in steps {
-                let mut w = [0u16; LANES];
-                for (x, e) in w.iter_mut().zip(s.chunks_exact(2)) {
-                    *x = u16::from_le_bytes([e[0], e[1]]);
-                }
-                for i in 0..LANES {
-                    b0[i] = w[i] as u8;
-                    b1[i] = (w[i] >> 8) as u8;
-                }
-            }
-            for (i, e) in (full..).zip(src[2 * full..].chunks_exact(2)) {
-                p0[i] = e[0];
-                p1[i] = e[1];
-            }
-        }
-        _ => {
-            let itemsize = dsts.len();
-            for (i, e) in src.chunks_exact(itemsize).enumerate() {
-                for (dst, &b) in dsts.iter_mut().zip(e) {
-                    dst[i] = b;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,6 +798,89 @@ mod tests {
         assert_eq!(
             stored_plane_frame(&[]).map(|f| zstd::bulk::decompress(&f, 0).unwrap()),
             Some(vec![])
+        );
+    }
+
+    #[test]
+    fn stored_planes_fill_any_range() {
+        // 300,000 elements of 2 bytes: three blocks, the last one short.
+        let data: Vec<u8> = (0..600_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for k in 0..2 {
+            let plane = StoredPlane {
+                data: &data,
+                itemsize: 2,
+                k,
+            };
+            let mut whole = vec![0u8; plane.len()];
+            plane.fill(0, &mut whole);
+            let bytes: Vec<u8> = data.chunks_exact(2).map(|e| e[k]).collect();
+            assert_eq!(zstd::bulk::decompress(&whole, bytes.len()).unwrap(), bytes);
+            assert_eq!(Some(whole.clone()), stored_plane_frame(&bytes));
+            for (offset, len) in [
+                (0, 1),
+                (3, 20),
+                (9, 5),
+                (10, 3),
+                (131_080, 300),
+                (131_083, 150_000),
+            ] {
+                let mut part = vec![0xaau8; len];
+                plane.fill(offset, &mut part);
+                assert!(part == whole[offset..offset + len], "k={k} {offset}+{len}");
+            }
+            // Past the end: zeros, no panic.
+            let mut tail = vec![0xaau8; 8];
+            plane.fill(whole.len() - 4, &mut tail);
+            assert_eq!(tail[..4], whole[whole.len() - 4..]);
+            assert_eq!(tail[4..], [0u8; 4]);
+        }
+    }
+
+    #[test]
+    fn planes_are_planned_from_samples() {
+        let n = 1usize << 20;
+        // float32 noise: uniform mantissa bytes are stored, the exponents
+        // (i.i.d., few values) are coded as literals.
+        let bytes: Vec<u8> = bytemuck::cast_slice(&noise(n, 9)).to_vec();
+        let modes: Vec<PlaneMode> = (0..4)
+            .map(|k| {
+                CCTX.with_borrow_mut(|cctx| plan_plane(cctx, &bytes, 4, k))
+                    .unwrap()
+            })
+            .collect();
+        use PlaneMode::*;
+        assert_eq!(modes, [Stored, Stored, Stored, Literals]);
+        // A smooth, repeating signal: matches pay, so level 1 keeps them.
+        let smooth: Vec<u8> = (0..n)
+            .flat_map(|i| {
+                let (x, y) = ((i % 128) as f32 / 128.0, (i / 128 % 128) as f32 / 128.0);
+                ((x * 6.0).sin() * (y * 4.0).cos() * 2.0).to_le_bytes()
+            })
+            .collect();
+        let k2 = CCTX
+            .with_borrow_mut(|cctx| plan_plane(cctx, &smooth, 4, 2))
+            .unwrap();
+        assert_eq!(k2, Search);
+        let literal = encode(&bytes, 4).unwrap().len();
+        let mut search = CCTX
+            .with_borrow_mut(|cctx| {
+                let mut frame = Vec::with_capacity(zstd_safe::compress_bound(n));
+                let exponents: Vec<u8> = bytes.chunks_exact(4).map(|e| e[3]).collect();
+                cctx.compress2(&mut frame, &exponents).map(|_| frame)
+            })
+            .unwrap()
+            .len();
+        search += 3 * (n + 10 + 3 * 8) + 40;
+        // Literal coding is smaller than level 1 on noise exponents.
+        assert!(literal < search, "{literal} vs {search}");
+        // Small planes are never sampled.
+        let small = &bytes[..4 * (SAMPLED_MIN - 1)];
+        assert_eq!(
+            CCTX.with_borrow_mut(|cctx| plan_plane(cctx, small, 4, 3))
+                .unwrap(),
+            Search
         );
     }
 
