@@ -114,15 +114,26 @@ pub fn encode_and_hash_lazy(data: &[u8], itemsize: usize) -> Result<(Vec<Piece<'
     } else {
         (encode_planes(data, itemsize), Sha256::digest(data).into())
     };
-    let mut pieces = pieces?;
-    let mut head = Vec::with_capacity(PREFIX + 8 * itemsize);
-    head.push(itemsize as u8);
+    Ok((with_head(pieces?), hash))
+}
+
+/// [`encode_and_hash_lazy`] without the hash, on the caller's thread (the
+/// file writer hashes large tensors on a thread of its own meanwhile).
+pub fn encode_lazy(data: &[u8], itemsize: usize) -> Result<Vec<Piece<'_>>, String> {
+    check_elements(data, itemsize)?;
+    Ok(with_head(encode_planes(data, itemsize)?))
+}
+
+/// The plane frames behind the payload's prefix and length table.
+fn with_head(mut pieces: Vec<Piece<'_>>) -> Vec<Piece<'_>> {
+    let mut head = Vec::with_capacity(PREFIX + 8 * pieces.len());
+    head.push(pieces.len() as u8);
     head.extend_from_slice(&[0u8; 7]);
     for piece in &pieces {
         head.extend_from_slice(&(piece.len() as u64).to_le_bytes());
     }
     pieces.insert(0, Piece::Bytes(head));
-    Ok((pieces, hash))
+    pieces
 }
 
 fn check_elements(data: &[u8], itemsize: usize) -> Result<(), String> {

@@ -130,8 +130,12 @@ pub trait TensorCodec: Send + Sync + 'static {
     /// Encodes one tensor (already checked).
     fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>>;
     /// [`encode`](Self::encode) for the writer, whose parts may be generated
-    /// only as the file is written (the same bytes). By default, `encode`'s.
-    fn encode_parts<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedParts<'a>> {
+    /// only as the file is written (the same bytes). With `hash` false the
+    /// codec may leave the hash empty: the writer hashes the tensor itself,
+    /// on another thread while it encodes and writes. By default, `encode`'s
+    /// parts and hash.
+    fn encode_parts<'a>(&self, latent: &str, t: &TensorRef<'a>, hash: bool) -> Result<EncodedParts<'a>> {
+        let _ = hash;
         self.encode(latent, t).map(EncodedParts::from)
     }
     /// Decodes into `out` (exactly the tensor's bytes). Returns the hex
@@ -296,6 +300,17 @@ impl TensorCodec for Raw {
             hash: sha256_hex(t.data()),
         })
     }
+    fn encode_parts<'a>(&self, _: &str, t: &TensorRef<'a>, hash: bool) -> Result<EncodedParts<'a>> {
+        Ok(EncodedParts {
+            parts: vec![
+                Part::Bytes(Cow::Owned(latn_header(t.dtype(), t.data().len())?.to_vec())),
+                Part::Bytes(Cow::Borrowed(t.data())),
+            ],
+            compressed: false,
+            len_header: INNER_HEADER_LEN as u64,
+            hash: if hash { sha256_hex(t.data()) } else { String::new() },
+        })
+    }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
         let rec = input.record;
         let (len, body) = split_latn(input)?;
@@ -346,7 +361,7 @@ impl TensorCodec for ShuffleZstd {
         "lossless byte planes, one zstd frame each; smallest (format 1.1)"
     }
     fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
-        let e = self.encode_parts(latent, t)?;
+        let e = self.encode_parts(latent, t, true)?;
         let parts = e.parts.into_iter().map(|part| match part {
             Part::Bytes(b) => b,
             Part::Plane(_) => {
@@ -362,11 +377,17 @@ impl TensorCodec for ShuffleZstd {
             hash: e.hash,
         })
     }
-    fn encode_parts<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedParts<'a>> {
+    fn encode_parts<'a>(&self, latent: &str, t: &TensorRef<'a>, hash: bool) -> Result<EncodedParts<'a>> {
         // Planes compressed and the tensor hashed together, on two threads
         // when large; the stored planes are generated as they are written.
-        let (pieces, hash) =
-            shuffle::encode_and_hash_lazy(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
+        let (pieces, hash) = if hash {
+            let (pieces, hash) =
+                shuffle::encode_and_hash_lazy(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
+            (pieces, super::hex(&hash))
+        } else {
+            let pieces = shuffle::encode_lazy(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
+            (pieces, String::new())
+        };
         let body_len: usize = pieces.iter().map(shuffle::Piece::len).sum();
         if u32::try_from(body_len).is_err() {
             return Err(Error::Unsupported(format!(
@@ -384,7 +405,7 @@ impl TensorCodec for ShuffleZstd {
             parts,
             compressed: true,
             len_header: INNER_HEADER_LEN as u64,
-            hash: super::hex(&hash),
+            hash,
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
