@@ -540,6 +540,7 @@ class FloorRow:
     best_s: float
     mib_s: float
     ratio: float  # the floor's time / this path's time: >= 1.0 is at least as fast as the floor
+    file_bytes: int | None = None  # for writes: the size of the file written
 
 
 def large_tensor_table(tmp: Path, runs: int = 3) -> list[FloorRow]:
@@ -567,6 +568,7 @@ def large_tensor_table(tmp: Path, runs: int = 3) -> list[FloorRow]:
         return bytearray(data)  # a fresh buffer: allocation, page faults and the copy
 
     rows: list[tuple[str, float]] = [("floor: SHA-256 + fresh-buffer copy", best(floor))]
+    sizes: dict[str, int] = {}
     plain = [tmp / f"large-plain-{i}.bin" for i in range(runs)]
 
     def plain_write(i: int) -> Any:
@@ -587,6 +589,7 @@ def large_tensor_table(tmp: Path, runs: int = 3) -> list[FloorRow]:
             return raiiaf_rs.write(paths[i], {"initial_noise": arr}, environment=None, codec=codec)
 
         rows.append((f"write, codec={codec}", best(write)))
+        sizes[f"write, codec={codec}"] = paths[0].stat().st_size
 
         def read(i: int, paths: list[Path] = paths) -> Any:
             return raiiaf_rs.read(paths[i])
@@ -598,12 +601,22 @@ def large_tensor_table(tmp: Path, runs: int = 3) -> list[FloorRow]:
         for p in paths:
             p.unlink()
     floor_s = rows[0][1]
-    return [FloorRow(what, t, LARGE_MIB / t, floor_s / t) for what, t in rows + reference]
+    return [
+        FloorRow(what, t, LARGE_MIB / t, floor_s / t, sizes.get(what))
+        for what, t in rows + reference
+    ]
 
 
 def large_tensor_md(rows: list[FloorRow], runs: int = 3) -> str:
     return md_table(
-        [f"path (256 MiB float32 noise, best of {runs})", "seconds", "MiB/s", "x floor", ">= 1.0x"],
+        [
+            f"path (256 MiB float32 noise, best of {runs})",
+            "seconds",
+            "MiB/s",
+            "x floor",
+            ">= 1.0x",
+            "file bytes",
+        ],
         [
             [
                 r.path,
@@ -611,10 +624,11 @@ def large_tensor_md(rows: list[FloorRow], runs: int = 3) -> str:
                 f"{r.mib_s:.0f}",
                 f"{r.ratio:.2f}",
                 "" if r.path.startswith("(reference)") else yes(r.ratio >= 1.0),
+                "" if r.file_bytes is None else f"{r.file_bytes:,}",
             ]
             for r in rows
         ],
-        "lrrrl",
+        "lrrrlr",
     )
 
 

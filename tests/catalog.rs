@@ -42,7 +42,10 @@ fn catalog_md_lists_every_column_in_order_with_its_type() {
         .iter()
         .map(|f| {
             let required = if f.is_nullable() { "" } else { ", required" };
-            (f.name().clone(), format!("{}{required}", type_text(f.data_type())))
+            (
+                f.name().clone(),
+                format!("{}{required}", type_text(f.data_type())),
+            )
         })
         .collect();
     assert_eq!(documented, actual);

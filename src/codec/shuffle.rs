@@ -7,7 +7,10 @@
 //! frame at level 1 then gets within 2-5 % of the entropy limit (1.18x for
 //! f32/f16, 1.45x for bf16 noise). One frame for all planes would mix their
 //! statistics in zstd's 128 KiB blocks and lose most of the gain, and higher
-//! levels are no better on these planes (see FORMAT.md).
+//! levels are no better on these planes (see FORMAT.md). Planes of 1 MiB or
+//! more are tried on samples first: incompressible ones are stored as raw
+//! blocks (and generated from the tensor only as the file is written), and
+//! i.i.d. ones are literal-coded, which beats level 1 on size and speed.
 //!
 //! Payload layout (after the chunk's 12-byte inner header):
 //! ```text
@@ -26,18 +29,25 @@ pub const LEVEL: i32 = 1;
 const PREFIX: usize = 8;
 
 /// Encodes `data` (elements of `itemsize` bytes) into a shuffle-zstd payload.
-/// One thread, one transposed copy: the reference [`encode_and_hash`] is
-/// checked against.
+/// One thread, one transposed copy, each plane encoded on its own: the
+/// reference [`encode_and_hash`] is checked against.
 pub fn encode(data: &[u8], itemsize: usize) -> Result<Vec<u8>, String> {
-    debug_assert!(itemsize > 0 && data.len().is_multiple_of(itemsize));
+    check_elements(data, itemsize)?;
     let n = data.len() / itemsize;
     let planes = transpose(data, itemsize);
-    let mut out = Vec::with_capacity(PREFIX + 8 * itemsize + data.len() + 64 * itemsize);
-    out.push(itemsize as u8);
-    out.extend_from_slice(&[0u8; 7]);
-    let lengths_at = out.len();
-    out.resize(lengths_at + 8 * itemsize, 0);
-    CCTX.with_borrow_mut(|cctx| compress_planes(cctx, &planes, n, itemsize, lengths_at, &mut out))?;
+    let mut frames = Vec::with_capacity(itemsize);
+    for k in 0..itemsize {
+        let plane = &planes[k * n..(k + 1) * n];
+        let mode = CCTX.with_borrow_mut(|cctx| plan_plane(cctx, data, itemsize, k))?;
+        frames.push(match mode {
+            PlaneMode::Stored => stored_plane_frame(plane).ok_or("a plane exceeds 4 GiB")?,
+            mode => compress_plane(k, mode, plane)?,
+        });
+    }
+    let mut out = payload_head(&frames);
+    for frame in &frames {
+        out.extend_from_slice(frame);
+    }
     Ok(out)
 }
 
@@ -45,80 +55,179 @@ pub fn encode(data: &[u8], itemsize: usize) -> Result<Vec<u8>, String> {
 /// threads; smaller ones (an SDXL latent is 256 KiB) stay on the caller's.
 pub const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
-/// Encoded planes as (plane index, zstd frame).
-type Frames = Vec<(usize, Vec<u8>)>;
-
 /// The payload of [`encode`] as pieces (prefix and length table, then one
-/// zstd frame per plane), plus the SHA-256 of `data`, computed together:
-/// the hash runs beside the transposition, then the planes are work items
-/// shared by two threads (the caller's and one more). Byte-identical to
-/// [`encode`].
+/// zstd frame per plane), plus the SHA-256 of `data`, computed together.
+/// Byte-identical to [`encode`], whatever the number of threads.
 pub fn encode_and_hash(data: &[u8], itemsize: usize) -> Result<(Vec<Vec<u8>>, [u8; 32]), String> {
+    let (pieces, hash) = encode_and_hash_lazy(data, itemsize)?;
+    Ok((pieces.into_iter().map(Piece::into_vec).collect(), hash))
+}
+
+/// A piece of an encoded payload: bytes, or a stored plane that is only
+/// generated from the tensor when its bytes are copied or written.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    Bytes(Vec<u8>),
+    Stored(StoredPlane<'a>),
+}
+
+impl Piece<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Bytes(b) => b.len(),
+            Piece::Stored(p) => p.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, generated if need be.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Piece::Bytes(b) => b,
+            Piece::Stored(p) => {
+                let mut out = vec![0u8; p.len()];
+                p.fill(0, &mut out);
+                out
+            }
+        }
+    }
+}
+
+/// [`encode_and_hash`] with the stored (incompressible) planes left to be
+/// generated from `data` when the payload is written ([`StoredPlane`]):
+/// only the planes that are compressed are gathered into buffers. For
+/// float32 noise that is the exponent plane, a quarter of the tensor; the
+/// other three quarters go from the tensor to the file through a small
+/// buffer. Above [`PARALLEL_MIN_BYTES`] the SHA-256 (one pass over the
+/// tensor, the longest single job) runs on a second thread meanwhile.
+pub fn encode_and_hash_lazy(data: &[u8], itemsize: usize) -> Result<(Vec<Piece<'_>>, [u8; 32]), String> {
     use sha2::{Digest, Sha256};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    if itemsize == 0 || !data.len().is_multiple_of(itemsize) {
+    check_elements(data, itemsize)?;
+    let (pieces, hash) = if data.len() >= PARALLEL_MIN_BYTES {
+        std::thread::scope(|scope| {
+            let hasher = scope.spawn(|| <[u8; 32]>::from(Sha256::digest(data)));
+            let pieces = encode_planes(data, itemsize);
+            let hash = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (pieces, hash)
+        })
+    } else {
+        (encode_planes(data, itemsize), Sha256::digest(data).into())
+    };
+    Ok((with_head(pieces?), hash))
+}
+
+/// [`encode_and_hash_lazy`] without the hash, on the caller's thread (the
+/// file writer hashes large tensors on a thread of its own meanwhile).
+pub fn encode_lazy(data: &[u8], itemsize: usize) -> Result<Vec<Piece<'_>>, String> {
+    check_elements(data, itemsize)?;
+    Ok(with_head(encode_planes(data, itemsize)?))
+}
+
+/// The plane frames behind the payload's prefix and length table.
+fn with_head(mut pieces: Vec<Piece<'_>>) -> Vec<Piece<'_>> {
+    let mut head = Vec::with_capacity(PREFIX + 8 * pieces.len());
+    head.push(pieces.len() as u8);
+    head.extend_from_slice(&[0u8; 7]);
+    for piece in &pieces {
+        head.extend_from_slice(&(piece.len() as u64).to_le_bytes());
+    }
+    pieces.insert(0, Piece::Bytes(head));
+    pieces
+}
+
+fn check_elements(data: &[u8], itemsize: usize) -> Result<(), String> {
+    if itemsize == 0 || itemsize > usize::from(u8::MAX) || !data.len().is_multiple_of(itemsize) {
         return Err(format!(
             "{} bytes are not whole elements of {itemsize} bytes",
             data.len()
         ));
     }
-    let n = data.len() / itemsize;
-    // Phase 1: the hash on a second thread while this one transposes (one
-    // pass over the tensor). Phase 2: the planes as work items on both
-    // threads, longest first: the top plane (the exponents, the only one
-    // zstd compresses, about 3x slower than storing the others).
-    let two_threads = data.len() >= PARALLEL_MIN_BYTES;
-    let (planes, hash) = if two_threads {
-        std::thread::scope(|scope| {
-            let hasher = scope.spawn(|| <[u8; 32]>::from(Sha256::digest(data)));
-            let planes = transpose(data, itemsize);
-            let hash = hasher.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (planes, hash)
-        })
-    } else {
-        (transpose(data, itemsize), Sha256::digest(data).into())
-    };
-    let next = AtomicUsize::new(0);
-    let work = |cctx: &mut zstd_safe::CCtx<'static>| -> Result<Frames, String> {
-        let mut done = Vec::new();
-        loop {
-            let item = next.fetch_add(1, Ordering::Relaxed);
-            if item >= itemsize {
-                return Ok(done);
-            }
-            let k = itemsize - 1 - item;
-            let plane = &planes[k * n..(k + 1) * n];
-            done.push((k, encode_plane(cctx, k, plane)?));
-        }
-    };
-    let results: Vec<Result<Frames, String>> = if two_threads {
-        std::thread::scope(|scope| {
-            let helper = scope.spawn(|| work(&mut plane_context()));
-            let mine = CCTX.with_borrow_mut(|cctx| work(cctx));
-            let theirs = helper.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            vec![mine, theirs]
-        })
-    } else {
-        vec![CCTX.with_borrow_mut(|cctx| work(cctx))]
-    };
-    drop(planes);
-    let mut frames: Vec<Option<Vec<u8>>> = (0..itemsize).map(|_| None).collect();
-    for result in results {
-        for (k, frame) in result? {
-            frames[k] = Some(frame);
-        }
-    }
-    let mut head = Vec::with_capacity(PREFIX + 8 * itemsize);
-    head.push(itemsize as u8);
+    Ok(())
+}
+
+/// The payload's prefix (plane count, reserved bytes) and length table.
+fn payload_head(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut head = Vec::with_capacity(PREFIX + 8 * frames.len() + 1);
+    head.push(frames.len() as u8);
     head.extend_from_slice(&[0u8; 7]);
-    let mut pieces = vec![];
     for frame in frames {
-        let frame = frame.ok_or("a plane was not encoded")?;
         head.extend_from_slice(&(frame.len() as u64).to_le_bytes());
-        pieces.push(frame);
     }
-    pieces.insert(0, head);
-    Ok((pieces, hash))
+    head
+}
+
+/// Every plane's frame, in plane order (see [`encode_and_hash_lazy`]).
+fn encode_planes(data: &[u8], itemsize: usize) -> Result<Vec<Piece<'_>>, String> {
+    let n = data.len() / itemsize;
+    let mut pieces = Vec::with_capacity(itemsize);
+    let mut plane = Vec::new();
+    for k in 0..itemsize {
+        let mode = CCTX.with_borrow_mut(|cctx| plan_plane(cctx, data, itemsize, k))?;
+        pieces.push(match mode {
+            PlaneMode::Stored => {
+                let stored = StoredPlane { data, itemsize, k };
+                if u32::try_from(n).is_err() {
+                    return Err("a plane exceeds 4 GiB".into());
+                }
+                Piece::Stored(stored)
+            }
+            mode => {
+                if plane.is_empty() {
+                    plane = vec![0u8; n];
+                }
+                gather(data, itemsize, k, &mut plane);
+                Piece::Bytes(compress_plane(k, mode, &plane)?)
+            }
+        });
+    }
+    Ok(pieces)
+}
+
+/// Byte `k` of every element of `src` into `out` (one byte per element).
+fn gather(src: &[u8], itemsize: usize, k: usize, out: &mut [u8]) {
+    /// Elements per step of the fixed-size loops: whole little-endian
+    /// words, split with a shift, vectorise.
+    const LANES: usize = 32;
+    match itemsize {
+        4 => {
+            let shift = 8 * k as u32;
+            let full = out.len().min(src.len() / 4) / LANES * LANES;
+            for (s, o) in src
+                .chunks_exact(4 * LANES)
+                .zip(out[..full].chunks_exact_mut(LANES))
+            {
+                for (b, e) in o.iter_mut().zip(s.chunks_exact(4)) {
+                    *b = (u32::from_le_bytes([e[0], e[1], e[2], e[3]]) >> shift) as u8;
+                }
+            }
+            for (b, e) in out[full..].iter_mut().zip(src[4 * full..].chunks_exact(4)) {
+                *b = e[k];
+            }
+        }
+        2 => {
+            let shift = 8 * k as u32;
+            let full = out.len().min(src.len() / 2) / LANES * LANES;
+            for (s, o) in src
+                .chunks_exact(2 * LANES)
+                .zip(out[..full].chunks_exact_mut(LANES))
+            {
+                for (b, e) in o.iter_mut().zip(s.chunks_exact(2)) {
+                    *b = (u16::from_le_bytes([e[0], e[1]]) >> shift) as u8;
+                }
+            }
+            for (b, e) in out[full..].iter_mut().zip(src[2 * full..].chunks_exact(2)) {
+                *b = e[k];
+            }
+        }
+        _ => {
+            for (b, e) in out.iter_mut().zip(src.chunks_exact(itemsize)) {
+                *b = e[k];
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -137,83 +246,203 @@ fn plane_context() -> zstd_safe::CCtx<'static> {
     cctx
 }
 
-fn compress_planes(
-    cctx: &mut zstd_safe::CCtx<'static>,
-    planes: &[u8],
-    n: usize,
-    itemsize: usize,
-    lengths_at: usize,
-    out: &mut Vec<u8>,
-) -> Result<(), String> {
-    for (k, plane) in planes.chunks_exact(n.max(1)).take(itemsize).enumerate() {
-        let frame = encode_plane(cctx, k, plane)?;
-        out.extend_from_slice(&frame);
-        out[lengths_at + 8 * k..lengths_at + 8 * k + 8].copy_from_slice(&(frame.len() as u64).to_le_bytes());
+/// The context for [`PlaneMode::Literals`]: zstd's fast strategy at
+/// acceleration 100 (level -100) with a 256-entry hash table and a 128 KiB
+/// window hardly looks for matches, and Huffman-codes the literals (which
+/// negative levels otherwise leave raw). On i.i.d. bytes (the exponents of
+/// noise) that is 3-4x faster than level 1 and 8 % smaller: every match
+/// level 1 finds there costs more bits than the literals it replaces.
+fn literal_context() -> Result<zstd_safe::CCtx<'static>, String> {
+    use zstd_safe::{CParameter as P, ParamSwitch};
+    let mut cctx = zstd_safe::CCtx::try_create().ok_or("zstd could not allocate a context")?;
+    for param in [
+        P::CompressionLevel(LITERAL_LEVEL),
+        P::LiteralCompressionMode(ParamSwitch::Enable),
+        P::MinMatch(7),
+        P::HashLog(8),
+        P::WindowLog(17),
+    ] {
+        cctx.set_parameter(param)
+            .map_err(|c| format!("zstd parameter refused: {}", zstd_safe::get_error_name(c)))?;
     }
-    Ok(())
+    Ok(cctx)
+}
+
+/// zstd level of [`literal_context`] (an acceleration factor of 100).
+const LITERAL_LEVEL: i32 = -100;
+
+/// How one plane is encoded; chosen by [`plan_plane`] from the tensor's bytes only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PlaneMode {
+    /// zstd level 1, minimum match 7 ([`plane_context`]).
+    Search,
+    /// Literals only, nearly ([`literal_context`]): for i.i.d. bytes.
+    Literals,
+    /// A frame of raw blocks ([`stored_plane_frame`]): incompressible bytes.
+    Stored,
 }
 
 /// Planes at least this large are first tried on samples: one zstd cannot
-/// shrink is stored instead of compressed.
+/// shrink is stored instead of compressed, and one that compresses no worse
+/// without a match search gets [`PlaneMode::Literals`].
 const SAMPLED_MIN: usize = 1 << 20;
 const SAMPLE: usize = 32 * 1024;
 
-/// One plane as one zstd frame with its content size: compressed at
-/// [`LEVEL`], or, when samples show zstd cannot shrink it (the uniform
-/// mantissa bytes of noise), as stored blocks, the size zstd itself would
-/// give (it stores such blocks raw), without the search (~100 ms per 64 MiB).
-fn encode_plane(cctx: &mut zstd_safe::CCtx<'static>, k: usize, plane: &[u8]) -> Result<Vec<u8>, String> {
+/// Picks plane `k`'s encoding from four 32 KiB samples of it, gathered
+/// from `data` (the planes need not exist yet). Below [`SAMPLED_MIN`]
+/// elements, always [`PlaneMode::Search`].
+fn plan_plane(
+    cctx: &mut zstd_safe::CCtx<'static>,
+    data: &[u8],
+    itemsize: usize,
+    k: usize,
+) -> Result<PlaneMode, String> {
+    let n = data.len() / itemsize;
+    if n < SAMPLED_MIN {
+        return Ok(PlaneMode::Search);
+    }
     let fail = |c| {
         format!(
             "zstd compression of plane {k} failed: {}",
             zstd_safe::get_error_name(c)
         )
     };
-    if plane.len() >= SAMPLED_MIN {
-        let mut scratch = Vec::with_capacity(zstd_safe::compress_bound(SAMPLE));
-        let mut compressible = false;
-        for i in 0..4 {
-            let at = (plane.len() - SAMPLE) / 3 * i;
-            scratch.clear();
-            cctx.compress2(&mut scratch, &plane[at..at + SAMPLE])
-                .map_err(fail)?;
-            // 0.5 % smaller than stored is worth the search.
-            compressible |= scratch.len() < SAMPLE - SAMPLE / 200;
+    let mut literal = literal_context()?;
+    let mut sample = vec![0u8; SAMPLE];
+    let mut scratch = Vec::with_capacity(zstd_safe::compress_bound(SAMPLE));
+    let (mut searched, mut literals, mut compressible) = (0, 0, false);
+    for i in 0..4 {
+        let at = (n - SAMPLE) / 3 * i;
+        let elements = data[at * itemsize..(at + SAMPLE) * itemsize].chunks_exact(itemsize);
+        for (b, e) in sample.iter_mut().zip(elements) {
+            *b = e[k];
         }
-        if !compressible {
-            if let Some(frame) = stored_plane_frame(plane) {
-                return Ok(frame);
-            }
-        }
+        scratch.clear();
+        cctx.compress2(&mut scratch, &sample).map_err(fail)?;
+        searched += scratch.len();
+        // 0.5 % smaller than stored is worth the search.
+        compressible |= scratch.len() < SAMPLE - SAMPLE / 200;
+        scratch.clear();
+        literal.compress2(&mut scratch, &sample).map_err(fail)?;
+        literals += scratch.len();
     }
+    Ok(if !compressible {
+        PlaneMode::Stored
+    } else if literals <= searched {
+        PlaneMode::Literals
+    } else {
+        PlaneMode::Search
+    })
+}
+
+/// One plane as one zstd frame with its content size (which the decoder
+/// checks against the expected plane size), no checksum.
+fn compress_plane(k: usize, mode: PlaneMode, plane: &[u8]) -> Result<Vec<u8>, String> {
+    let fail = |c| {
+        format!(
+            "zstd compression of plane {k} failed: {}",
+            zstd_safe::get_error_name(c)
+        )
+    };
     let mut frame = Vec::with_capacity(zstd_safe::compress_bound(plane.len()));
-    // compress2 writes the content size into the frame header, which the
-    // decoder checks against the expected plane size.
-    cctx.compress2(&mut frame, plane).map_err(fail)?;
+    if mode == PlaneMode::Literals {
+        literal_context()?.compress2(&mut frame, plane).map_err(fail)?;
+    } else {
+        CCTX.with_borrow_mut(|cctx| cctx.compress2(&mut frame, plane))
+            .map_err(fail)?;
+    }
     Ok(frame)
 }
 
-/// A zstd frame of raw blocks holding `plane`: frame header descriptor 0x80
-/// (4-byte content size, not single-segment, no checksum), window 128 KiB
-/// (raw blocks need no history; a small window keeps streaming decoders
-/// small), then blocks of 128 KiB. `None` above 4 GiB.
+/// Block size of a stored plane frame, and the frame header's length.
+const STORED_BLOCK: usize = 128 * 1024;
+const STORED_HEADER: usize = 10;
+
+/// Plane `k` of a tensor as a zstd frame of raw blocks, generated from the
+/// tensor's bytes on demand ([`StoredPlane::fill`]): frame header
+/// descriptor 0x80 (4-byte content size, not single-segment, no checksum),
+/// window 128 KiB (raw blocks need no history; a small window keeps
+/// streaming decoders small), then blocks of 128 KiB, each behind its
+/// 3-byte header. The size zstd itself gives incompressible bytes (it
+/// stores such blocks raw), without the search (~100 ms per 64 MiB).
+#[derive(Clone, Copy, Debug)]
+pub struct StoredPlane<'a> {
+    data: &'a [u8],
+    itemsize: usize,
+    k: usize,
+}
+
+impl StoredPlane<'_> {
+    fn elements(&self) -> usize {
+        self.data.len() / self.itemsize
+    }
+
+    fn blocks(&self) -> usize {
+        self.elements().div_ceil(STORED_BLOCK).max(1)
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        STORED_HEADER + 3 * self.blocks() + self.elements()
+    }
+
+    /// Never true: a frame has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the frame's bytes `offset..offset + out.len()` into `out`;
+    /// bytes past the frame's end are set to zero.
+    pub fn fill(&self, offset: usize, out: &mut [u8]) {
+        let (n, blocks, total) = (self.elements(), self.blocks(), self.len());
+        let mut head = [0u8; STORED_HEADER];
+        head[..6].copy_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3]);
+        head[6..].copy_from_slice(&(n as u32).to_le_bytes());
+        let (mut pos, mut o) = (offset, 0);
+        while o < out.len() {
+            let left = out.len() - o;
+            if pos >= total {
+                out[o..].fill(0);
+                return;
+            }
+            if pos < STORED_HEADER {
+                let take = (STORED_HEADER - pos).min(left);
+                out[o..o + take].copy_from_slice(&head[pos..pos + take]);
+                (pos, o) = (pos + take, o + take);
+                continue;
+            }
+            let j = (pos - STORED_HEADER) / (STORED_BLOCK + 3);
+            let within = (pos - STORED_HEADER) % (STORED_BLOCK + 3);
+            let len = (n - j * STORED_BLOCK).min(STORED_BLOCK);
+            if within < 3 {
+                let last = u32::from(j + 1 == blocks);
+                let header = (last | ((len as u32) << 3)).to_le_bytes();
+                let take = (3 - within).min(left);
+                out[o..o + take].copy_from_slice(&header[within..within + take]);
+                (pos, o) = (pos + take, o + take);
+                continue;
+            }
+            let first = j * STORED_BLOCK + within - 3;
+            let take = (len - (within - 3)).min(left);
+            let src = &self.data[first * self.itemsize..(first + take) * self.itemsize];
+            gather(src, self.itemsize, self.k, &mut out[o..o + take]);
+            (pos, o) = (pos + take, o + take);
+        }
+    }
+}
+
+/// The stored frame of `plane` as bytes ([`StoredPlane`] of a one-byte
+/// "tensor"). `None` above 4 GiB.
 fn stored_plane_frame(plane: &[u8]) -> Option<Vec<u8>> {
-    const BLOCK: usize = 128 * 1024;
-    let size = u32::try_from(plane.len()).ok()?;
-    let blocks = plane.len().div_ceil(BLOCK).max(1);
-    let mut out = Vec::with_capacity(10 + 3 * blocks + plane.len());
-    out.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3]);
-    out.extend_from_slice(&size.to_le_bytes());
-    let mut chunks = plane.chunks(BLOCK).peekable();
-    if plane.is_empty() {
-        out.extend_from_slice(&1u32.to_le_bytes()[..3]); // one empty last block
-    }
-    while let Some(block) = chunks.next() {
-        let last = u32::from(chunks.peek().is_none());
-        out.extend_from_slice(&(last | ((block.len() as u32) << 3)).to_le_bytes()[..3]);
-        out.extend_from_slice(block);
-    }
-    Some(out)
+    u32::try_from(plane.len()).ok()?;
+    Some(
+        Piece::Stored(StoredPlane {
+            data: plane,
+            itemsize: 1,
+            k: 0,
+        })
+        .into_vec(),
+    )
 }
 
 /// Largest zstd window (log2 bytes) a plane frame may need when decoding:
@@ -896,7 +1125,8 @@ mod tests {
             let len =
                 u64::from_le_bytes(enc[PREFIX + 8 * k..PREFIX + 8 * k + 8].try_into().unwrap()) as usize;
             let frame = &enc[pos..pos + len];
-            let stored = frame[4..6] == [0x80, 7 << 3]; // our header: 128 KiB window
+            // Our header (128 KiB window), then a first block of type 0 (raw).
+            let stored = frame[4..6] == [0x80, 7 << 3] && (frame[10] >> 1) & 3 == 0;
             assert_eq!(stored, k < 3, "plane {k}");
             let plane: Vec<u8> = bytes.chunks_exact(4).map(|e| e[k]).collect();
             assert_eq!(zstd::bulk::decompress(frame, n).unwrap(), plane, "plane {k}");
@@ -907,6 +1137,89 @@ mod tests {
         assert_eq!(
             stored_plane_frame(&[]).map(|f| zstd::bulk::decompress(&f, 0).unwrap()),
             Some(vec![])
+        );
+    }
+
+    #[test]
+    fn stored_planes_fill_any_range() {
+        // 300,000 elements of 2 bytes: three blocks, the last one short.
+        let data: Vec<u8> = (0..600_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for k in 0..2 {
+            let plane = StoredPlane {
+                data: &data,
+                itemsize: 2,
+                k,
+            };
+            let mut whole = vec![0u8; plane.len()];
+            plane.fill(0, &mut whole);
+            let bytes: Vec<u8> = data.chunks_exact(2).map(|e| e[k]).collect();
+            assert_eq!(zstd::bulk::decompress(&whole, bytes.len()).unwrap(), bytes);
+            assert_eq!(Some(whole.clone()), stored_plane_frame(&bytes));
+            for (offset, len) in [
+                (0, 1),
+                (3, 20),
+                (9, 5),
+                (10, 3),
+                (131_080, 300),
+                (131_083, 150_000),
+            ] {
+                let mut part = vec![0xaau8; len];
+                plane.fill(offset, &mut part);
+                assert!(part == whole[offset..offset + len], "k={k} {offset}+{len}");
+            }
+            // Past the end: zeros, no panic.
+            let mut tail = vec![0xaau8; 8];
+            plane.fill(whole.len() - 4, &mut tail);
+            assert_eq!(tail[..4], whole[whole.len() - 4..]);
+            assert_eq!(tail[4..], [0u8; 4]);
+        }
+    }
+
+    #[test]
+    fn planes_are_planned_from_samples() {
+        let n = 1usize << 20;
+        // float32 noise: uniform mantissa bytes are stored, the exponents
+        // (i.i.d., few values) are coded as literals.
+        let bytes: Vec<u8> = bytemuck::cast_slice(&noise(n, 9)).to_vec();
+        let modes: Vec<PlaneMode> = (0..4)
+            .map(|k| {
+                CCTX.with_borrow_mut(|cctx| plan_plane(cctx, &bytes, 4, k))
+                    .unwrap()
+            })
+            .collect();
+        use PlaneMode::*;
+        assert_eq!(modes, [Stored, Stored, Stored, Literals]);
+        // A smooth, repeating signal: matches pay, so level 1 keeps them.
+        let smooth: Vec<u8> = (0..n)
+            .flat_map(|i| {
+                let (x, y) = ((i % 128) as f32 / 128.0, (i / 128 % 128) as f32 / 128.0);
+                ((x * 6.0).sin() * (y * 4.0).cos() * 2.0).to_le_bytes()
+            })
+            .collect();
+        let k2 = CCTX
+            .with_borrow_mut(|cctx| plan_plane(cctx, &smooth, 4, 2))
+            .unwrap();
+        assert_eq!(k2, Search);
+        let literal = encode(&bytes, 4).unwrap().len();
+        let mut search = CCTX
+            .with_borrow_mut(|cctx| {
+                let mut frame = Vec::with_capacity(zstd_safe::compress_bound(n));
+                let exponents: Vec<u8> = bytes.chunks_exact(4).map(|e| e[3]).collect();
+                cctx.compress2(&mut frame, &exponents).map(|_| frame)
+            })
+            .unwrap()
+            .len();
+        search += 3 * (n + 10 + 3 * 8) + 40;
+        // Literal coding is smaller than level 1 on noise exponents.
+        assert!(literal < search, "{literal} vs {search}");
+        // Small planes are never sampled.
+        let small = &bytes[..4 * (SAMPLED_MIN - 1)];
+        assert_eq!(
+            CCTX.with_borrow_mut(|cctx| plan_plane(cctx, small, 4, 3))
+                .unwrap(),
+            Search
         );
     }
 

@@ -32,6 +32,61 @@ pub struct EncodedLatent<'a> {
     pub hash: String,
 }
 
+/// A piece of an encoded LATN chunk as the writer takes it: bytes, or a
+/// stored shuffle-zstd plane the writer generates from the tensor as it
+/// copies or writes the file, so that it never exists whole in memory.
+pub enum Part<'a> {
+    Bytes(Cow<'a, [u8]>),
+    Plane(shuffle::StoredPlane<'a>),
+}
+
+impl Part<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Part::Bytes(b) => b.len(),
+            Part::Plane(p) => p.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes `offset..offset + out.len()` of the part into `out`; bytes past
+    /// its end are set to zero.
+    pub fn fill(&self, offset: usize, out: &mut [u8]) {
+        match self {
+            Part::Bytes(b) => {
+                let have = b.get(offset..).unwrap_or_default();
+                let n = have.len().min(out.len());
+                out[..n].copy_from_slice(&have[..n]);
+                out[n..].fill(0);
+            }
+            Part::Plane(p) => p.fill(offset, out),
+        }
+    }
+}
+
+/// [`EncodedLatent`] with [`Part`]s: what the writer asks a codec for
+/// ([`TensorCodec::encode_parts`]).
+pub struct EncodedParts<'a> {
+    pub parts: Vec<Part<'a>>,
+    pub compressed: bool,
+    pub len_header: u64,
+    pub hash: String,
+}
+
+impl<'a> From<EncodedLatent<'a>> for EncodedParts<'a> {
+    fn from(e: EncodedLatent<'a>) -> Self {
+        EncodedParts {
+            parts: e.parts.into_iter().map(Part::Bytes).collect(),
+            compressed: e.compressed,
+            len_header: e.len_header,
+            hash: e.hash,
+        }
+    }
+}
+
 /// What a codec is given to decode one LATN chunk.
 pub struct DecodeInput<'a> {
     pub record: &'a ChunkRecord,
@@ -114,6 +169,15 @@ pub trait TensorCodec: Send + Sync + 'static {
     }
     /// Encodes one tensor (already checked).
     fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>>;
+    /// [`encode`](Self::encode) for the writer, whose parts may be generated
+    /// only as the file is written (the same bytes). With `hash` false the
+    /// codec may leave the hash empty: the writer hashes the tensor itself,
+    /// on another thread while it encodes and writes. By default, `encode`'s
+    /// parts and hash.
+    fn encode_parts<'a>(&self, latent: &str, t: &TensorRef<'a>, hash: bool) -> Result<EncodedParts<'a>> {
+        let _ = hash;
+        self.encode(latent, t).map(EncodedParts::from)
+    }
     /// Decodes into `out` (exactly the tensor's bytes). Returns the hex
     /// SHA-256 of `out` when it computed it along the way, else `None` (the
     /// reader then hashes `out` itself when verifying).
@@ -319,6 +383,17 @@ impl TensorCodec for Raw {
             hash: sha256_hex(t.data()),
         })
     }
+    fn encode_parts<'a>(&self, _: &str, t: &TensorRef<'a>, hash: bool) -> Result<EncodedParts<'a>> {
+        Ok(EncodedParts {
+            parts: vec![
+                Part::Bytes(Cow::Owned(latn_header(t.dtype(), t.data().len())?.to_vec())),
+                Part::Bytes(Cow::Borrowed(t.data())),
+            ],
+            compressed: false,
+            len_header: INNER_HEADER_LEN as u64,
+            hash: if hash { sha256_hex(t.data()) } else { String::new() },
+        })
+    }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {
         decode_in_memory(self, input, out)
     }
@@ -383,22 +458,51 @@ impl TensorCodec for ShuffleZstd {
         "lossless byte planes, one zstd frame each; smallest (format 1.1)"
     }
     fn encode<'a>(&self, latent: &str, t: &TensorRef<'a>) -> Result<EncodedLatent<'a>> {
-        // Planes compressed and the tensor hashed together, on two threads when large.
-        let (pieces, hash) =
-            shuffle::encode_and_hash(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
-        let body_len: usize = pieces.iter().map(Vec::len).sum();
+        let e = self.encode_parts(latent, t, true)?;
+        let parts = e.parts.into_iter().map(|part| match part {
+            Part::Bytes(b) => b,
+            Part::Plane(_) => {
+                let mut bytes = vec![0u8; part.len()];
+                part.fill(0, &mut bytes);
+                Cow::Owned(bytes)
+            }
+        });
+        Ok(EncodedLatent {
+            parts: parts.collect(),
+            compressed: e.compressed,
+            len_header: e.len_header,
+            hash: e.hash,
+        })
+    }
+    fn encode_parts<'a>(&self, latent: &str, t: &TensorRef<'a>, hash: bool) -> Result<EncodedParts<'a>> {
+        // Planes compressed and the tensor hashed together, on two threads
+        // when large; the stored planes are generated as they are written.
+        let (pieces, hash) = if hash {
+            let (pieces, hash) =
+                shuffle::encode_and_hash_lazy(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
+            (pieces, super::hex(&hash))
+        } else {
+            let pieces = shuffle::encode_lazy(t.data(), t.dtype().itemsize()).map_err(Error::Internal)?;
+            (pieces, String::new())
+        };
+        let body_len: usize = pieces.iter().map(shuffle::Piece::len).sum();
         if u32::try_from(body_len).is_err() {
             return Err(Error::Unsupported(format!(
                 "latent {latent:?} compresses to more than 4 GiB"
             )));
         }
-        let mut parts = vec![Cow::Owned(latn_header(t.dtype(), body_len)?.to_vec())];
-        parts.extend(pieces.into_iter().map(Cow::Owned));
-        Ok(EncodedLatent {
+        let mut parts = vec![Part::Bytes(Cow::Owned(
+            latn_header(t.dtype(), body_len)?.to_vec(),
+        ))];
+        parts.extend(pieces.into_iter().map(|piece| match piece {
+            shuffle::Piece::Bytes(b) => Part::Bytes(Cow::Owned(b)),
+            shuffle::Piece::Stored(p) => Part::Plane(p),
+        }));
+        Ok(EncodedParts {
             parts,
             compressed: true,
             len_header: INNER_HEADER_LEN as u64,
-            hash: super::hex(&hash),
+            hash,
         })
     }
     fn decode(&self, input: &DecodeInput<'_>, out: &mut [u8]) -> Result<Option<String>> {

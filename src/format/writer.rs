@@ -4,13 +4,13 @@
 //! bfloat16 / non-4-D tensors need format 1.1 readers.
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 
-use super::codecs::{self, TensorCodec};
+use super::codecs::{self, Part, TensorCodec};
 use super::header::{Flavor, Header, RAIIAF_HEADER_LEN};
 use super::manifest::{ChunkRecord, DATA, ENVC, LATN};
 use super::{inner_header, json_inflate_limit, pyjson, sha256_hex};
@@ -156,7 +156,7 @@ impl Kind {
 /// The file as a list of byte pieces (borrowed where no encoding is needed,
 /// so raw tensors and stored images are never copied).
 struct Layout<'a> {
-    pieces: Vec<Cow<'a, [u8]>>,
+    pieces: Vec<Part<'a>>,
     len: u64,
 }
 
@@ -165,7 +165,14 @@ pub fn encode(contents: &Contents<'_>, codec: Codec) -> Result<Vec<u8>> {
     let layout = build(contents, codec)?;
     let mut out = Vec::with_capacity(layout.len as usize);
     for p in &layout.pieces {
-        out.extend_from_slice(p);
+        match p {
+            Part::Bytes(b) => out.extend_from_slice(b),
+            Part::Plane(_) => {
+                let at = out.len();
+                out.resize(at + p.len(), 0);
+                p.fill(0, &mut out[at..]);
+            }
+        }
     }
     Ok(out)
 }
@@ -194,7 +201,7 @@ impl EncodedFile<'_> {
         let mut at = 0;
         for p in &self.layout.pieces {
             let n = p.len().min(out.len() - at);
-            out[at..at + n].copy_from_slice(&p[..n]);
+            p.fill(0, &mut out[at..at + n]);
             at += n;
         }
     }
@@ -210,20 +217,91 @@ pub fn encode_file<'a>(contents: &Contents<'a>, codec: Codec) -> Result<EncodedF
 /// Encodes `contents` and writes them to `path` atomically: a crash leaves
 /// either no file or the complete file, never a partial one under `path`.
 /// Returns the file size.
+///
+/// Tensors of [`HASH_ASIDE_MIN_BYTES`] or more are hashed on threads of
+/// their own while the chunks are encoded and written: only the manifest,
+/// written last, needs their SHA-256, and the header (which needs the
+/// manifest's size) is written at the start of the file once it is known.
 pub fn write_file(path: &Path, contents: &Contents<'_>, options: WriteOptions) -> Result<u64> {
-    let layout = build(contents, options.codec)?;
-    persist(path, &layout.pieces, options)?;
-    Ok(layout.len)
+    let aside: Vec<bool> = contents
+        .latents
+        .iter()
+        .map(|(_, t)| t.data().len() >= HASH_ASIDE_MIN_BYTES)
+        .collect();
+    if !aside.contains(&true) {
+        let layout = build(contents, options.codec)?;
+        persist(path, options, |out, tmp| write_parts(out, &layout.pieces, tmp))?;
+        return Ok(layout.len);
+    }
+    std::thread::scope(|scope| {
+        let hashers: Vec<_> = contents
+            .latents
+            .iter()
+            .zip(&aside)
+            .map(|((_, t), &aside)| aside.then(|| scope.spawn(move || sha256_hex(t.data()))))
+            .collect();
+        let mut chunks = build_chunks(contents, options.codec, &aside)?;
+        let mut len = 0;
+        persist(path, options, |out, tmp| {
+            let io = |e| Error::io(tmp, e);
+            out.seek(SeekFrom::Start(RAIIAF_HEADER_LEN as u64)).map_err(io)?;
+            write_parts(out, &chunks.pieces, tmp)?;
+            for (record, hasher) in chunks.records.iter_mut().zip(hashers) {
+                let Some(hasher) = hasher else { continue };
+                let hash = hasher
+                    .join()
+                    .map_err(|_| Error::Internal("a tensor hashing thread panicked".into()))?;
+                // A codec that hashed anyway (the default `encode_parts`) agrees.
+                if record.hash.is_empty() {
+                    record.hash = hash;
+                }
+            }
+            let (header, meta) = finish(&chunks)?;
+            out.write_all(&meta).map_err(io)?;
+            out.seek(SeekFrom::Start(0)).map_err(io)?;
+            out.write_all(&header).map_err(io)?;
+            len = chunks.meta_offset + meta.len() as u64;
+            Ok(())
+        })?;
+        Ok(len)
+    })
+}
+
+/// Tensors at least this large are hashed aside by [`write_file`].
+pub const HASH_ASIDE_MIN_BYTES: usize = crate::codec::shuffle::PARALLEL_MIN_BYTES;
+
+/// The chunks of a file (everything between the header and META), their
+/// records, and what the manifest needs besides.
+struct Chunks<'a> {
+    pieces: Vec<Part<'a>>,
+    records: Vec<ChunkRecord>,
+    meta_offset: u64,
+    minor: u8,
+    model_info: Map<String, Value>,
+    extra_metadata: Map<String, Value>,
 }
 
 /// One chunk as byte pieces that borrow the caller's bytes wherever they
 /// are stored as is (raw tensors, the image).
 struct Encoded<'a> {
-    parts: Vec<Cow<'a, [u8]>>,
+    parts: Vec<Part<'a>>,
     record: ChunkRecord,
 }
 
 fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
+    let chunks = build_chunks(contents, codec, &[])?;
+    let (header, meta) = finish(&chunks)?;
+    let len = chunks.meta_offset + meta.len() as u64;
+    let mut pieces = Vec::with_capacity(chunks.pieces.len() + 2);
+    pieces.push(Part::Bytes(Cow::Owned(header.to_vec())));
+    pieces.extend(chunks.pieces);
+    pieces.push(Part::Bytes(Cow::Owned(meta)));
+    Ok(Layout { pieces, len })
+}
+
+/// Validates and encodes every chunk. A latent whose `hash_aside` entry is
+/// true may get an empty hash: the caller hashes it.
+fn build_chunks<'a>(contents: &Contents<'a>, codec: Codec, hash_aside: &[bool]) -> Result<Chunks<'a>> {
     let (model_info, extra_metadata) = split_metadata(&contents.metadata)?;
     let mut names = std::collections::HashSet::new();
     for (name, t) in &contents.latents {
@@ -257,7 +335,8 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
         let latents: Vec<Result<Encoded<'a>>> = contents
             .latents
             .iter()
-            .map(|(name, t)| encode_latent(name, t, codec))
+            .enumerate()
+            .map(|(i, (name, t))| encode_latent(name, t, codec, !hash_aside.get(i).copied().unwrap_or(false)))
             .collect();
         let image = image_job.map(|job| match job {
             Job::Thread(handle) => handle
@@ -268,8 +347,7 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
         (latents, image)
     });
 
-    let mut pieces: Vec<Cow<'a, [u8]>> = Vec::with_capacity(2 * contents.latents.len() + 6);
-    pieces.push(Cow::Owned(Vec::new())); // the header, filled in last
+    let mut pieces: Vec<Part<'a>> = Vec::with_capacity(2 * contents.latents.len() + 6);
     let mut records = Vec::new();
     let mut offset = RAIIAF_HEADER_LEN as u64;
     let mut push = |chunk: Encoded<'a>| {
@@ -292,8 +370,27 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
         push(wrap_zstd(ENVC, pyjson::to_string_indent2(env).as_bytes())?);
     }
 
-    let minor = u8::from(needs_v1_1(contents, codec));
-    let meta_offset = offset;
+    Ok(Chunks {
+        pieces,
+        records,
+        meta_offset: offset,
+        minor: u8::from(needs_v1_1(contents, codec)),
+        model_info,
+        extra_metadata,
+    })
+}
+
+/// The header and the META chunk for `chunks` (whose records are complete).
+fn finish(chunks: &Chunks<'_>) -> Result<([u8; RAIIAF_HEADER_LEN], Vec<u8>)> {
+    let Chunks {
+        records,
+        meta_offset,
+        minor,
+        model_info,
+        extra_metadata,
+        ..
+    } = chunks;
+    let (meta_offset, minor) = (*meta_offset, *minor);
     let chunk_count = records.len() as u64;
     let records_json: Vec<Value> = records.iter().map(ChunkRecord::to_json).collect();
     let manifest = |file_size: u64, padding: usize| {
@@ -336,12 +433,7 @@ fn build<'a>(contents: &Contents<'a>, codec: Codec) -> Result<Layout<'a>> {
         file_size,
         reserved: 0,
     };
-    pieces[0] = Cow::Owned(header.to_bytes()?.to_vec());
-    pieces.push(Cow::Owned(meta));
-    Ok(Layout {
-        pieces,
-        len: file_size,
-    })
+    Ok((header.to_bytes()?, meta))
 }
 
 /// Finds a META chunk whose recorded file size is the real one. The size
@@ -398,8 +490,8 @@ fn check_codec(codec: Codec, name: &str, t: &TensorRef<'_>) -> Result<()> {
 
 /// One LATN chunk: the codec's pieces (raw latents borrow the caller's
 /// buffer, so writing them copies nothing) and its record.
-fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec) -> Result<Encoded<'a>> {
-    let encoded = codec.0.encode(name, t)?;
+fn encode_latent<'a>(name: &str, t: &TensorRef<'a>, codec: Codec, hash: bool) -> Result<Encoded<'a>> {
+    let encoded = codec.0.encode_parts(name, t, hash)?;
     let compressed_size: u64 = encoded.parts.iter().map(|p| p.len() as u64).sum();
     let mut extra = Map::new();
     extra.insert("shape".into(), Value::from(t.shape().to_vec()));
@@ -443,7 +535,7 @@ fn encode_image(img: &[u8], codec: Codec) -> Result<Encoded<'_>> {
     };
     let size = parts.iter().map(|p| p.len() as u64).sum();
     Ok(Encoded {
-        parts,
+        parts: parts.into_iter().map(Part::Bytes).collect(),
         record: record_for(DATA, img, size, compressed),
     })
 }
@@ -463,7 +555,7 @@ fn wrap_zstd<'a>(kind: &str, payload: &[u8]) -> Result<Encoded<'a>> {
     }
     let record = record_for(kind, payload, frame.len() as u64, true);
     Ok(Encoded {
-        parts: vec![Cow::Owned(frame)],
+        parts: vec![Part::Bytes(Cow::Owned(frame))],
         record,
     })
 }
@@ -564,13 +656,42 @@ fn iso_from_unix(secs: i64, micros: u32) -> String {
     }
 }
 
+/// Writes `pieces` to `out` in order.
+fn write_parts(out: &mut impl Write, pieces: &[Part<'_>], tmp: &Path) -> Result<()> {
+    // Pieces range from 3-byte block headers to megabyte tensors: the
+    // BufWriter buffers the small ones and passes the large ones through.
+    // Generated parts (stored planes) go through this buffer, small enough
+    // to stay in the CPU's cache between filling and writing.
+    let mut scratch = Vec::new();
+    for p in pieces {
+        match p {
+            Part::Bytes(b) => out.write_all(b).map_err(|e| Error::io(tmp, e))?,
+            Part::Plane(_) => {
+                scratch.resize(256 * 1024, 0);
+                let mut offset = 0;
+                while offset < p.len() {
+                    let n = (p.len() - offset).min(scratch.len());
+                    p.fill(offset, &mut scratch[..n]);
+                    out.write_all(&scratch[..n]).map_err(|e| Error::io(tmp, e))?;
+                    offset += n;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `pieces` to a temporary file beside `path`, then moves it into
 /// place: by rename when overwriting, by hard link otherwise, which fails
 /// atomically if `path` appeared meanwhile (two writers never clobber each
 /// other's files).
-fn persist(path: &Path, pieces: &[Cow<'_, [u8]>], options: WriteOptions) -> Result<()> {
+fn persist(
+    path: &Path,
+    options: WriteOptions,
+    body: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>, &Path) -> Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -593,12 +714,8 @@ fn persist(path: &Path, pieces: &[Cow<'_, [u8]>], options: WriteOptions) -> Resu
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
-        // Pieces range from 3-byte block headers to megabyte tensors:
-        // buffer the small ones, pass the large ones straight through.
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, &mut file);
-        for p in pieces {
-            out.write_all(p).map_err(|e| Error::io(&tmp, e))?;
-        }
+        body(&mut out, &tmp)?;
         out.flush().map_err(|e| Error::io(&tmp, e))?;
         drop(out);
         if options.fsync {
@@ -721,6 +838,65 @@ mod tests {
         ] {
             assert_eq!(temp_file_pid(not_ours), None, "{not_ours}");
         }
+    }
+
+    #[test]
+    fn the_three_outputs_hold_the_same_bytes() {
+        // 8 MiB of float32-like noise: above the two-thread threshold, with
+        // planes the compact codec stores (generated as they are written)
+        // and one it compresses. Bytes, a copied EncodedFile and a written
+        // file must agree, for every codec, and read back.
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let values: Vec<f32> = (0..2usize << 20)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let mantissa = (s >> 40) as u32 & 0x7f_ffff;
+                f32::from_bits(((123 + (s & 7) as u32) << 23) | mantissa | ((s >> 63) as u32) << 31)
+            })
+            .collect();
+        let data: &[u8] = bytemuck::cast_slice(&values);
+        let contents = Contents {
+            latents: vec![(
+                "noise".into(),
+                TensorRef::new(DType::F32, vec![1, 2, 1024, 1024], data).unwrap(),
+            )],
+            image: Some(b"not really a png"),
+            // A fixed date: otherwise each encoding records its own time.
+            metadata: [("date".to_string(), Value::from("2026-11-29T00:00:00+00:00"))]
+                .into_iter()
+                .collect(),
+            ..Contents::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for codec in [Codec::Raw, Codec::Compact] {
+            let bytes = encode(&contents, codec).unwrap();
+            let file = encode_file(&contents, codec).unwrap();
+            let mut copied = vec![7u8; file.len() as usize];
+            file.copy_to(&mut copied);
+            assert!(copied == bytes, "{codec:?}: copy_to differs from encode");
+            let path = dir.path().join(format!("{}.raiiaf", codec.name()));
+            let options = WriteOptions {
+                codec,
+                ..WriteOptions::default()
+            };
+            assert_eq!(write_file(&path, &contents, options).unwrap(), bytes.len() as u64);
+            assert!(
+                std::fs::read(&path).unwrap() == bytes,
+                "{codec:?}: the file differs"
+            );
+            let archive = super::super::Archive::parse(&bytes, super::super::ReadOptions::default()).unwrap();
+            let back = archive.read_all().unwrap();
+            assert!(back.latents[0].1.data() == data, "{codec:?}: read back differs");
+        }
+        // Compact stores three of the four planes: about 3/4 of the tensor
+        // plus the compressed exponents.
+        let compact = encode(&contents, Codec::Compact).unwrap().len();
+        assert!(
+            compact > data.len() * 3 / 4 && compact < data.len() * 7 / 8,
+            "{compact}"
+        );
     }
 
     #[test]
