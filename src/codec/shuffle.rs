@@ -837,7 +837,7 @@ impl<I: Input> PlaneReader<I> {
 /// The frame header [`stored_plane_frame`] writes: magic, descriptor 0x80
 /// (4-byte content size, not single-segment, no checksum, no dictionary),
 /// window 128 KiB; then the content size.
-const STORED_HEADER: [u8; 6] = [0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3];
+const STORED_FRAME_PREFIX: [u8; 6] = [0x28, 0xb5, 0x2f, 0xfd, 0x80, 7 << 3];
 const STORED_BLOCK_MAX: u32 = 128 * 1024;
 
 /// A plane frame in the writer's stored form, decoded without zstd: its
@@ -861,7 +861,7 @@ impl<I: Input> StoredFrame<I> {
     /// The frame, if its header is the stored form's; else the input back.
     fn new(mut input: I) -> Result<Self, I> {
         let declared = match input.fill() {
-            Ok(head) if head.len() >= 10 && head[..6] == STORED_HEADER => {
+            Ok(head) if head.len() >= 10 && head[..6] == STORED_FRAME_PREFIX => {
                 u64::from(u32::from_le_bytes([head[6], head[7], head[8], head[9]]))
             }
             _ => return Err(input),
@@ -1266,7 +1266,7 @@ mod tests {
             .collect();
         // The writer's stored form (copied without zstd).
         let stored = stored_plane_frame(&random).unwrap();
-        assert_eq!(stored[..6], STORED_HEADER);
+        assert_eq!(stored[..6], STORED_FRAME_PREFIX);
         assert_eq!(decode_plane(&stored, random.len()).unwrap(), random);
         // zstd's own frames with the same header (128 KiB window, 4-byte size, no checksum):
         // raw blocks first, then compressed ones, so the reader hands over to zstd midway.
@@ -1278,7 +1278,7 @@ mod tests {
         cctx.set_parameter(zstd_safe::CParameter::WindowLog(17)).unwrap();
         let mut frame = Vec::with_capacity(zstd_safe::compress_bound(mixed.len()));
         cctx.compress2(&mut frame, &mixed).unwrap();
-        assert_eq!(frame[..6], STORED_HEADER, "zstd wrote another header");
+        assert_eq!(frame[..6], STORED_FRAME_PREFIX, "zstd wrote another header");
         assert!(
             frame.len() < mixed.len() * 3 / 4,
             "the second half did not compress"
