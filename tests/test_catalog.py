@@ -24,6 +24,11 @@ from test_cli import run
 ADVERSARIAL = Path(__file__).parent / "data" / "adversarial"
 
 
+SAMPLE_ENV = raiiaf_rs.environment_document(
+    [("python", "name=python;version=3.11.7"), ("os", "name=os;version=Linux 6.1")]
+)
+
+
 def write_sample(path: Path, seed: int, png: bytes | None = None, **extra) -> Path:
     metadata = {
         "prompt": f"a fox, take {seed}",
@@ -55,6 +60,8 @@ def write_sample(path: Path, seed: int, png: bytes | None = None, **extra) -> Pa
         png,
         metadata,
         codec=("raw", "compact", "zfp")[seed % 3],
+        # A fixed environment: "auto" would record torch once another test has imported it.
+        environment=SAMPLE_ENV,
         overwrite=True,
     )
     return path
