@@ -24,7 +24,9 @@ def spark():
 
     if shutil.which("java") is None:
         pytest.fail("Java is not installed: dev/setup.sh installs it (the Spark tests need it)")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from raiiaf_rs.spark import local_mode_environment
+
+    local_mode_environment()
     session = (
         SparkSession.builder.master("local[2]")
         .appName("raiiaf-test")
@@ -102,6 +104,9 @@ def _local(archive, tmp_path):  # noqa: F811
 def test_spark_command_line(archive, tmp_path):  # noqa: F811
     out = tmp_path / "cli"
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    # The command line must set up local mode itself (loopback, this Python).
+    for key in ("SPARK_LOCAL_IP", "SPARK_LOCAL_HOSTNAME"):
+        env.pop(key, None)
     cmd = [sys.executable, "-m", "raiiaf_rs.spark", str(archive), "-o", str(out)]
     r = subprocess.run(
         [*cmd, "--master", "local[1]"],

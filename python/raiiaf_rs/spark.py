@@ -40,6 +40,15 @@ def find_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return native._find_files([os.fspath(p) for p in paths])
 
 
+def local_mode_environment() -> None:
+    """Settings for Spark's local mode, unless already set: workers run this Python (the one
+    with raiiaf-rs, not the first on PATH), and Spark binds to the loopback address instead of
+    resolving the host name (which fails on machines whose name is in no DNS or hosts file)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("SPARK_LOCAL_HOSTNAME", "localhost")
+
+
 def spark_schema() -> Any:
     """The catalog schema as a Spark ``StructType``."""
     import pyarrow as pa
@@ -153,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.master:
         builder = builder.master(args.master)
         if args.master.startswith("local"):
-            # Local workers run this Python (the one with raiiaf-rs), not the first on PATH.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            local_mode_environment()
     spark = builder.getOrCreate()
     try:
         rows = index(
