@@ -16,7 +16,7 @@ use crate::env::drift::{affects_pixels, keyed};
 use crate::error::{Error, Result};
 use crate::format::header::Flavor;
 use crate::format::manifest::DATA;
-use crate::format::{codecs, Archive, ChunkRecord};
+use crate::format::{codecs, hex, sha256_hex, Archive, ChunkRecord};
 
 /// A stored tensor, as listed in the manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +140,7 @@ impl Row {
         let read = if entry.size <= WHOLE_FILE_BELOW {
             read_whole(path).and_then(|bytes| {
                 if options.hash {
-                    row.file_sha256 = Some(hex(&Sha256::digest(&bytes)));
+                    row.file_sha256 = Some(sha256_hex(&bytes));
                 }
                 row.fill(&Archive::parse(&bytes, options.read)?, options)
             })
@@ -175,7 +175,7 @@ impl Row {
             ..Row::default()
         };
         if options.hash {
-            row.file_sha256 = Some(hex(&Sha256::digest(bytes)));
+            row.file_sha256 = Some(sha256_hex(bytes));
         }
         let read = Archive::parse(bytes, options.read).and_then(|a| row.fill(&a, options));
         row.record(read, options);
@@ -372,16 +372,6 @@ fn hash_file(path: &Path) -> Result<String> {
         }
     }
     Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// `key=value` field of a canonical string.
