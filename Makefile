@@ -2,7 +2,7 @@
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
 .PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
-	torch-test wheels wheel-test cross-clippy
+	torch-test wheels wheel-test cross-clippy hosts-background
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -13,7 +13,9 @@ export OMP_NUM_THREADS := 1
 
 # Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
 # fuzzing. Stops at the first failing step; `make -k test` runs every step and still fails at the end.
-test: setup fmt-check clippy cross-clippy ruff cargo-test wheel-test pytest torch-test fuzz
+# The real hosts besides ComfyUI 0.3.75 start installing in the background right after `setup`
+# (downloads overlap the Rust builds); their test targets wait for them.
+test: setup hosts-background fmt-check clippy cross-clippy ruff cargo-test wheel-test pytest torch-test fuzz
 
 # The install tests in pytest (tests/userenv.py) install the release wheel wheel-test built just
 # before, rather than building another one.
@@ -76,11 +78,16 @@ torch-test: setup
 wheels:
 	@bash dev/build_wheels.sh
 
-# Remove build outputs and the venvs.
+# Remove the checkout's build outputs and venvs (links into the cache of dev/cache.sh, where
+# the builds themselves stay: delete ~/.cache/raiiaf-rs to drop them).
 clean:
 	rm -rf target $(VENV) .venv-torch python/raiiaf_rs/_raiiaf_rs*.so fuzz/target
 
 # --- single steps (no set-up of their own) ---
+# The real hosts' set-ups (dev/setup_hosts.sh), detached: their test targets wait for them.
+hosts-background:
+	@bash dev/setup_hosts.sh --background
+
 fmt-check:
 	cargo fmt --check
 

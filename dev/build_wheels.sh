@@ -43,8 +43,8 @@ wants() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 # --- tools ----------------------------------------------------------------------------
 if [ "$(cat "$TOOLS/.pins" 2>/dev/null)" != "$TOOL_PINS" ]; then
     say "setting up $TOOLS ($TOOL_PINS)"
-    rm -rf "$TOOLS"
-    python3 -m venv "$TOOLS"
+    rm -rf "$(readlink -m "$TOOLS")"
+    python3 -m venv "$(readlink -m "$TOOLS")"  # the real path: it may be a link (dev/cache.sh)
     # shellcheck disable=SC2086  # the pins are separate words
     "$TOOLS/bin/python" -m pip install --quiet --disable-pip-version-check --retries 5 $TOOL_PINS
     echo "$TOOL_PINS" >"$TOOLS/.pins"

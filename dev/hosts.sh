@@ -7,10 +7,16 @@
 #                      lays that folder beside the checkout as `shared/`, which is the default.
 # RAIIAF_HOSTS_DIR     where the hosts (trees, venvs, tiny models) are installed: outside the
 #                      checkout, so a fresh clone reuses them (each is keyed by its lock file's
-#                      hash and re-installed when that changes). Default ~/.cache/raiiaf-rs/hosts.
-_raiiaf_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-HOST_SOURCES=${RAIIAF_HOST_SOURCES:-$(dirname "$_raiiaf_repo")/shared}
-HOSTS_DIR=${RAIIAF_HOSTS_DIR:-${HOME:-/root}/.cache/raiiaf-rs/hosts}
+#                      hash and re-installed when that changes). Default $CACHE_DIR/hosts
+#                      (dev/cache.sh).
+# shellcheck source=dev/cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cache.sh"
+HOST_SOURCES=${RAIIAF_HOST_SOURCES:-$(dirname "$REPO_DIR")/shared}
+if [ "$CACHE_DIR" = off ]; then
+    HOSTS_DIR=${RAIIAF_HOSTS_DIR:-$REPO_DIR/.hosts}
+else
+    HOSTS_DIR=${RAIIAF_HOSTS_DIR:-$CACHE_DIR/hosts}
+fi
 
 # host_source SUBPATH: the path of a file or folder in HOST_SOURCES, or a clear error.
 host_source() {
@@ -34,4 +40,16 @@ host_python() {
     done
     printf 'ERROR: no Python %s found (PATH or pyenv); the host needs it\n' "$v" >&2
     return 1
+}
+
+# host_lock NAME: hold an exclusive lock on this host's installation until the calling script
+# exits, so that a set-up started in the background (dev/setup_hosts.sh) and the same set-up run
+# by a test target never install at once: the second one waits, then finds everything done.
+host_lock() {
+    mkdir -p "$HOSTS_DIR"
+    exec {_raiiaf_lock_fd}>"$HOSTS_DIR/.$1.lock"
+    if ! flock -n "$_raiiaf_lock_fd"; then
+        printf 'waiting for another set-up of %s to finish (lock %s)\n' "$1" "$HOSTS_DIR/.$1.lock" >&2
+        flock "$_raiiaf_lock_fd"
+    fi
 }

@@ -9,10 +9,20 @@
 #      (re-built only when Cargo.*, pyproject.toml, src/ or python/ change)
 #   5. ComfyUI 0.3.75, its deps and the tiny test model (dev/setup_comfyui.sh)
 #   6. Debian's chromium for the front-end tests (dev/setup_browser.sh)
-# Stamps live inside .venv, so deleting .venv starts over.
+# Stamps live inside .venv, so deleting .venv starts over. .venv, target/, .comfyui/ and the
+# other build outputs are links into a cache outside the checkout (dev/cache.sh), so that a
+# fresh clone reuses them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OMP_NUM_THREADS=1
+# shellcheck source=dev/cache.sh
+source dev/cache.sh
+cache_link .venv venv
+cache_link .venv-torch venv-torch
+cache_link .venv-wheels venv-wheels
+cache_link .comfyui comfyui
+cache_link target target
+cache_link fuzz/target fuzz-target
 
 VENV=.venv
 REQS=tests/requirements.txt
@@ -60,8 +70,9 @@ if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||
         { say "ERROR: $PYTHON is older than 3.9"; exit 1; }
     say "creating $VENV with $("$PYTHON" --version 2>&1)"
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
+    real=$(real_path "$VENV")
+    rm -rf "$real"
+    "$PYTHON" -m venv "$real"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 
@@ -82,7 +93,9 @@ else
 fi
 
 # --- 4. the extension -----------------------------------------------------------
-build_hash=$(bash dev/build_inputs_hash.sh)
+# The checkout's path is part of it: the editable install points into this checkout, and the
+# venv may be shared with another one (dev/cache.sh).
+build_hash="$(bash dev/build_inputs_hash.sh) $PWD"
 if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$build_hash" ] ||
     ! compgen -G 'python/raiiaf_rs/_raiiaf_rs*.so' >/dev/null; then
     say "building the extension (maturin develop --release)"

@@ -29,8 +29,8 @@ say() { printf 'setup-torch: %s\n' "$*"; }
 
 if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
     say "creating $VENV with $("$PYTHON" --version 2>&1)"
-    rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV"
+    rm -rf "$(readlink -m "$VENV")"
+    "$PYTHON" -m venv "$(readlink -m "$VENV")"  # the real path: it may be a link (dev/cache.sh)
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 req_hash=$(sha256sum "$REQS" | cut -d' ' -f1)

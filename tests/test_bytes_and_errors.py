@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 import raiiaf_rs
 from conftest import noise
 from raiiaf_rs import errors
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("codec", ["raw", "compact", "zfp"])
@@ -163,3 +166,25 @@ def test_cli_help_lists_the_registry():
     ).stdout
     for name, api, *_ in raiiaf_rs._extension.native._codecs():
         assert name in out and api in out, out
+
+
+def _class_names_in(path: str, pattern: str) -> list[str]:
+    return re.findall(pattern, (REPO / path).read_text(encoding="utf-8"))
+
+
+def test_the_five_exception_lists_agree():
+    """The classes are made in Rust and named again in four Python files (the re-export, both
+    stubs, the package's __all__). Each list must hold exactly the same classes, with the same
+    bases in the stubs as at run time, so that adding one in Rust and forgetting a file fails here."""
+    rust = _class_names_in("src/python/errors.rs", r'make\(\s*py,\s*"(\w+Error)"')
+    module = errors.__all__
+    stub = _class_names_in("python/raiiaf_rs/errors.pyi", r"(?m)^class (\w+Error)\(")
+    native_stub = _class_names_in("python/raiiaf_rs/_raiiaf_rs.pyi", r"(?m)^(\w+Error) = _errors\.")
+    package = [n for n in raiiaf_rs.__all__ if n.endswith("Error")]
+    assert {"RaiiafError", "CorruptFileError", "InternalError"} <= set(rust)  # the patterns match
+    assert sorted(rust) == sorted(module) == sorted(stub) == sorted(native_stub) == sorted(package)
+    # The stub's bases are the run-time bases.
+    stub_text = (REPO / "python/raiiaf_rs/errors.pyi").read_text(encoding="utf-8")
+    for name, bases in re.findall(r"(?m)^class (\w+Error)\(([^)]*)\)", stub_text):
+        runtime = [b.__name__ for b in getattr(errors, name).__bases__]
+        assert [b.strip() for b in bases.split(",")] == runtime, name
