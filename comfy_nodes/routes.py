@@ -85,8 +85,10 @@ def _thumbnail(
                 out = _io.BytesIO()
                 img.convert("RGBA" if "A" in img.getbands() else "RGB").save(out, "PNG")
                 png = out.getvalue()
-    except decode_budget.BudgetError:
-        raise
+    except decode_budget.BudgetError as e:
+        if e.status == 503:
+            raise  # busy: the whole request is retried
+        return None, {**size, "refused": f"the embedded image is not shown: {e}"}
     except Exception as e:  # not an image PIL decodes: the rest of the file still shows
         return None, {**size, "refused": f"the embedded image is not shown: {type(e).__name__}"}
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii"), size

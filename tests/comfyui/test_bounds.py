@@ -30,7 +30,7 @@ import pytest
 import raiiaf_rs
 from PIL import Image
 
-from .harness import COMFYUI_DIR, REPO
+from .harness import COMFYUI_DIR, REPO, ComfyServer
 from .test_frontend import http, input_dir, inspect, upload
 
 MIB = 1 << 20
@@ -88,7 +88,8 @@ def huge_png(width: int, height: int) -> bytes:
 @pytest.fixture(scope="module")
 def huge_image_file() -> bytes:
     png = huge_png(HUGE, HUGE)
-    with Image.open(io.BytesIO(png)) as img:  # what PIL makes of it (header only)
+    # A valid PNG as PIL sees it (its header only), which PIL itself calls a likely bomb.
+    with pytest.warns(Image.DecompressionBombWarning), Image.open(io.BytesIO(png)) as img:
         assert (img.format, img.size, img.mode) == ("PNG", (HUGE, HUGE), "RGBA")
     noise = np.random.default_rng(25).standard_normal((1, 4, 8, 8)).astype(np.float32)
     data = raiiaf_rs.write_bytes(
@@ -119,6 +120,9 @@ def _refused(image: dict) -> None:
 # --- 1. the embedded image counts ---------------------------------------------------------
 def test_a_huge_embedded_image_is_refused_and_its_noise_still_shows(comfy, huge_image_file):
     name = "bounds-huge-image.raiiaf"
+    small = raiiaf_rs.write_bytes({"initial_noise": np.zeros((1, 4, 8, 8), np.float32)})
+    status, _, text = upload(comfy, "bounds-warm-up.raiiaf", small)  # the first request's
+    assert status == 200, text  # one-time cost (about 54 MiB: imports, threads) comes first
     with Peak(comfy, "upload + inspect + 4 concurrent inspects, 12000x12000 image") as peak:
         status, body, text = upload(comfy, name, huge_image_file)
         assert status == 200, text
@@ -294,3 +298,64 @@ def test_identical_uploads_racing_for_a_name_end_up_as_one_file(
     assert routes_module._store(str(other), "same.raiiaf") == "same (1).raiiaf"
     assert sorted(p.name for p in root.iterdir()) == ["same (1).raiiaf", "same.raiiaf"]
     assert raced == [str(root / "same.raiiaf")]
+
+
+# --- the limits are configurable ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_budget(tmp_path_factory):
+    """A second real server, with the decoded-size limit raised to 1 GiB and the decode
+    budget lowered to 300 MiB: one 240 MiB decode at a time."""
+    env = {"RAIIAF_MAX_DECODED_BYTES": "1G", "RAIIAF_SERVER_DECODE_BUDGET": "300M"}
+    with ComfyServer(tmp_path_factory.mktemp("comfyui-budget"), env=env) as server:
+        yield server
+
+
+def test_the_budget_and_the_limit_follow_the_environment(
+    small_budget, huge_image_file, decodes_to_240_mib
+):
+    comfy = small_budget
+    budget = 300 * MIB
+    (input_dir(comfy) / "huge.raiiaf").write_bytes(huge_image_file)
+    (input_dir(comfy) / "240.raiiaf").write_bytes(decodes_to_240_mib)
+    small = raiiaf_rs.write_bytes({"initial_noise": np.zeros((1, 4, 8, 8), np.float32)})
+    assert upload(comfy, "warm-up.raiiaf", small)[0] == 200  # the one-time first-request cost
+    with Peak(comfy, "budget 300 MiB: 12000x12000 image, then 16 concurrent 240 MiB") as peak:
+        # Under the raised limit (576 MB < 1 GiB), but never within the budget.
+        status, body, text = inspect(comfy, "huge.raiiaf")
+        assert status == 200, text
+        refused = body["summary"]["image"]["refused"]
+        assert "more than this server's decode budget of 314,572,800" in refused, refused
+        assert "RAIIAF_SERVER_DECODE_BUDGET" in refused and body["thumbnail"] is None
+        start = threading.Barrier(16)
+
+        def request(_):
+            start.wait()
+            return inspect(comfy, "240.raiiaf")
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(request, range(16)))
+    statuses = sorted(status for status, _, _ in answers)
+    print(f"[rss] statuses: {statuses}")
+    assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+    assert peak.growth <= budget + SLACK, f"{peak.growth / MIB:.0f} MiB"
+
+
+def test_the_loader_still_outputs_an_image_within_the_limit(comfy):
+    """The check refuses only what is over the limit: a normal image is the IMAGE output,
+    pixel for pixel."""
+    rgb = np.random.default_rng(7).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "PNG")
+    noise = np.zeros((1, 4, 8, 8), np.float32)
+    name = "bounds-loader-small-image.raiiaf"
+    raiiaf_rs.write(input_dir(comfy) / name, {"initial_noise": noise}, out.getvalue(), {})
+    graph = {
+        "1": {"class_type": "RaiiafLoad", "inputs": {"file": name}},
+        "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 11]}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 3]}},
+    }
+    entry = comfy.run(graph, timeout=600)
+    assert "IMAGE NOT LOADED" not in "".join(entry["outputs"]["2"]["text"])
+    preview = entry["outputs"]["3"]["images"][0]
+    png = comfy.view(preview["filename"], preview["subfolder"], preview["type"])
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), rgb)
