@@ -127,18 +127,43 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
         lines.append(f"WARNING: {meta['warning']}")
     if meta.get("pre_noised"):
         lines.append(f"  pre-noised: {meta['pre_noised']}")
+    refused = art.image and _image_check(art.image, _nbytes(art)).refused
+    if refused:
+        lines.append(f"IMAGE NOT LOADED: {refused}; the noise and settings loaded")
     recorded = bool(art.environment)
     lines.append(raiiaf_host.drift_summary(host.drift(art) if recorded else [], recorded=recorded))
     return "\n".join(lines)
 
 
-def _image(png: bytes | None) -> torch.Tensor:
-    if not png:
+#: What the IMAGE output takes a pixel: float32 RGB (12) and PIL's decode it is made from (4).
+IMAGE_BYTES_PER_PIXEL = 16
+
+
+def _nbytes(art: raiiaf_rs.Artifact) -> int:
+    return sum(t.numel() * t.element_size() for t in art.latents.values())
+
+
+def _image_check(png: bytes, decoded_already: int = 0) -> raiiaf_host.ImageCheck:
+    """May the IMAGE output be decoded (header only, the server's decoded-size limit)?"""
+    return raiiaf_host.check_image(
+        png,
+        max_decoded_bytes=routes.max_decoded_bytes(),
+        bytes_per_pixel=IMAGE_BYTES_PER_PIXEL,
+        decoded_already=decoded_already,
+    )
+
+
+def _image(png: bytes | None, decoded_already: int = 0) -> torch.Tensor:
+    """The IMAGE output: the embedded image, or a black 64x64 one when there is none or it
+    is refused (over the limit: the summary says why, and the noise still loads)."""
+    if not png or _image_check(png, decoded_already).refused:
         return torch.zeros((1, 64, 64, 3), dtype=torch.float32)
     from PIL import Image
 
-    img = Image.open(_io.BytesIO(png)).convert("RGB")
-    return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)[None]
+    with Image.open(_io.BytesIO(png)) as img:
+        pixels = np.asarray(img.convert("RGB")).astype(np.float32)  # one float copy
+    pixels /= 255.0  # in place, the same values as before
+    return torch.from_numpy(pixels)[None]
 
 
 def _tensor(art: raiiaf_rs.Artifact, name: str) -> torch.Tensor:
@@ -255,7 +280,7 @@ class LoadRaiiaf(io.ComfyNode):
     @classmethod
     def execute(cls, file):
         art, stored = read_stored(file)
-        return outputs(stored, _image(art.image), _summary(art, file))
+        return outputs(stored, _image(art.image, _nbytes(art)), _summary(art, file))
 
 
 def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:

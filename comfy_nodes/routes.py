@@ -7,9 +7,13 @@
   inspect, plus ``name``, the loader choice. An invalid file is never stored.
 
 Both answer JSON: ``{name, workflow, prompt, summary, drift, thumbnail}``, or
-``{error}`` with HTTP 400 (413 for an upload over ``--max-upload-size``). Files are
-found through paths.resolve, like the loader's, and no answer holds a path on the
-server: names are the loader's, and errors name the file as the client did.
+``{error}`` with HTTP 400 (413 for an upload over ``--max-upload-size``, 503 while the
+decode budget is in use, see decode_budget). Files are found through paths.resolve, like
+the loader's, and no answer holds a path on the server: names are the loader's, and
+errors name the file as the client did. Every request is bounded: a file's tensors and
+its embedded image (read from its header first) count against the decoded-size limit,
+and the requests decoding at once against the decode budget; an image over the limit
+is not decoded (``summary.image.refused`` says why) and the rest of the file still shows.
 ComfyUI adds every route under ``/api`` too (``api.fetchApi`` uses that one).
 """
 
@@ -32,8 +36,9 @@ from typing import Any
 import folder_paths
 import raiiaf_rs
 from aiohttp import web
+from raiiaf_rs import host as raiiaf_host
 
-from . import host, paths
+from . import decode_budget, host, paths
 
 INSPECT = "/raiiaf/inspect"
 UPLOAD = "/raiiaf/upload"
@@ -50,22 +55,42 @@ class RequestError(Exception):
 
 
 # --- what a file holds ----------------------------------------------------------------
-def _thumbnail(png: bytes | None) -> tuple[str | None, dict[str, int] | None]:
-    """A PNG data URL at most THUMBNAIL_SIZE pixels wide and high, and the image size."""
+def _thumbnail(
+    png: bytes | None, decoded_already: int = 0, name: str = "the file"
+) -> tuple[str | None, dict[str, Any] | None]:
+    """A PNG data URL at most THUMBNAIL_SIZE pixels wide and high, and the image size
+    (with ``refused``, the reason, when the image is not decoded). The decode is checked
+    first from the header, against the decoded-size limit (with the file's tensors,
+    ``decoded_already`` bytes), and held in the decode budget while it runs."""
     if not png:
         return None, None
+    check = raiiaf_host.check_image(
+        png, max_decoded_bytes=max_decoded_bytes(), decoded_already=decoded_already
+    )
+    header = check.header
+    size: dict[str, Any] = {
+        "width": header.width if header else None,
+        "height": header.height if header else None,
+    }
+    if check.refused:
+        return None, {**size, "refused": check.refused}
     try:
         from PIL import Image
 
-        with Image.open(_io.BytesIO(png)) as img:
-            size = {"width": img.width, "height": img.height}
+        held = decode_budget.budget().hold(check.decoded_bytes, name)
+        with held, Image.open(_io.BytesIO(png)) as img:
             if max(img.size) > THUMBNAIL_SIZE or img.format != "PNG":
+                img.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # JPEG: decode reduced
                 img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
                 out = _io.BytesIO()
                 img.convert("RGBA" if "A" in img.getbands() else "RGB").save(out, "PNG")
                 png = out.getvalue()
-    except Exception:  # not an image PIL reads: the rest of the file still shows
-        return None, None
+    except decode_budget.BudgetError as e:
+        if e.status == 503:
+            raise  # busy: the whole request is retried
+        return None, {**size, "refused": f"the embedded image is not shown: {e}"}
+    except Exception as e:  # not an image PIL decodes: the rest of the file still shows
+        return None, {**size, "refused": f"the embedded image is not shown: {type(e).__name__}"}
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii"), size
 
 
@@ -112,7 +137,8 @@ def describe(art: raiiaf_rs.Artifact, name: str) -> dict[str, Any]:
     models = [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
     workflow = comfy.get("workflow")
     prompt = comfy.get("prompt")
-    thumbnail, image_size = _thumbnail(art.image)
+    tensors = sum(int(getattr(arr, "nbytes", 0)) for arr in art.latents.values())
+    thumbnail, image_size = _thumbnail(art.image, tensors, name)
     summary = {
         "file": name,
         "format": art.version,
@@ -167,9 +193,31 @@ def too_large(e: raiiaf_rs.LimitExceededError) -> str | None:
     )
 
 
-def _read(path: str, name: str) -> raiiaf_rs.Artifact:
-    """Read and verify ``path``; errors name the file ``name`` and never the path."""
+def _declared(path: str) -> int:
+    """What reading ``path`` will decode, from its manifest (header and META only): the
+    declared sizes of its tensors, image file and environment; 0 when over the limit, as
+    the read then fails before allocating anything."""
+    limit = raiiaf_host.decode_limit(max_decoded_bytes())
+    art = raiiaf_rs.read_metadata(path, max_decoded_bytes=limit)
+    sizes = [c.get("uncompressed_size") for c in art.chunks if c.get("type") != "META"]
+    total = sum(s for s in sizes if isinstance(s, int) and s > 0)
+    return total if total <= limit else 0
+
+
+def _read_described(path: str, shown: str, name: str) -> dict[str, Any]:
+    """describe() of ``path``, read and verified while the decode budget holds what it
+    declares; errors name the file ``shown`` and never the path."""
+    need = _read(path, shown, _declared) + decode_budget.READ_OVERHEAD
+    with decode_budget.budget().hold(need, shown):
+        return describe(_read(path, shown), name)
+
+
+def _read(path: str, name: str, how: Any = None) -> Any:
+    """Read and verify ``path`` (or call ``how(path)``, a step of reading it); errors
+    name the file ``name`` and never the path."""
     try:
+        if how is not None:
+            return how(path)
         return raiiaf_rs.read(path, max_decoded_bytes=max_decoded_bytes())
     except raiiaf_rs.LimitExceededError as e:
         reason = too_large(e) or f"not a readable .raiiaf file ({_scrub(str(e), path, name)})"
@@ -200,7 +248,7 @@ def inspect_file(choice: str) -> dict[str, Any]:
         path = paths.resolve(choice)
     except ValueError as e:
         raise RequestError(str(e)) from None
-    return describe(_read(path, choice), choice)
+    return _read_described(path, choice, choice)
 
 
 # --- uploads ----------------------------------------------------------------------------
@@ -233,25 +281,32 @@ def _store(tmp: str, name: str) -> str:
     for i in range(1000):
         candidate = name if i == 0 else f"{stem} ({i}){paths.SUFFIX}"
         target = os.path.join(root, candidate)
-        if os.path.lexists(target):
-            if os.path.isfile(target) and not os.path.islink(target):
-                digest = digest or _sha256(tmp)
-                if _sha256(target) == digest:
-                    return candidate
-            continue
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            continue
-        except OSError:  # no hard links here: an exclusive create and a copy
+        if not os.path.lexists(target):
             try:
-                with open(tmp, "rb") as src, open(target, "xb") as dst:
-                    while block := src.read(1 << 20):
-                        dst.write(block)
+                _place(tmp, target)
+                return candidate
             except FileExistsError:
-                continue
-        return candidate
+                pass  # another upload took the name meanwhile: compare with it below
+        # Every collision compares contents, so identical uploads racing for one name
+        # end up as one file whichever wins.
+        if os.path.isfile(target) and not os.path.islink(target):
+            digest = digest or _sha256(tmp)
+            if _sha256(target) == digest:
+                return candidate
     raise RequestError(f"too many files named like {name} in the input directory")
+
+
+def _place(tmp: str, target: str) -> None:
+    """``tmp`` as ``target``, complete or not at all where hard links exist;
+    FileExistsError when ``target`` exists."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here: an exclusive create and a copy
+        with open(tmp, "rb") as src, open(target, "xb") as dst:
+            while block := src.read(1 << 20):
+                dst.write(block)
 
 
 def _max_upload_bytes() -> int:
@@ -264,11 +319,22 @@ def _max_upload_bytes() -> int:
 
 
 async def _receive(request: web.Request, tmp_fd: int) -> str:
-    """Stream the multipart field ``file`` into ``tmp_fd``; returns its file name."""
+    """Stream the multipart field ``file`` into ``tmp_fd``; returns its file name. A body
+    that is not such an upload (empty, another boundary, a bad header...) is a 400."""
     try:
-        reader = await request.multipart()
-    except Exception:
-        raise RequestError("expected a multipart/form-data upload with a 'file' field") from None
+        return await _receive_part(request, tmp_fd)
+    except RequestError:
+        raise
+    except Exception as e:  # aiohttp's parser errors have no common class
+        logging.info("[raiiaf] malformed upload: %s: %s", type(e).__name__, e)
+        raise RequestError(
+            "expected a multipart/form-data upload with a 'file' field "
+            f"(the request could not be parsed: {type(e).__name__})"
+        ) from None
+
+
+async def _receive_part(request: web.Request, tmp_fd: int) -> str:
+    reader = await request.multipart()
     limit = _max_upload_bytes()
     while True:
         part = await reader.next()
@@ -278,6 +344,8 @@ async def _receive(request: web.Request, tmp_fd: int) -> str:
             break
         await part.release()
     filename = part.filename or ""
+    if "\x00" in filename:
+        raise RequestError("the uploaded file's name holds a NUL character")
     size = 0
     with os.fdopen(tmp_fd, "wb", closefd=False) as out:
         while chunk := await part.read_chunk(1 << 20):
@@ -295,9 +363,10 @@ async def _receive(request: web.Request, tmp_fd: int) -> str:
 def _check_and_store(tmp: str, filename: str) -> dict[str, Any]:
     name = safe_name(filename)
     shown = os.path.basename(str(filename).replace("\\", "/")) or name
-    art = _read(tmp, shown)  # raises before anything is stored
+    body = _read_described(tmp, shown, name)  # raises before anything is stored
     stored = _store(tmp, name)
-    return describe(art, stored)
+    body["name"] = body["summary"]["file"] = stored
+    return body
 
 
 # --- handlers ---------------------------------------------------------------------------
@@ -319,12 +388,25 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _error(e: Exception) -> web.Response:
+    """The JSON answer for an error: its own status, or 500 (logged) for a bug."""
+    if isinstance(e, (RequestError, decode_budget.BudgetError)):
+        headers = {"Retry-After": "1"} if e.status == 503 else None
+        response = _json({"error": str(e)}, e.status)
+        response.headers.update(headers or {})
+        return response
+    logging.exception("[raiiaf] request failed")
+    return _json({"error": f"internal error ({type(e).__name__}); see the server log"}, 500)
+
+
 async def inspect_handler(request: web.Request) -> web.Response:
-    choice = request.query.get("file", "")
     try:
+        choice = request.query.get("file", "")
+        if "\x00" in choice:
+            raise RequestError("the file name holds a NUL character")
         body = await asyncio.get_running_loop().run_in_executor(None, inspect_file, choice)
-    except RequestError as e:
-        return _json({"error": str(e)}, e.status)
+    except Exception as e:
+        return _error(e)
     return _json(body)
 
 
@@ -344,8 +426,8 @@ async def upload_handler(request: web.Request) -> web.Response:
         body = await asyncio.get_running_loop().run_in_executor(
             None, _check_and_store, tmp, filename
         )
-    except RequestError as e:
-        return _json({"error": str(e)}, e.status)
+    except Exception as e:
+        return _error(e)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

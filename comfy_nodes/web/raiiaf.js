@@ -176,7 +176,7 @@ function render(node, data, { thumbnail, more = 0, minHeight = 230 }) {
     ...(s.noise ?? []).map((n) => [n.name, `${n.dtype} [${n.shape.join(", ")}]`]),
   ];
   if (!(s.noise ?? []).length) rows.push(["noise", "none stored"]);
-  if (s.image) rows.push(["image", `${s.image.width}×${s.image.height}`]);
+  if (s.image) rows.push(["image", s.image.refused ?? `${s.image.width}×${s.image.height}`]);
   const table = el(
     "table",
     {},

@@ -11,6 +11,8 @@ a diffusers script) needs only the part that reads its own settings.
   keys in every host (what catalogs and the loaders read);
 - :func:`environment_drift` and :func:`drift_summary`: how a file's environment differs
   from the current one, as the short text the UIs show.
+- :func:`check_image`: whether the embedded image may be decoded, from its header
+  (:func:`image_header`) against the same limit as the tensors, before a host decodes it.
 
 >>> from raiiaf_rs import host
 >>> me = host.Host("MyScript", "1.0")
@@ -26,9 +28,13 @@ a diffusers script) needs only the part that reads its own settings.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
+import re
+import struct
 import tempfile
+import warnings
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -39,17 +45,24 @@ from raiiaf_rs.environment import Drift
 from raiiaf_rs.errors import TargetExistsError
 
 __all__ = [
+    "DISPLAY_BYTES_PER_PIXEL",
     "NORMALISED_KEYS",
     "SIDECAR_SUFFIX",
     "Generation",
     "Host",
+    "ImageCheck",
+    "ImageHeader",
     "build_metadata",
     "capture_environment",
+    "check_image",
+    "decode_limit",
     "drift_summary",
     "environment_drift",
     "image_file",
+    "image_header",
     "lora_entry",
     "model_entry",
+    "parse_byte_size",
     "sidecar_candidates",
     "write_new_file",
     "write_sidecar",
@@ -400,3 +413,106 @@ def _entry(value: Mapping[str, Any], make: Any, *required: str) -> dict[str, Any
     if missing:
         raise ValueError(f"{make.__name__} needs {missing}: {value}")
     return make(**value)
+
+
+# --- embedded images -----------------------------------------------------------------------
+#: Bytes per pixel of an image decoded for display: PIL holds RGB and RGBA at 4 bytes a
+#: pixel (and every 8-bit mode at no more).
+DISPLAY_BYTES_PER_PIXEL = 4
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding a pixel."""
+
+    format: str  # "PNG", "JPEG", ...
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """:func:`check_image`'s answer: the header (None when it cannot be read), the bytes a
+    decode would take, and why the image must not be decoded (None: it may be)."""
+
+    header: ImageHeader | None
+    decoded_bytes: int
+    refused: str | None
+
+
+def parse_byte_size(text: str) -> int:
+    """A byte count as ``RAIIAF_MAX_DECODED_BYTES`` takes it: ``1073741824``, ``512MiB``,
+    ``4G`` (K, M, G, T: powers of 1024, with or without ``B``/``iB``). ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(i?b)?\s*", str(text), re.IGNORECASE)
+    if not m or (m.group(3) and m.group(3).lower() == "ib" and not m.group(2)):
+        raise ValueError(f"{text!r} is not a byte count such as 1073741824, 512MiB or 4G")
+    return int(m.group(1)) << (10 * " kmgt".index(m.group(2).lower() or " "))
+
+
+def decode_limit(max_decoded_bytes: int | None = None) -> int:
+    """The decoded-size limit a read with ``max_decoded_bytes`` uses: that value, else
+    ``$RAIIAF_MAX_DECODED_BYTES``, else :data:`raiiaf_rs.DEFAULT_MAX_DECODED_BYTES` (1 GiB)."""
+    if max_decoded_bytes is not None:
+        return int(max_decoded_bytes)
+    text = os.environ.get("RAIIAF_MAX_DECODED_BYTES")
+    return parse_byte_size(text) if text else raiiaf_rs.DEFAULT_MAX_DECODED_BYTES
+
+
+def image_header(data: bytes) -> ImageHeader:
+    """The format and size of an encoded image, from its header only: a PNG's IHDR (the
+    format stores PNG), other formats through PIL's lazy open, which reads no pixels.
+    ValueError (the reason) when no size can be read."""
+    if data[:8] == _PNG_SIGNATURE:
+        # IHDR is the first chunk: length 13, "IHDR", width and height (big-endian u32).
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ValueError("a PNG without its IHDR header")
+        width, height = struct.unpack(">II", data[16:24])
+    else:
+        try:
+            from PIL import Image
+        except ImportError:
+            raise ValueError("not a PNG (and PIL, which reads other formats, is missing)") from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PIL's bomb warning: the caller checks sizes
+                with Image.open(io.BytesIO(data)) as img:  # lazy: the header only
+                    fmt, (width, height) = img.format or "image", img.size
+        except Exception as e:  # not an image, or one PIL calls a decompression bomb
+            raise ValueError(f"not an image file PIL reads ({type(e).__name__})") from None
+        return ImageHeader(fmt, width, height)
+    if width == 0 or height == 0:
+        raise ValueError(f"a PNG of {width}x{height} pixels")
+    return ImageHeader("PNG", width, height)
+
+
+def check_image(
+    data: bytes,
+    *,
+    max_decoded_bytes: int | None = None,
+    bytes_per_pixel: int = DISPLAY_BYTES_PER_PIXEL,
+    decoded_already: int = 0,
+) -> ImageCheck:
+    """Whether a host may decode the embedded image ``data`` (``Artifact.image``): its
+    decoded size (``bytes_per_pixel`` per pixel, for what the host makes of it), added to
+    the ``decoded_already`` bytes of the same file's tensors, against the same limit as the
+    tensors (:func:`decode_limit` of ``max_decoded_bytes``). Reads the header only, so a
+    small file holding a huge image costs nothing; every host checks here before decoding,
+    and a refused image leaves the file's noise and settings usable."""
+    limit = decode_limit(max_decoded_bytes)
+    try:
+        header = image_header(data)
+    except ValueError as e:
+        return ImageCheck(None, 0, f"the embedded image is not shown: {e}")
+    need = header.width * header.height * bytes_per_pixel
+    if decoded_already + need <= limit:
+        return ImageCheck(header, need, None)
+    tensors = f" (with the tensors' {decoded_already:,})" if decoded_already else ""
+    return ImageCheck(
+        header,
+        need,
+        f"the embedded image ({header.format}, {header.width}x{header.height}) is not shown: "
+        f"it would decode to {need:,} bytes{tensors}, more than the limit of {limit:,} "
+        "(set RAIIAF_MAX_DECODED_BYTES to raise it)",
+    )
