@@ -127,6 +127,13 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
         lines.append(f"WARNING: {meta['warning']}")
     if meta.get("pre_noised"):
         lines.append(f"  pre-noised: {meta['pre_noised']}")
+    unknown = meta.get("unknown_settings")
+    if isinstance(unknown, dict) and unknown:
+        lines.append(
+            "NOT RECORDED (the file does not know them; the outputs for them are "
+            "placeholders, set them yourself): "
+            + "; ".join(f"{k}: {why}" for k, why in unknown.items())
+        )
     recorded = bool(art.environment)
     lines.append(raiiaf_host.drift_summary(host.drift(art) if recorded else [], recorded=recorded))
     return "\n".join(lines)
@@ -260,7 +267,16 @@ class LoadRaiiaf(io.ComfyNode):
 
 def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     """The loaders' outputs (one file or a batch of them)."""
-    gen = stored.metadata.get("generation_settings", {})
+    gen = dict(stored.metadata.get("generation_settings", {}))
+    # Files whose generation_settings could not be written whole (a required setting
+    # unknown) keep the settings they know in their first capture record.
+    caps = stored.metadata.get("captures") or [{}]
+    known = caps[0].get("settings", {}) if isinstance(caps[0], dict) else {}
+    for key, setting in (("steps", "steps"), ("cfg_scale", "cfg"), ("sampler", "sampler_name")):
+        if key not in gen and setting in known:
+            gen[key] = known[setting]
+    if "scheduler" not in gen and "scheduler" in known:
+        gen["scheduler"] = known["scheduler"]
     first = stored.passes[0]
     seed = first.seed if first.seed is not None else int(gen.get("seed", 0))
     sampler = gen.get("sampler", "euler")
