@@ -303,14 +303,14 @@ def why_missing(prompt: dict, node_id: str, memo: dict | None = None) -> str:
     if reason == "evicted":
         return (
             "not captured: its capture was dropped to stay within the "
-            f"{MAX_BYTES >> 20} MiB bound (RAIIAF_CAPTURE_MAX_MB) before this save, and "
+            f"{MAX_BYTES / 2**20:.1f} MiB bound (RAIIAF_CAPTURE_MAX_MB) before this save, and "
             f"ComfyUI served the sampler from its cache; raise the bound or {fix}"
         )
     if reason.startswith("too_big:"):
-        size = int(reason.split(":", 1)[1]) >> 20
+        size = int(reason.split(":", 1)[1]) / 2**20
         return (
-            f"not captured: its noise ({size} MiB) is larger than the whole "
-            f"{MAX_BYTES >> 20} MiB bound (RAIIAF_CAPTURE_MAX_MB); raise the bound and "
+            f"not captured: its noise ({size:.1f} MiB) is larger than the whole "
+            f"{MAX_BYTES / 2**20:.1f} MiB bound (RAIIAF_CAPTURE_MAX_MB); raise the bound and "
             "re-queue after clearing ComfyUI's cache"
         )
     if not global_capture_enabled():

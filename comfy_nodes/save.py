@@ -221,7 +221,8 @@ def build_record(
             settings["cfg"] = cap.cfg
             unknown.pop("cfg", None)
         for key in LOADER_SETTINGS:
-            if key not in settings and key not in unknown:
+            # (denoise: KSamplerAdvanced and kin have none; their steps say it all)
+            if key not in settings and key not in unknown and key != "denoise":
                 unknown[key] = "no input of the sampler (or the nodes feeding it) holds it"
         models, loras = _models(prompt, first.node_id)
         if all(k in settings for k in ("seed", "steps", "sampler_name")):

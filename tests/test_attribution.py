@@ -249,7 +249,7 @@ def test_true_reasons_for_missing_passes(monkeypatch):
         capture._note(sig, "no_save")
     assert "in a prompt without a raiiaf save node" in capture.why_missing(g, "21")
     # Dropped by the byte bound: the bound is the reason, and it is named.
-    monkeypatch.setattr(capture, "MAX_BYTES", 3 * 256 + 1)
+    monkeypatch.setattr(capture, "MAX_BYTES", 1536)  # one 1x4x8x8 float32 capture
     capture._keep(sig, _cap("21", "p", 1))
     other = txt2img("22")
     other["22"]["inputs"]["seed"] = 4301
