@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from . import batch_noise, graph, host
+from .passes import seed_of
 
 WRAPPER_KEY = "raiiaf.capture"
 SAVE_CLASS = "RaiiafSaveImage"
@@ -222,7 +223,7 @@ def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs) -> Captu
 
 
 def _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always: bool):
-    seed = kwargs.get("seed", args[3] if len(args) > 3 else None)
+    seed = seed_of(args, kwargs)
     cap = None
     if isinstance(noise, torch.Tensor) and not getattr(noise, "is_nested", False):
         prompt_id = host.current_context()[0]

@@ -23,6 +23,7 @@ from comfy_api.latest import io
 from raiiaf_rs import host as raiiaf_host
 
 from . import batch_noise, capture, graph, host, paths, routes
+from .passes import IsSampler, replay_pass, with_seed
 
 RaiiafType = io.Custom("RAIIAF")
 REPLAY_KEY = "raiiaf.replay"
@@ -335,17 +336,12 @@ class _PassMap:
         if prompt is None:  # no graph to read: the k-th sampling run gets the k-th pass
             return (order if order < len(self.stored.passes) else None), f"sampler node {real}"
         what = f"sampler node {real} ({graph.class_of(prompt, real) or 'expanded'})"
-
-        def samplers(nodes):
-            return [n for n in nodes if graph.class_of(prompt, n) in capture.seen_sampler_classes]
-
-        patched = samplers(graph.downstream(prompt, self.replay_id))
         ids = [p.node_id for p in self.stored.passes]
-        if all(n in ids for n in {real, *patched}):
-            mine = [i for i, nid in enumerate(ids) if nid == real]
-            return (mine[call] if call < len(mine) else None), what
-        k = len(samplers(graph.upstream(prompt, real))) + call
-        return (k if k < len(self.stored.passes) else None), what
+        return replay_pass(prompt, real, call, ids, self.replay_id, _sampler(prompt)), what
+
+
+def _sampler(prompt: dict) -> IsSampler:
+    return lambda n: graph.class_of(prompt, n) in capture.seen_sampler_classes
 
 
 def replay_wrapper(stored: Stored, replay_id: str = ""):
@@ -379,11 +375,7 @@ def replay_wrapper(stored: Stored, replay_id: str = ""):
                 )
             latent_image = p.input_latent.to(device=latent_image.device, dtype=latent_image.dtype)
         if p.seed is not None:
-            args = list(args)
-            if len(args) > 3:
-                args[3] = p.seed
-            else:
-                kwargs["seed"] = p.seed
+            args, kwargs = with_seed(args, kwargs, p.seed)
         with batch_noise.original_batch(stored.batch_size, stored.rows):
             return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
 

@@ -16,6 +16,7 @@ from comfy_api.latest import io, ui
 from raiiaf_rs import host as raiiaf_host
 
 from . import capture, graph, host, inputs, paths
+from .passes import pass_name, path_nodes
 
 
 def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
@@ -68,19 +69,15 @@ class Pass:
     @property
     def name(self) -> str:
         """Latent name in the file: the first pass along the path is ``initial_noise``."""
-        if self.position == 0:
-            return "initial_noise"
-        return f"noise_{self.position}_node_{self.node_id}"
+        return pass_name(self.position, self.node_id)
 
 
 def passes_for(prompt: dict, save_id: str, list_index: int, prompt_id: str) -> list[Pass]:
     """The sampler runs upstream of the save node's ``images`` input, in path order
     (upstream first): only those reach the file, whichever branch ran last."""
-    depth = graph.upstream(prompt, save_id, ("images",))
-    ordered = sorted(depth, key=lambda n: (-depth[n], len(n), n))
     out: list[Pass] = []
     memo: dict[str, str] = {}
-    for nid in ordered:
+    for nid in path_nodes(prompt, save_id):
         cls = graph.class_of(prompt, nid)
         caps = capture.lookup(prompt, nid, list_index, prompt_id, memo)
         for cap in caps:

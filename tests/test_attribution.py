@@ -33,6 +33,7 @@ def _module(name: str):
 graph = _module("graph")
 inputs = _module("inputs")
 capture = _module("capture")
+passes = _module("passes")
 
 
 def txt2img(sampler_id: str = "21", text=("a red cube",)) -> dict:
@@ -288,3 +289,85 @@ def test_picked_rows():
     g = txt2img("21")  # no picker: same batch or unknown
     assert graph.picked_rows(g, "21", "7", 2, 2, get(g)) == (0, "")
     assert graph.picked_rows(g, "21", "7", 2, 4, get(g))[0] is None
+
+
+# --- one numbering: save side and replay side ----------------------------------------------
+def _is_sampler(prompt):
+    return lambda n: graph.class_of(prompt, n) in graph.SAMPLER_CLASSES
+
+
+def two_pass(ids=("10", "14"), upscale=True) -> dict:
+    """Hires fix (latent upscale between the passes) or a same-size refiner."""
+    first, second = ids
+    g = txt2img(first)
+    g[first]["inputs"]["seed"] = 1
+    src = [first, 0]
+    if upscale:
+        g["13"] = {"class_type": "LatentUpscaleBy", "inputs": {"samples": src, "scale_by": 1.5}}
+        src = ["13", 0]
+    g[second] = {
+        "class_type": "KSampler",
+        "inputs": {**g[first]["inputs"], "latent_image": src, "seed": 2, "denoise": 0.5},
+    }
+    g["6"]["inputs"]["samples"] = [second, 0]
+    return g
+
+
+def samplers_on_path(g: dict, save_id: str = "7") -> list[str]:
+    return [n for n in passes.path_nodes(g, save_id) if _is_sampler(g)(n)]
+
+
+@pytest.mark.parametrize("upscale", [True, False])
+def test_hires_and_refiner_numbering(upscale):
+    g = two_pass(upscale=upscale)
+    assert samplers_on_path(g) == ["10", "14"]
+    assert [passes.pass_name(i, n) for i, n in enumerate(samplers_on_path(g))] == [
+        "initial_noise",
+        "noise_1_node_14",
+    ]
+
+
+def test_two_branches_each_save_gets_its_own_sampler():
+    g = txt2img("10")
+    g["20"] = {"class_type": "KSampler", "inputs": {**g["10"]["inputs"], "seed": 9}}
+    g["26"] = {"class_type": "VAEDecode", "inputs": {"samples": ["20", 0], "vae": ["1", 2]}}
+    g["27"] = {"class_type": "RaiiafSaveImage", "inputs": {"images": ["26", 0]}}
+    assert samplers_on_path(g, "7") == ["10"] and samplers_on_path(g, "27") == ["20"]
+
+
+def _replay(g: dict, patched: tuple[str, ...]) -> dict:
+    g = {k: {"class_type": v["class_type"], "inputs": dict(v["inputs"])} for k, v in g.items()}
+    g["90"] = {"class_type": "RaiiafLoad", "inputs": {"file": "f.raiiaf"}}
+    g["91"] = {
+        "class_type": "RaiiafReplayNoise",
+        "inputs": {"model": ["1", 0], "raiiaf": ["90", 0]},
+    }
+    for n in patched:
+        g[n]["inputs"]["model"] = ["91", 0]
+    return g
+
+
+def test_replay_gets_the_same_numbering_as_the_save():
+    saved = samplers_on_path(two_pass())  # ["10", "14"]
+    # The saved graph reloaded: by id, both patched or only the second.
+    for patched in (("10", "14"), ("14",)):
+        g = _replay(two_pass(), patched)
+        got = [passes.replay_pass(g, n, 0, saved, "91", _is_sampler(g)) for n in ("10", "14")]
+        assert got == [0, 1]
+    # Another graph (re-created samplers, a subgraph): by place along the path. The
+    # second pass is pass 1 even when the first is served from the cache (no call).
+    for ids in (("30", "31"), ("40:10", "40:14")):
+        g = _replay(two_pass(ids), ids)
+        assert passes.replay_pass(g, ids[1], 0, saved, "91", _is_sampler(g)) == 1
+        assert passes.replay_pass(g, ids[0], 0, saved, "91", _is_sampler(g)) == 0
+    # A file with one pass has nothing for a second sampler.
+    g = _replay(two_pass(("30", "31")), ("30", "31"))
+    assert passes.replay_pass(g, "31", 0, ["21"], "91", _is_sampler(g)) is None
+
+
+def test_seed_contract():
+    args = (None, None, False, 5)
+    assert passes.seed_of(args, {}) == 5 and passes.seed_of((), {"seed": 6}) == 6
+    assert passes.seed_of((None,), {}) is None
+    assert passes.with_seed(args, {}, 9) == ((None, None, False, 9), {})
+    assert passes.with_seed((), {"x": 1}, 9) == ((), {"x": 1, "seed": 9})
