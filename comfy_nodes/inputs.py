@@ -39,7 +39,9 @@ class Record:
 _lock = threading.Lock()
 _store: OrderedDict[tuple[str, str], Record] = OrderedDict()
 _chars = 0
-_memo: tuple[int, dict[str, str]] = (0, {})  # (id of the prompt, its signatures)
+# The running prompt and its nodes' signatures. The prompt itself is held, not its id():
+# a freed prompt's id can come back for the next one, with other signatures.
+_memo: tuple[dict | None, dict[str, str]] = (None, {})
 _installed = False
 
 
@@ -55,8 +57,8 @@ def _plain(values: Any) -> list[Any] | None:
 def _signature(prompt: dict, node_id: str) -> str:
     global _memo
     with _lock:
-        if _memo[0] != id(prompt):
-            _memo = (id(prompt), {})
+        if _memo[0] is not prompt:
+            _memo = (prompt, {})
         memo = _memo[1]
     return graph.signature(prompt, node_id, memo)
 
