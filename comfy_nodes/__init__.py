@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import batch_noise, capture, routes
+from . import batch_noise, capture, inputs, routes
 from .capture_node import CaptureNoise
 from .load import LoadRaiiaf, ReplayRaiiafNoise
 from .load_batch import LoadRaiiafBatch
@@ -27,6 +27,8 @@ async def comfy_entrypoint() -> RaiiafExtension:
     # Installed here, once: ComfyUI 0.3.x does not call ComfyExtension.on_load.
     # Batch rows for replayed images: inert unless a replay asks for them.
     batch_noise.install()
+    # The inputs nodes really ran with (prompts built by string nodes, linked seeds).
+    inputs.install()
     if capture.install_global_hook():
         print(
             "[raiiaf] capturing the initial noise of every sampler run (RAIIAF_CAPTURE=0 disables)"

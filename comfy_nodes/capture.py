@@ -11,11 +11,16 @@ all of it. This module provides that wrapper and two ways to install it:
 - per model: :func:`patch_model` (the "Capture noise" node) always captures.
 
 A capture is kept under the *signature* of its sampler node (graph.signature: its
-class and inputs, links replaced by their sources' signatures), the executing node
-id, the list index and the call number within that node's run. The save node looks
-its upstream sampler nodes up by signature, so a sampler ComfyUI served from its
-cache still finds the capture of the run that made the cached output. Everything
-kept is bounded in bytes (``RAIIAF_CAPTURE_MAX_MB``, default 512), oldest first out.
+class and inputs, links replaced by their sources' signatures: what ComfyUI's cache keys
+on), the part of the executing id below its prompt node (nodes expanded at run time), the
+list index and the call number within that node's run. The prompt node's id is kept only
+as a label: the save node looks its upstream sampler nodes up by signature alone, so a
+sampler ComfyUI served from its cache still finds the capture of the run that made the
+cached output, even when it was deleted and re-added, pasted or wrapped into a subgraph
+since (a new id, the same signature). Everything kept is bounded in bytes
+(``RAIIAF_CAPTURE_MAX_MB``, default 512), oldest first out. Why a signature has no
+capture (its run was in a prompt without a save node, dropped by the bound, too big
+alone) is remembered too, so a missing pass gets its true reason (:func:`why_missing`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 import torch
 
 from . import batch_noise, graph, host
+from .passes import seed_of
 
 WRAPPER_KEY = "raiiaf.capture"
 SAVE_CLASS = "RaiiafSaveImage"
@@ -71,6 +77,9 @@ _by_sig: dict[str, set[tuple[str, str, int, int]]] = {}
 _bytes = 0
 _seq = itertools.count()
 _calls: dict[tuple[str, str, int], int] = {}  # the running prompt's runs per node
+# Why the newest run under a signature left no capture: signature -> reason key.
+_gone: OrderedDict[str, str] = OrderedDict()
+MAX_GONE = 4096
 _plans: OrderedDict[str, tuple[bool, bool]] = OrderedDict()
 seen_sampler_classes: set[str] = set(graph.SAMPLER_CLASSES)
 
@@ -79,7 +88,15 @@ def stored_bytes() -> int:
     return _bytes
 
 
-def _drop(key) -> None:
+def _note(sig: str, reason: str) -> None:
+    """Remembers why ``sig``'s newest run left no capture (call with _lock held)."""
+    _gone.pop(sig, None)
+    _gone[sig] = reason
+    while len(_gone) > MAX_GONE:
+        _gone.popitem(last=False)
+
+
+def _drop(key, reason: str = "") -> None:
     global _bytes
     cap = _store.pop(key)
     _bytes -= cap.nbytes
@@ -88,23 +105,37 @@ def _drop(key) -> None:
         keys.discard(key)
         if not keys:
             del _by_sig[key[0]]
+            if reason:
+                _note(key[0], reason)
+
+
+def rel_id(exec_id: str) -> str:
+    """The executing id below its prompt node: "" for the node itself, ".0.0.5" for a
+    node it expanded into at run time."""
+    return str(exec_id)[len(graph.real_id(exec_id)) :]
 
 
 def _keep(sig: str, cap: Capture) -> None:
     """Stores ``cap``, then drops the oldest captures until under the byte bound.
     A capture bigger than the bound alone is not kept (the save says so)."""
     global _bytes
-    key = (sig, cap.exec_id, cap.list_index, cap.call)
+    # The prompt id stays in the key only where there is no signature (unreadable
+    # prompt): there the node id is all that tells two samplers apart.
+    rel = cap.exec_id if sig.startswith("prompt:") else rel_id(cap.exec_id)
+    key = (sig, rel, cap.list_index, cap.call)
     if cap.nbytes > MAX_BYTES:  # would flush everything else and still not fit
+        with _lock:
+            _note(sig, f"too_big:{cap.nbytes}")
         return
     with _lock:
+        _gone.pop(sig, None)
         if key in _store:
             _drop(key)
         _store[key] = cap
         _by_sig.setdefault(sig, set()).add(key)
         _bytes += cap.nbytes
         while _bytes > MAX_BYTES and _store:
-            _drop(next(iter(_store)))
+            _drop(next(iter(_store)), "evicted")
 
 
 def _plan(prompt_id: str) -> tuple[bool, bool]:
@@ -192,7 +223,7 @@ def _record(noise, latent_image, sampler, sigmas, seed, guider, kwargs) -> Captu
 
 
 def _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always: bool):
-    seed = kwargs.get("seed", args[3] if len(args) > 3 else None)
+    seed = seed_of(args, kwargs)
     cap = None
     if isinstance(noise, torch.Tensor) and not getattr(noise, "is_nested", False):
         prompt_id = host.current_context()[0]
@@ -211,6 +242,11 @@ def _wrap(executor, noise, latent_image, sampler, sigmas, args, kwargs, always: 
         if keep_final and isinstance(out, torch.Tensor):
             cap.final_latent = out.detach().to("cpu", copy=True)
         _keep(_sig_of(cap.prompt_id, cap.exec_id), cap)
+    elif not always and isinstance(noise, torch.Tensor):
+        prompt_id, exec_id, _ = host.current_context()
+        sig = _sig_of(prompt_id, exec_id)
+        with _lock:
+            _note(sig, "no_save")
     return out
 
 
@@ -231,12 +267,17 @@ def lookup(
 ) -> list[Capture]:
     """The captures of prompt node ``node_id`` (its own runs and those of nodes it
     expanded into) for list item ``list_index``, in the order they ran: from this
-    prompt if it ran here, else from the run ComfyUI's cache holds the output of.
+    prompt if it ran here, else from the run ComfyUI's cache holds the output of,
+    found by signature whatever id the node had then.
     ``memo``: signatures already computed for this prompt (shared across lookups)."""
     sig = graph.signature(prompt, node_id, memo)
     with _lock:
-        keys = set(_by_sig.get(sig, ())) | set(_by_sig.get("prompt:" + prompt_id, ()))
-        caps = [_store[k] for k in keys if k in _store and graph.real_id(k[1]) == str(node_id)]
+        caps = [_store[k] for k in _by_sig.get(sig, ()) if k in _store]
+        caps += [
+            _store[k]
+            for k in _by_sig.get("prompt:" + prompt_id, ())
+            if k in _store and graph.real_id(k[1]) == str(node_id)
+        ]
     if any(c.prompt_id == prompt_id for c in caps):
         caps = [c for c in caps if c.prompt_id == prompt_id]
     if not caps:
@@ -245,6 +286,44 @@ def lookup(
     last = max(c.list_index for c in caps)
     want = min(list_index, last)
     return sorted((c for c in caps if c.list_index == want), key=lambda c: c.seq)
+
+
+def why_missing(prompt: dict, node_id: str, memo: dict | None = None) -> str:
+    """Why prompt node ``node_id`` has no capture (after :func:`lookup` found none), as
+    a sentence for the file and the user: the true reason where one is known."""
+    sig = graph.signature(prompt, node_id, memo)
+    with _lock:
+        reason = _gone.get(sig, "")
+    fix = "change any input of that sampler, or re-queue after clearing ComfyUI's cache"
+    if reason == "no_save":
+        return (
+            "not captured: ComfyUI served this sampler from its cache, and the run that made "
+            "the cached output was in a prompt without a raiiaf save node (captures are kept "
+            f"only for prompts with one); {fix}, to capture it"
+        )
+    if reason == "evicted":
+        return (
+            "not captured: its capture was dropped to stay within the "
+            f"{MAX_BYTES / 2**20:.1f} MiB bound (RAIIAF_CAPTURE_MAX_MB) before this save, and "
+            f"ComfyUI served the sampler from its cache; raise the bound or {fix}"
+        )
+    if reason.startswith("too_big:"):
+        size = int(reason.split(":", 1)[1]) / 2**20
+        return (
+            f"not captured: its noise ({size:.1f} MiB) is larger than the whole "
+            f"{MAX_BYTES / 2**20:.1f} MiB bound (RAIIAF_CAPTURE_MAX_MB); raise the bound and "
+            "re-queue after clearing ComfyUI's cache"
+        )
+    if not global_capture_enabled():
+        return (
+            "not captured: the global capture is off (RAIIAF_CAPTURE=0) and the node's "
+            "model has no Capture noise patch"
+        )
+    return (
+        "not captured: no sampling run of this node was seen (it returned without "
+        "sampling, e.g. denoise 0 or start_at_step past its steps, or it sampled in a "
+        f"way the capture hook does not see); {fix}"
+    )
 
 
 def patch_model(model):

@@ -1,12 +1,15 @@
 """Reading human-readable settings out of ComfyUI's API prompt (the graph as
 ``{node_id: {"class_type", "inputs"}}``). The runtime values (seed, sigmas,
 noise) come from the capture; this fills in names the runtime does not know:
-scheduler, prompts, model files. Best effort: anything not found is omitted.
+scheduler, prompts, model files. Linked inputs are read through a getter that knows
+the values nodes really ran with (inputs.py); anything not known is left out and said
+so, never guessed.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 # Input names that hold model files, and the ComfyUI folder each lives in.
@@ -54,60 +57,147 @@ def resolve(prompt: dict, value: Any, depth: int = 0) -> Any:
     return None
 
 
-def _text_of(prompt: dict, cond_link: Any) -> str | None:
-    """The prompt text behind a CONDITIONING input (CLIPTextEncode and kin)."""
+#: Inputs along which a CONDITIONING flows back to its text encoders.
+COND_INPUTS = (
+    "conditioning",
+    "conditioning_1",
+    "conditioning_2",
+    "conditioning_to",
+    "conditioning_from",
+    "cond",
+)
+#: The text input of a text encoder, first found first (SDXL: text_g; Flux: clip_l).
+TEXT_INPUTS = ("text", "text_g", "clip_l", "t5xxl")
+
+#: get(node_id, input_name) -> (known, value): the value an input had; (True, None)
+#: when the node has no such input, (False, None) when it is unknown.
+Getter = Callable[[str, str], tuple[bool, Any]]
+
+
+def literal_getter(prompt: dict) -> Getter:
+    """The values the prompt itself holds: widgets; a linked input is unknown."""
+
+    def get(node_id: str, name: str) -> tuple[bool, Any]:
+        inputs = _node(prompt, node_id).get("inputs", {})
+        if name not in inputs:
+            return True, None
+        return (False, None) if is_link(inputs[name]) else (True, inputs[name])
+
+    return get
+
+
+def _encoders(prompt: dict, cond_link: Any) -> list[str]:
+    """The text-encoding nodes whose conditioning reaches a CONDITIONING input, through
+    combine/concat/area/timestep nodes. A node passing positive and negative on (e.g.
+    ControlNetApplyAdvanced) is followed along the side the link takes: output 0 is its
+    positive, output 1 its negative."""
+    found: list[str] = []
     seen = set()
     queue = deque([cond_link])
     while queue:
         link = queue.popleft()
-        if not is_link(link) or str(link[0]) in seen:
+        if not is_link(link) or (str(link[0]), link[1]) in seen:
             continue
-        seen.add(str(link[0]))
-        inputs = _node(prompt, link[0]).get("inputs", {})
-        for key in ("text", "text_g", "clip_l", "t5xxl"):
-            if key in inputs:
-                text = resolve(prompt, inputs[key])
-                if isinstance(text, str):
-                    return text
-        for key in ("conditioning", "conditioning_1", "positive", "cond"):
-            if key in inputs:
-                queue.append(inputs[key])
-    return None
+        seen.add((str(link[0]), link[1]))
+        nid = str(link[0])
+        inputs = _node(prompt, nid).get("inputs", {})
+        if any(k in inputs for k in TEXT_INPUTS):
+            if nid not in found:
+                found.append(nid)
+            continue
+        if "positive" in inputs and "negative" in inputs:
+            queue.append(inputs["negative" if link[1] == 1 else "positive"])
+        elif "positive" in inputs:
+            queue.append(inputs["positive"])
+        queue.extend(inputs[k] for k in COND_INPUTS if k in inputs)
+    return found
 
 
-def sampler_settings(prompt: dict, node_id: str) -> dict[str, Any]:
-    """Settings of the sampler node ``node_id``: seed, steps, cfg, sampler,
-    scheduler, denoise, prompts, for KSampler, KSamplerAdvanced, SamplerCustom
-    and SamplerCustomAdvanced (through its NOISE/GUIDER/SAMPLER/SIGMAS nodes)."""
+def prompt_text(prompt: dict, cond_link: Any, get: Getter) -> tuple[str | None, str]:
+    """(text, "") for the one prompt text behind a CONDITIONING input, or (None, why
+    not) when it is not one known text: no text encoder found, a text input whose
+    value was not recorded, or several encoders combined."""
+    encoders = _encoders(prompt, cond_link)
+    if not encoders:
+        return None, "no text encoder with a text input is upstream of it"
+    if len(encoders) > 1:
+        return None, (
+            f"it combines the conditioning of {len(encoders)} text encoders (nodes "
+            f"{', '.join(encoders)}), which no single prompt text reproduces"
+        )
+    nid = encoders[0]
+    inputs = _node(prompt, nid).get("inputs", {})
+    key = next(k for k in TEXT_INPUTS if k in inputs)
+    known, text = get(nid, key)
+    if not known or not isinstance(text, str):
+        return None, (
+            f"the {key} of node {nid} ({class_of(prompt, nid)}) came through a link and no "
+            "run of that node was recorded"
+        )
+    return text, ""
+
+
+#: The settings a reload outputs, and the input names each comes from.
+SETTINGS = (
+    ("seed", ("seed", "noise_seed")),
+    ("steps", ("steps",)),
+    ("cfg", ("cfg",)),
+    ("sampler_name", ("sampler_name",)),
+    ("scheduler", ("scheduler",)),
+    ("denoise", ("denoise",)),
+)
+EXTRA_SETTINGS = ("start_at_step", "end_at_step", "add_noise")
+
+
+def sampler_settings(prompt: dict, node_id: str, get: Getter | None = None) -> dict[str, Any]:
+    """Settings of the sampler node ``node_id``: seed, steps, cfg, sampler, scheduler,
+    denoise, prompts, for KSampler, KSamplerAdvanced, SamplerCustom and
+    SamplerCustomAdvanced (through its NOISE/GUIDER/SAMPLER/SIGMAS nodes), each read
+    through ``get`` (default: the prompt's literal widgets). A setting whose input
+    exists but whose value is not known is left out and listed, with why, under
+    ``unknown``; a setting no input holds is simply absent."""
+    get = get or literal_getter(prompt)
     node = _node(prompt, node_id)
-    inputs = dict(node.get("inputs", {}))
+    inputs = node.get("inputs", {})
     out: dict[str, Any] = {"class_type": node.get("class_type")}
-    # SamplerCustomAdvanced: gather the inputs of the nodes feeding it.
-    for key in ("noise", "guider", "sampler", "sigmas"):
-        if is_link(inputs.get(key)):
-            for k, v in _node(prompt, inputs[key][0]).get("inputs", {}).items():
-                inputs.setdefault(k, v)
-    for src, dst in (
-        ("seed", "seed"),
-        ("noise_seed", "seed"),
-        ("steps", "steps"),
-        ("cfg", "cfg"),
-        ("sampler_name", "sampler_name"),
-        ("scheduler", "scheduler"),
-        ("denoise", "denoise"),
-        ("start_at_step", "start_at_step"),
-        ("end_at_step", "end_at_step"),
-        ("add_noise", "add_noise"),
-    ):
-        if src in inputs and dst not in out:
-            value = resolve(prompt, inputs[src])
-            if value is not None and not is_link(value):
+    unknown: dict[str, str] = {}
+    # SamplerCustomAdvanced: the nodes feeding it hold its settings.
+    feeding = [inputs.get(k) for k in ("noise", "guider", "sampler", "sigmas")]
+    sources = [str(node_id)] + [str(v[0]) for v in feeding if is_link(v)]
+    wanted = [*SETTINGS, *((k, (k,)) for k in EXTRA_SETTINGS)]
+    for dst, names in wanted:
+        for nid in sources:
+            name = next((n for n in names if n in _node(prompt, nid).get("inputs", {})), None)
+            if name is None:
+                continue
+            known, value = get(nid, name)
+            if known and value is not None:
                 out[dst] = value
-    for key in ("positive", "negative"):
-        if key in inputs:
-            text = _text_of(prompt, inputs[key])
-            if text is not None:
-                out[f"{key}_prompt"] = text
+            elif not known:
+                unknown[dst] = (
+                    f"input {name} of node {nid} ({class_of(prompt, nid)}) came through a "
+                    "link and no run of that node was recorded"
+                )
+            break
+    # The conditioning inputs: positive/negative (KSampler, CFGGuider), or a guider's
+    # single conditioning (BasicGuider: the positive only).
+    conds: dict[str, Any] = {}
+    for nid in sources:
+        ins = _node(prompt, nid).get("inputs", {})
+        if "positive" in ins:
+            conds = {k: ins[k] for k in ("positive", "negative") if k in ins}
+            break
+        if nid != str(node_id) and "conditioning" in ins:
+            conds = {"positive": ins["conditioning"]}
+            break
+    for key, link in conds.items():
+        text, why = prompt_text(prompt, link, get)
+        if text is not None:
+            out[f"{key}_prompt"] = text
+        else:
+            unknown[f"{key}_prompt"] = why
+    if unknown:
+        out["unknown"] = unknown
     return out
 
 
@@ -247,3 +337,38 @@ def signature(prompt: dict, node_id: str, memo: dict[str, str] | None = None) ->
         memo[nid] = hashlib.sha256(text.encode()).hexdigest()[:32]
         stack.pop()
     return memo[str(node_id)]
+
+
+#: Nodes that pick images out of a batch: (batch_index, length) inputs, as ComfyUI
+#: clamps them (the index to the last image, the length to what is left).
+PICKERS = ("LatentFromBatch", "ImageFromBatch")
+
+
+def picked_rows(
+    prompt: dict, sampler_id: str, save_id: str, ran: int, saved: int, get: Getter
+) -> tuple[int | None, str]:
+    """(the row of the sampler's batch of ``ran`` that the save's image 0 comes from,
+    "") when the rows between them are known, else (None, why not). Image ``i`` of the
+    save's batch of ``saved`` is row + i."""
+    between = set(upstream(prompt, save_id, ("images",))) & set(downstream(prompt, sampler_id))
+    pickers = sorted(n for n in between if class_of(prompt, n) in PICKERS)
+    if not pickers:
+        if ran == saved:
+            return 0, ""
+        return None, (
+            f"its sampler ran a batch of {ran} and this save got a batch of {saved}: a node "
+            "between them changed the batch"
+        )
+    if len(pickers) > 1:
+        return None, f"several batch pickers (nodes {', '.join(pickers)}) are between them"
+    node = pickers[0]
+    known, start = get(node, "batch_index")
+    known_len, length = get(node, "length")
+    if not (known and known_len and isinstance(start, int) and isinstance(length, int)):
+        return None, f"the batch_index or length of node {node} is not known"
+    start = max(min(ran - 1, start), 0)
+    if min(ran - start, length) != saved:
+        return None, (
+            f"node {node} picks {min(ran - start, length)} images but this save got {saved}"
+        )
+    return start, ""

@@ -111,3 +111,18 @@ def running_prompt(prompt_id: str) -> dict | None:
     except Exception:
         pass
     return None
+
+
+def prompt_id_of(prompt: dict) -> str:
+    """The id under which the server runs the API prompt ``prompt`` (this very dict),
+    or "" when it is not running."""
+    try:
+        from server import PromptServer
+
+        running = PromptServer.instance.prompt_queue.currently_running
+        for item in list(running.values()):
+            if len(item) > 2 and item[2] is prompt:
+                return str(item[1])
+    except Exception:
+        pass
+    return ""

@@ -23,6 +23,7 @@ from comfy_api.latest import io
 from raiiaf_rs import host as raiiaf_host
 
 from . import batch_noise, capture, graph, host, paths, routes
+from .passes import IsSampler, replay_pass, with_seed
 
 RaiiafType = io.Custom("RAIIAF")
 REPLAY_KEY = "raiiaf.replay"
@@ -130,6 +131,13 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
     refused = art.image and _image_check(art.image, _nbytes(art)).refused
     if refused:
         lines.append(f"IMAGE NOT LOADED: {refused}; the noise and settings loaded")
+    unknown = meta.get("unknown_settings")
+    if isinstance(unknown, dict) and unknown:
+        lines.append(
+            "NOT RECORDED (the file does not know them; the outputs for them are "
+            "placeholders, set them yourself): "
+            + "; ".join(f"{k}: {why}" for k, why in unknown.items())
+        )
     recorded = bool(art.environment)
     lines.append(raiiaf_host.drift_summary(host.drift(art) if recorded else [], recorded=recorded))
     return "\n".join(lines)
@@ -285,7 +293,16 @@ class LoadRaiiaf(io.ComfyNode):
 
 def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     """The loaders' outputs (one file or a batch of them)."""
-    gen = stored.metadata.get("generation_settings", {})
+    gen = dict(stored.metadata.get("generation_settings", {}))
+    # Files whose generation_settings could not be written whole (a required setting
+    # unknown) keep the settings they know in their first capture record.
+    caps = stored.metadata.get("captures") or [{}]
+    known = caps[0].get("settings", {}) if isinstance(caps[0], dict) else {}
+    for key, setting in (("steps", "steps"), ("cfg_scale", "cfg"), ("sampler", "sampler_name")):
+        if key not in gen and setting in known:
+            gen[key] = known[setting]
+    if "scheduler" not in gen and "scheduler" in known:
+        gen["scheduler"] = known["scheduler"]
     first = stored.passes[0]
     seed = first.seed if first.seed is not None else int(gen.get("seed", 0))
     sampler = gen.get("sampler", "euler")
@@ -344,17 +361,12 @@ class _PassMap:
         if prompt is None:  # no graph to read: the k-th sampling run gets the k-th pass
             return (order if order < len(self.stored.passes) else None), f"sampler node {real}"
         what = f"sampler node {real} ({graph.class_of(prompt, real) or 'expanded'})"
-
-        def samplers(nodes):
-            return [n for n in nodes if graph.class_of(prompt, n) in capture.seen_sampler_classes]
-
-        patched = samplers(graph.downstream(prompt, self.replay_id))
         ids = [p.node_id for p in self.stored.passes]
-        if all(n in ids for n in {real, *patched}):
-            mine = [i for i, nid in enumerate(ids) if nid == real]
-            return (mine[call] if call < len(mine) else None), what
-        k = len(samplers(graph.upstream(prompt, real))) + call
-        return (k if k < len(self.stored.passes) else None), what
+        return replay_pass(prompt, real, call, ids, self.replay_id, _sampler(prompt)), what
+
+
+def _sampler(prompt: dict) -> IsSampler:
+    return lambda n: graph.class_of(prompt, n) in capture.seen_sampler_classes
 
 
 def replay_wrapper(stored: Stored, replay_id: str = ""):
@@ -388,11 +400,7 @@ def replay_wrapper(stored: Stored, replay_id: str = ""):
                 )
             latent_image = p.input_latent.to(device=latent_image.device, dtype=latent_image.dtype)
         if p.seed is not None:
-            args = list(args)
-            if len(args) > 3:
-                args[3] = p.seed
-            else:
-                kwargs["seed"] = p.seed
+            args, kwargs = with_seed(args, kwargs, p.seed)
         with batch_noise.original_batch(stored.batch_size, stored.rows):
             return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
 

@@ -15,7 +15,8 @@ import torch
 from comfy_api.latest import io, ui
 from raiiaf_rs import host as raiiaf_host
 
-from . import capture, graph, host, paths
+from . import capture, graph, host, inputs, paths
+from .passes import pass_name, path_nodes
 
 
 def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
@@ -28,11 +29,6 @@ def _png_text(prompt: Any, extra_pnginfo: Any) -> dict[str, str]:
     for key, value in (extra_pnginfo or {}).items():
         text[key] = json.dumps(value)
     return text
-
-
-def _slice(t: torch.Tensor, index: int, batch: int) -> torch.Tensor:
-    """Image ``index``'s part of a captured tensor (whole if not batched alike)."""
-    return t[index : index + 1] if t.dim() > 0 and t.shape[0] == batch and batch > 1 else t
 
 
 def _fingerprint(folder: str, name: str) -> raiiaf_rs.Fingerprint | None:
@@ -73,41 +69,35 @@ class Pass:
     @property
     def name(self) -> str:
         """Latent name in the file: the first pass along the path is ``initial_noise``."""
-        if self.position == 0:
-            return "initial_noise"
-        return f"noise_{self.position}_node_{self.node_id}"
+        return pass_name(self.position, self.node_id)
 
 
 def passes_for(prompt: dict, save_id: str, list_index: int, prompt_id: str) -> list[Pass]:
     """The sampler runs upstream of the save node's ``images`` input, in path order
     (upstream first): only those reach the file, whichever branch ran last."""
-    depth = graph.upstream(prompt, save_id, ("images",))
-    ordered = sorted(depth, key=lambda n: (-depth[n], len(n), n))
     out: list[Pass] = []
     memo: dict[str, str] = {}
-    for nid in ordered:
+    for nid in path_nodes(prompt, save_id):
         cls = graph.class_of(prompt, nid)
         caps = capture.lookup(prompt, nid, list_index, prompt_id, memo)
         for cap in caps:
             out.append(Pass(len(out), nid, cls, cap))
         if not caps and cls in capture.seen_sampler_classes:
-            out.append(Pass(len(out), nid, cls, None, _why_missing()))
+            out.append(Pass(len(out), nid, cls, None, capture.why_missing(prompt, nid, memo)))
     return out
 
 
-def _why_missing() -> str:
-    if not capture.global_capture_enabled():
-        return (
-            "not captured: the global capture is off (RAIIAF_CAPTURE=0) and the node's "
-            "model has no Capture noise patch"
-        )
-    return (
-        "not captured: ComfyUI served this sampler from its cache and no capture of the "
-        "run that made it is kept (it ran in a prompt without a raiiaf save node, before "
-        f"ComfyUI started, or was dropped by the {capture.MAX_BYTES >> 20} MiB bound, "
-        "RAIIAF_CAPTURE_MAX_MB); change any input of that sampler or re-queue after "
-        "clearing the cache to capture it"
-    )
+#: Loader outputs and the file's settings they come from, for the unknown list.
+LOADER_SETTINGS = (
+    "seed",
+    "steps",
+    "cfg",
+    "sampler_name",
+    "scheduler",
+    "denoise",
+    "positive_prompt",
+    "negative_prompt",
+)
 
 
 def _settings_prompt(prompt: dict, dynprompt: Any) -> dict:
@@ -126,14 +116,33 @@ def build_record(
     settings_prompt: dict | None = None,
     batch_id: str = "",
     size: tuple[int, int] | None = None,
+    list_index: int = 0,
+    save_id: str = "",
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Latents and metadata of image ``index`` of a batch of ``batch`` (``size``: the
-    image's width and height)."""
+    image's width and height; ``list_index``: the save's item in a list run)."""
     prompt = prompt or {}
     settings_prompt = settings_prompt or prompt
     latents: dict[str, torch.Tensor] = {}
     records = []
     missing = []
+    memo: dict[str, str] = {}
+    get = inputs.getter(prompt, list_index, memo, settings_prompt)
+
+    def settings_of(p: Pass) -> dict[str, Any]:
+        # The capture's executing id, moved onto this graph's node (re-created nodes
+        # and subgraphs give the node a new id; what it expanded into keeps its part).
+        exec_id = p.node_id + capture.rel_id(p.capture.exec_id)
+        return graph.sampler_settings(settings_prompt, exec_id, get)
+
+    first_row: tuple[int, int] | None = None  # (row, batch) of a picked image
+    whole: list[str] = []
+
+    def part(t: torch.Tensor, row: int | None, ran: int) -> torch.Tensor:
+        if row is None or t.dim() == 0 or ran <= 1:
+            return t
+        return t[row + index : row + index + 1]
+
     for p in passes:
         cap = p.capture
         if cap is None:
@@ -146,8 +155,20 @@ def build_record(
                 }
             )
             continue
-        latents[p.name] = _slice(cap.noise, index, batch)
-        settings = graph.sampler_settings(settings_prompt, cap.exec_id)
+        ran = int(cap.noise.shape[0]) if cap.noise.dim() > 0 else 1
+        if save_id:
+            row, why = graph.picked_rows(prompt, p.node_id, save_id, ran, batch, get)
+        else:  # no graph to follow: as batched alike, else whole
+            row, why = (0 if ran == batch else None), ""
+        if save_id and row is None:
+            whole.append(
+                f"pass {p.name} (node {p.node_id}) holds the initial noise of the whole batch "
+                f"of {ran} its sampler ran, not this image's slice: {why}"
+            )
+        elif row is not None and ran != batch and first_row is None:
+            first_row = (row + index, ran)
+        latents[p.name] = part(cap.noise, row, ran)
+        settings = settings_of(p)
         rec = {
             "name": p.name,
             "node_id": p.node_id,
@@ -171,65 +192,98 @@ def build_record(
         if cap.input_latent is not None:
             # No noise added (pre-noised latent): the replay starts from this latent.
             rec["input_latent"] = f"{p.name}_input_latent"
-            latents[rec["input_latent"]] = _slice(cap.input_latent, index, batch)
+            latents[rec["input_latent"]] = part(cap.input_latent, row, ran)
         records.append(rec)
     done = [p for p in passes if p.capture is not None]
     if save_final_latent and done and done[-1].capture.final_latent is not None:
-        latents["final_latent"] = _slice(done[-1].capture.final_latent, index, batch)
+        final = done[-1].capture.final_latent
+        latents["final_latent"] = final[index : index + 1] if final.shape[0] == batch > 1 else final
 
     extra: dict[str, Any] = {}
     settings: dict[str, Any] = {}
+    unknown: dict[str, str] = {}
     generation = None
     models: list[dict[str, Any]] = []
     loras: list[dict[str, Any]] = []
     if done:
         first = done[0]
         cap = first.capture
-        settings = graph.sampler_settings(settings_prompt, cap.exec_id)
+        settings = settings_of(first)
+        unknown = dict(settings.get("unknown", {}))
+        # The run's own values where it has them (the seed and cfg sampling really used).
+        if cap.seed is not None:
+            settings["seed"] = cap.seed
+            unknown.pop("seed", None)
+        if cap.cfg is not None:
+            settings["cfg"] = cap.cfg
+            unknown.pop("cfg", None)
+        for key in LOADER_SETTINGS:
+            # (denoise: KSamplerAdvanced and kin have none; their steps say it all)
+            if key not in settings and key not in unknown and key != "denoise":
+                unknown[key] = "no input of the sampler (or the nodes feeding it) holds it"
         models, loras = _models(prompt, first.node_id)
-        steps = len(cap.sigmas) - 1
-        generation = raiiaf_host.Generation(
-            seed=cap.seed if cap.seed is not None and cap.seed >= 0 else 0,
-            steps=max(int(settings.get("steps", steps) or steps), 1),
-            sampler=str(settings.get("sampler_name", cap.sampler)),
-            cfg_scale=float(cap.cfg if cap.cfg is not None else settings.get("cfg", 0.0)),
-            scheduler=str(settings.get("scheduler", "")),
-        )
+        if all(k in settings for k in ("seed", "steps", "sampler_name")):
+            generation = raiiaf_host.Generation(
+                seed=max(int(settings["seed"]), 0),
+                steps=max(int(settings["steps"]), 1),
+                sampler=str(settings["sampler_name"]),
+                cfg_scale=float(settings.get("cfg", 0.0)),
+                scheduler=str(settings.get("scheduler", "")),
+            )
         extra["sigmas"] = cap.sigmas
         if any(r["all_zero"] for r in records):
             extra["pre_noised"] = (
                 "a sampler added no noise (add_noise off: its latent came in noised); the file "
                 "holds that input latent, which the replay starts from"
             )
+        if unknown:
+            # Never a guessed or empty value: the file names what it does not know.
+            extra["unknown_settings"] = unknown
     checkpoints = [m for m in models if m["role"] in ("checkpoint", "unet")]
     metadata = raiiaf_host.build_metadata(
         host.host_info(),
-        prompt=settings.get("positive_prompt", ""),
-        negative_prompt=settings.get("negative_prompt", ""),
+        prompt=settings.get("positive_prompt"),
+        negative_prompt=settings.get("negative_prompt"),
         model_name=checkpoints[0]["name"] if checkpoints else "",
         tags=["comfyui"],
         generation=generation,
-        denoise=settings.get("denoise", 1.0) if done else None,
+        denoise=settings.get("denoise"),
         width=size[0] if size else None,
         height=size[1] if size else None,
-        batch_index=index,
-        batch_size=batch,
+        # A picked image (LatentFromBatch...) is its row of the batch its sampler ran:
+        # what a replay of it alone needs for ancestral and SDE per-step noise.
+        batch_index=first_row[0] if first_row else index,
+        batch_size=first_row[1] if first_row else batch,
         batch_id=batch_id or None,
         models=models,
         loras=loras,
         extra=extra,
     )
+    gen = metadata.get("generation_settings")
+    if gen is not None:  # the reference format requires seed, steps, sampler only
+        for key, setting in (("cfg_scale", "cfg"), ("scheduler", "scheduler")):
+            if setting not in settings:
+                del gen[key]
+    if "negative_prompt" in unknown:
+        del metadata["negative_prompt"]  # ("prompt" stays "": the format requires it)
     if not passes:
         metadata["warning"] = (
             "no sampler ran upstream of this save node (nothing was sampled, or it ran "
             "without a capture), so no noise was captured; change the seed or re-queue to "
             "capture it"
         )
-    elif missing:
-        metadata["missing_passes"] = missing
+    elif missing or whole:
+        if missing:
+            metadata["missing_passes"] = missing
+        if whole:
+            metadata["whole_batch"] = whole
         metadata["warning"] = "this file cannot regenerate its image exactly: " + "; ".join(
-            f"pass {m['name']} (node {m['node_id']}, {m['class_type']}) is missing, {m['reason']}"
-            for m in missing
+            [
+                f"pass {m['name']} (node {m['node_id']}, {m['class_type']}) is missing, "
+                f"{m['reason']}"
+                for m in missing
+            ]
+            + whole
         )
     metadata["captures"] = records
     metadata["comfyui"] = {
@@ -324,6 +378,8 @@ class SaveImageRaiiaf(io.ComfyNode):
                     settings_prompt,
                     batch_id,
                     size,
+                    list_index,
+                    str(cls.hidden.unique_id),
                 )
             except Exception as e:  # a failed sidecar must never break the save
                 metadata, reason = None, _failure(e, out_dir)
