@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow_array::Array;
 use arrow_schema::DataType;
 use raiiaf::catalog::{self, IndexOptions};
 
@@ -87,4 +88,39 @@ fn hostile_files_give_rows_and_never_panic() {
 fn a_missing_root_fails_the_run() {
     let err = catalog::index_paths(&[data("no-such-dir")], IndexOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn a_column_is_added_in_one_place() {
+    // One more column, defined once: the schema and the batch both get it, in place.
+    let columns = [
+        catalog::Column::string("path", |r| Some(r.path.as_str())).required(),
+        catalog::Column::new(
+            "prompt_chars",
+            catalog::Fill::Int(|r| r.prompt.as_ref().map(|p| p.chars().count() as i64)),
+        ),
+    ];
+    let rows = catalog::index_paths(&[data("vectors")], IndexOptions::default()).unwrap();
+    let batch = catalog::batch_of(&columns, &rows).unwrap();
+    let schema = catalog::schema_of(&columns);
+    assert_eq!(batch.schema(), schema);
+    assert_eq!(schema.field(1).name(), "prompt_chars");
+    assert_eq!(schema.field(1).data_type(), &arrow_schema::DataType::Int64);
+    let lengths = batch
+        .column(1)
+        .as_any()
+        .downcast_ref::<arrow_array::Int64Array>()
+        .unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        let expected = r.prompt.as_ref().map(|p| p.chars().count() as i64);
+        assert_eq!(lengths.is_null(i), expected.is_none(), "{}", r.path);
+        if let Some(n) = expected {
+            assert_eq!(lengths.value(i), n, "{}", r.path);
+        }
+    }
+    // The catalog's own list is the same kind of list.
+    let names: Vec<&str> = catalog::columns().iter().map(|c| c.name.as_str()).collect();
+    let schema = catalog::schema();
+    let fields: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, fields);
 }

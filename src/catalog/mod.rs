@@ -22,7 +22,9 @@ use rayon::prelude::*;
 pub use row::Row;
 pub use scan::{find_files, FileEntry};
 pub use store::{index_to_parquet, read_catalog, write_catalog, IndexReport};
-pub use table::{rows_to_batch, schema, SCHEMA_VERSION};
+pub use table::{
+    batch_of, columns, rows_to_batch, schema, schema_of, Column, Fill, StrGetter, SCHEMA_VERSION,
+};
 
 use crate::format::ReadOptions;
 
