@@ -175,7 +175,7 @@ def _class_names_in(path: str, pattern: str) -> list[str]:
 def test_the_five_exception_lists_agree():
     """The classes are made in Rust and named again in four Python files (the re-export, both
     stubs, the package's __all__). Each list must hold exactly the same classes, with the same
-    bases in the stubs as at run time, so that adding one in Rust and forgetting a file fails here."""
+    bases in the stubs as at run time: adding one in Rust and forgetting a file fails here."""
     rust = _class_names_in("src/python/errors.rs", r'make\(\s*py,\s*"(\w+Error)"')
     module = errors.__all__
     stub = _class_names_in("python/raiiaf_rs/errors.pyi", r"(?m)^class (\w+Error)\(")
