@@ -15,6 +15,22 @@ from .harness import WEBUIS, Server
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 TIMES: dict[str, dict[str, float]] = {}
+#: The webui settings that change the noise or the sampler (put back after each test).
+NOISE_OPTS = {
+    "eta_noise_seed_delta",
+    "randn_source",
+    "sgm_noise_multiplier",
+    "eta_ddim",
+    "eta_ancestral",
+    "s_churn",
+    "s_tmin",
+    "s_tmax",
+    "s_noise",
+    "s_min_uncond",
+    "no_dpmpp_sde_batch_determinism",
+    "CLIP_stop_at_last_layers",
+    "forge_try_reproduce",
+}
 
 
 @pytest.fixture(scope="session", params=list(WEBUIS))
@@ -32,12 +48,25 @@ def webui(request, tmp_path_factory):
         "outdir_img2img_grids": str(server.workdir / "grids"),
     }
     server.post("/sdapi/v1/options", outdirs)
+    server.baseline = {k: v for k, v in server.get("/sdapi/v1/options").items() if k in NOISE_OPTS}
     TIMES[spec.name] = {"install": server.install_s, "start": server.start_s}
     yield server
     TIMES[spec.name]["session"] = time.monotonic() - t
     alive = server.alive()
     server.stop()
     assert alive, f"{spec.name} died during the tests:\n{server.log()[-4000:]}"
+
+
+@pytest.fixture(autouse=True)
+def _noise_settings_back(webui):
+    """Each test starts from the session's noise settings: a replay that leaves its restored
+    settings behind (failure B, tested by test_settings_leak.py) fails that test, not every
+    later one."""
+    yield
+    now = webui.get("/sdapi/v1/options")
+    changed = {k: v for k, v in webui.baseline.items() if now.get(k) != v}
+    if changed:
+        webui.post("/sdapi/v1/options", changed)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .checks import same, saved_equals_returned, sidecars_of, within_batch_variance
-from .harness import pixels
+from .harness import ApiError, pixels
 
 
 @pytest.mark.parametrize("sampler", ["Euler a", "DPM++ SDE"])
@@ -26,3 +26,18 @@ def test_whole_batch_and_one_image_alone(webui, sampler):
     alone = webui.txt2img(raiiaf={"files": [str(sides[3])]}, seed=9, sampler_name=sampler)
     same(alone.images[0], own.images[0], f"{sampler} image 3 alone vs the webui's own")
     within_batch_variance(alone.images[0], pixels(orig.pngs[3]), f"{sampler} image 3 alone")
+
+
+def test_sde_without_batch_determinism_refuses_one_image_alone(webui):
+    """With no_dpmpp_sde_batch_determinism the webui draws one Brownian tree for the whole
+    batch: an image of it cannot be regenerated alone, and the replay says so."""
+    settings = {"no_dpmpp_sde_batch_determinism": True}
+    run = dict(sampler_name="DPM++ SDE", batch_size=2, override_settings=settings)
+    orig = webui.txt2img(raiiaf={}, seed=62, **run)
+    sides = sidecars_of(orig)
+    whole = webui.txt2img(raiiaf={"files": [str(s) for s in sides]}, seed=3, **run)
+    for i, png in enumerate(orig.pngs):
+        same(whole.images[i], pixels(png), f"whole SDE batch without determinism, image {i}")
+    with pytest.raises(ApiError) as e:
+        webui.txt2img(raiiaf={"files": [str(sides[1])]}, seed=3, sampler_name="DPM++ SDE")
+    assert "batch" in e.value.body, e.value.body

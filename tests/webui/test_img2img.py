@@ -35,3 +35,25 @@ def test_img2img_batch_replayed_whole(webui):
     rep = webui.img2img(init_image(), raiiaf={"files": [str(s) for s in sides]}, seed=6, **run)
     for i, png in enumerate(orig.pngs):
         same(rep.images[i], pixels(png), f"img2img batch image {i}")
+
+
+def test_inpaint_replay(webui):
+    mask = np.zeros((64, 64, 3), np.uint8)
+    mask[16:48, 16:48] = 255
+    payload = dict(sampler_name="Euler a", mask=b64_png(mask), inpainting_fill=1)
+    orig = webui.img2img(init_image(), raiiaf={}, seed=75, **payload)
+    (side,) = sidecars_of(orig)
+    webui.txt2img(seed=76, sampler_name="Euler")
+    rep = webui.img2img(init_image(), raiiaf={"files": [str(side)]}, seed=8, **payload)
+    same(rep.images[0], pixels(orig.pngs[0]), "inpaint replay")
+
+
+def b64_png(arr: np.ndarray) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()

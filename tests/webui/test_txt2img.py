@@ -99,3 +99,8 @@ def test_save_images_false_writes_nothing_and_keeps_the_pixels(webui):
     same(off.images[0], on.images[0], "save_images=false vs true")
     plain = webui.txt2img(seed=51, sampler_name="Euler a")
     same(plain.images[0], on.images[0], "the extension on vs off")
+
+
+def test_disabled_writes_no_sidecar(webui):
+    res = webui.txt2img(raiiaf={"enabled": False}, seed=52)
+    assert len(res.pngs) == 1 and res.sidecars == [], res.saved
