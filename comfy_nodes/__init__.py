@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import batch_noise, capture, routes
+from . import autosave, batch_noise, capture, routes
 from .capture_node import CaptureNoise
 from .load import LoadRaiiaf, ReplayRaiiafNoise
 from .load_batch import LoadRaiiafBatch
@@ -30,6 +30,14 @@ async def comfy_entrypoint() -> RaiiafExtension:
     if capture.install_global_hook():
         print(
             "[raiiaf] capturing the initial noise of every sampler run (RAIIAF_CAPTURE=0 disables)"
+        )
+    # The no-graph-change mode: a .raiiaf beside every image SaveImage writes, when
+    # RAIIAF_SIDECAR_ALL=1 or the settings panel's switch is on.
+    if autosave.install():
+        capture.capture_wanted.append(autosave.wants_capture)
+        print(
+            f"[raiiaf] a .raiiaf beside every saved image when {autosave.ENV}=1 or the "
+            "settings panel's switch is on"
         )
     # The front end's routes (/raiiaf/inspect, /raiiaf/upload); WEB_DIRECTORY, the
     # JavaScript, is set in the pack root's __init__.py.
