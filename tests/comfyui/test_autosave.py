@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from .harness import REPO, ComfyServer, default_txt2img
+from .test_frontend import browser, open_page, shot  # noqa: F401  (browser: a fixture)
 
 sys.path.insert(0, str(REPO / "workflows"))
 import graphs
@@ -91,6 +92,32 @@ def test_default_graph_gets_a_sidecar_that_regenerates_its_image(comfy):
 
     reload(comfy, "auto_default_00001_.raiiaf [output]", "auto_default_re")
     assert np.array_equal(pixels(comfy.output_dir / "auto_default_re_00001_.png"), pixels(png))
+
+
+def test_the_settings_panel_switch_turns_the_mode_on_and_off(comfy, browser):  # noqa: F811
+    """The switch is in ComfyUI's settings panel (search "raiiaf"); clicking it is what
+    the server goes by, from the next prompt on."""
+    context, page = open_page(browser, comfy)
+    toggle = "window.comfyAPI.app.app.extensionManager.setting.get('raiiaf.SidecarAll')"
+    try:
+        page.evaluate(
+            "window.comfyAPI.app.app.extensionManager.command.execute('Comfy.ShowSettingsDialog')"
+        )
+        page.get_by_placeholder("Search", exact=False).first.fill("raiiaf")
+        row = page.get_by_text("Write a .raiiaf beside every saved image", exact=False)
+        row.wait_for(timeout=15_000)
+        switch = page.locator(".p-toggleswitch").first
+        for on, prefix in ((True, "auto_panel_on"), (False, "auto_panel_off")):
+            switch.click()
+            page.wait_for_function(f"{toggle} === {json.dumps(on)}", timeout=15_000)
+            shot(page, f"autosave-setting-{'on' if on else 'off'}.png")
+            assert comfy.get_json(f"/settings/{SETTING}") is on
+            comfy.run(default_txt2img(comfy.ckpt, seed=77, steps=STEPS, prefix=prefix), timeout=300)
+            assert (comfy.output_dir / f"{prefix}_00001_.png").is_file()
+            assert (comfy.output_dir / f"{prefix}_00001_.raiiaf").is_file() is on
+    finally:
+        set_mode(comfy, False)
+        context.close()
 
 
 def test_mode_off_writes_nothing(comfy):
