@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from .harness import REPO, ComfyServer, default_txt2img
-from .test_frontend import browser, open_page, shot  # noqa: F401  (browser: a fixture)
+from .test_frontend import CURRENT_FRONTEND, browser, open_page, shot  # noqa: F401
 
 sys.path.insert(0, str(REPO / "workflows"))
 import graphs
@@ -94,11 +94,11 @@ def test_default_graph_gets_a_sidecar_that_regenerates_its_image(comfy):
     assert np.array_equal(pixels(comfy.output_dir / "auto_default_re_00001_.png"), pixels(png))
 
 
-def test_the_settings_panel_switch_turns_the_mode_on_and_off(comfy, browser):  # noqa: F811
-    """The switch is in ComfyUI's settings panel (search "raiiaf"); clicking it is what
-    the server goes by, from the next prompt on."""
-    context, page = open_page(browser, comfy)
-    toggle = "window.comfyAPI.app.app.extensionManager.setting.get('raiiaf.SidecarAll')"
+def switch_in_the_panel(server, browser, tag: str) -> None:  # noqa: F811
+    """In ``server``'s settings panel (search "raiiaf"), click the switch on, queue the
+    default graph, click it off, queue again: the server goes by each click."""
+    context, page = open_page(browser, server)
+    value = "window.comfyAPI.app.app.extensionManager.setting.get('raiiaf.SidecarAll')"
     try:
         page.evaluate(
             "window.comfyAPI.app.app.extensionManager.command.execute('Comfy.ShowSettingsDialog')"
@@ -106,18 +106,33 @@ def test_the_settings_panel_switch_turns_the_mode_on_and_off(comfy, browser):  #
         page.get_by_placeholder("Search", exact=False).first.fill("raiiaf")
         row = page.get_by_text("Write a .raiiaf beside every saved image", exact=False)
         row.wait_for(timeout=15_000)
-        switch = page.locator(".p-toggleswitch").first
-        for on, prefix in ((True, "auto_panel_on"), (False, "auto_panel_off")):
+        switch = page.get_by_role("switch").first
+        for on in (True, False):
+            prefix = f"auto_panel_{tag}_{'on' if on else 'off'}"
             switch.click()
-            page.wait_for_function(f"{toggle} === {json.dumps(on)}", timeout=15_000)
-            shot(page, f"autosave-setting-{'on' if on else 'off'}.png")
-            assert comfy.get_json(f"/settings/{SETTING}") is on
-            comfy.run(default_txt2img(comfy.ckpt, seed=77, steps=STEPS, prefix=prefix), timeout=300)
-            assert (comfy.output_dir / f"{prefix}_00001_.png").is_file()
-            assert (comfy.output_dir / f"{prefix}_00001_.raiiaf").is_file() is on
+            page.wait_for_function(f"{value} === {json.dumps(on)}", timeout=15_000)
+            shot(page, f"autosave-setting-{tag}-{'on' if on else 'off'}.png")
+            assert server.get_json(f"/settings/{SETTING}") is on
+            g = default_txt2img(server.ckpt, seed=77, steps=STEPS, prefix=prefix)
+            server.run(g, timeout=300)
+            assert (server.output_dir / f"{prefix}_00001_.png").is_file()
+            assert (server.output_dir / f"{prefix}_00001_.raiiaf").is_file() is on
+        assert page.errors == []
     finally:
-        set_mode(comfy, False)
+        set_mode(server, False)
         context.close()
+
+
+def test_the_settings_panel_switch_turns_the_mode_on_and_off(comfy, browser):  # noqa: F811
+    """The front end ComfyUI 0.3.75 ships (1.32.9)."""
+    switch_in_the_panel(comfy, browser, "shipped")
+
+
+def test_the_switch_in_the_newest_front_end(browser, tmp_path_factory):  # noqa: F811
+    """The newest front end (tests/comfyui/frontend-current.txt), on a server of its own."""
+    root = ("--front-end-root", str(CURRENT_FRONTEND))
+    with ComfyServer(tmp_path_factory.mktemp("autosave_fe"), extra_args=root) as server:
+        switch_in_the_panel(server, browser, "current")
 
 
 def test_mode_off_writes_nothing(comfy):
