@@ -27,6 +27,7 @@ images, and what SaveImage returns, stay exactly as core SaveImage made them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import uuid
@@ -43,6 +44,7 @@ SETTINGS_FILE = "comfy.settings.json"
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _decided: OrderedDict[str, bool] = OrderedDict()  # prompt id -> mode, fixed at first ask
 _settings_cache: tuple[tuple[int, int], bool] | None = None
@@ -97,7 +99,7 @@ def panel_setting() -> bool:
         with open(path, encoding="utf-8") as f:
             value = setting_from(json.load(f))
     except (OSError, ValueError) as e:
-        print(f"[raiiaf] cannot read {SETTING_ID} from the settings file: {e}")
+        log.warning("[raiiaf] cannot read %s from the settings file: %s", SETTING_ID, e)
         value = False
     _settings_cache = (key, value)
     return value
@@ -143,7 +145,7 @@ def wants_capture(prompt_id: str, prompt: dict) -> bool:
     try:
         return enabled(prompt_id) and _hooked_classes(prompt)
     except Exception as e:  # never break sampling over the mode
-        print(f"[raiiaf] {ENV}: {e}")
+        log.warning("[raiiaf] %s: %s", ENV, e)
         return False
 
 
@@ -194,9 +196,14 @@ def write_sidecars(
                 )
             )
             if metadata.get("warning") and index == 0:
-                print(f"[raiiaf] {name}: {metadata['warning']}")
+                log.warning("[raiiaf] %s: %s", name, metadata["warning"])
         except Exception as e:  # a sidecar never breaks SaveImage
-            print(f"[raiiaf] WARNING {name} was saved without its .raiiaf: {type(e).__name__}: {e}")
+            log.warning(
+                "[raiiaf] WARNING %s was saved without its .raiiaf: %s: %s",
+                name,
+                type(e).__name__,
+                e,
+            )
     return written
 
 
@@ -223,7 +230,7 @@ def install() -> bool:
     try:
         env = parse_env(os.environ.get(ENV))
     except ValueError as e:
-        print(f"[raiiaf] {e}; the .raiiaf-beside-every-image mode stays off")
+        log.error("[raiiaf] %s; the .raiiaf-beside-every-image mode stays off", e)
         return False
     if env is False:
         return False
@@ -240,7 +247,7 @@ def install() -> bool:
         try:
             _after_save(self, images, out, prompt, extra_pnginfo)
         except Exception as e:  # a sidecar never breaks SaveImage
-            print(f"[raiiaf] WARNING no .raiiaf for this save: {type(e).__name__}: {e}")
+            log.warning("[raiiaf] WARNING no .raiiaf for this save: %s: %s", type(e).__name__, e)
         return out
 
     save_images.__wrapped__ = original  # type: ignore[attr-defined]

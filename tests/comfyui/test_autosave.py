@@ -147,6 +147,25 @@ def test_mode_off_writes_nothing(comfy):
     assert not list(comfy.output_dir.glob("auto_off*.raiiaf"))
 
 
+def test_a_sidecar_that_cannot_be_written_costs_only_a_warning(comfy):
+    """A prefix that leaves room for the PNG's name but not the .raiiaf's (255 bytes, the
+    file name limit): SaveImage saves and reports its PNG as ever, the log says why there
+    is no sidecar, and the next save gets one."""
+    prefix = "w" * (255 - len("_00001_.png"))
+    with sidecar_mode(comfy):
+        entry = comfy.run(default_txt2img(comfy.ckpt, seed=61, steps=STEPS, prefix=prefix))
+        [saved] = entry["outputs"]["7"]["images"]
+        assert saved["filename"] == f"{prefix}_00001_.png" and set(entry["outputs"]["7"]) == {
+            "images"
+        }
+        assert (comfy.output_dir / saved["filename"]).is_file()
+        assert not list(comfy.output_dir.glob("www*.raiiaf"))
+        log = comfy.log_text()
+        assert f"[raiiaf] WARNING {prefix}_00001_.png was saved without its .raiiaf" in log
+        comfy.run(default_txt2img(comfy.ckpt, seed=61, steps=STEPS, prefix="auto_after"))
+        assert (comfy.output_dir / "auto_after_00001_.raiiaf").is_file()
+
+
 def test_env_var_swarm_shaped_graph_and_subclassed_saver(tmp_path_factory):
     """RAIIAF_SIDECAR_ALL=1 on a headless server, the panel setting never touched: a
     sampler that makes its own noise per image (seed + i, SwarmKSampler's scheme) and
