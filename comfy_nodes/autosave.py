@@ -161,7 +161,7 @@ def write_sidecars(
 ) -> list[str]:
     """Write the ``.raiiaf`` of each image in ``saved`` (SaveImage's ``ui.images``
     entries, in batch order) beside it. Returns the paths written; failures are
-    printed and skipped."""
+    logged, told to the front end, and skipped."""
     from . import save  # the save node's attribution and record: one set of rules
 
     prompt = prompt if isinstance(prompt, dict) else host.running_prompt(prompt_id) or {}
@@ -170,7 +170,8 @@ def write_sidecars(
     batch = int(images.shape[0])
     size = (int(images.shape[2]), int(images.shape[1]))
     batch_id = uuid.uuid4().hex
-    written = []
+    written: list[str] = []
+    problems: list[str] = []  # for the log and the front end (no server paths)
     for index, entry in enumerate(saved[:batch]):
         name = entry.get("filename", "?") if isinstance(entry, dict) else "?"
         try:
@@ -195,16 +196,33 @@ def write_sidecars(
                     image_extra={"width": size[0], "height": size[1]},
                 )
             )
-            if metadata.get("warning") and index == 0:
+            if metadata.get("warning") and metadata["warning"] not in problems:
+                problems.append(metadata["warning"])
                 log.warning("[raiiaf] %s: %s", name, metadata["warning"])
         except Exception as e:  # a sidecar never breaks SaveImage
-            log.warning(
-                "[raiiaf] WARNING %s was saved without its .raiiaf: %s: %s",
-                name,
-                type(e).__name__,
-                e,
-            )
+            problems.append(f"{name} was saved without its .raiiaf: {save._failure(e, output_dir)}")
+            log.warning("[raiiaf] WARNING %s", problems[-1])
+    _tell_front_end(node_id, problems)
     return written
+
+
+def _tell_front_end(node_id: str, problems: list[str]) -> None:
+    """Warnings as the "raiiaf.sidecar_warning" event, to the client that queued the
+    prompt (web/raiiaf_settings.js shows them as a toast). SaveImage's own output to the
+    front end stays as core made it."""
+    if not problems:
+        return
+    try:
+        from server import PromptServer
+
+        server = PromptServer.instance
+        client = getattr(server, "client_id", None)  # the running prompt's client
+        if client:
+            server.send_sync(
+                "raiiaf.sidecar_warning", {"node": node_id, "warnings": problems}, client
+            )
+    except Exception as e:  # the log has them anyway
+        log.warning("[raiiaf] could not tell the front end: %s", e)
 
 
 def _after_save(node: Any, images: Any, out: Any, prompt: Any, extra_pnginfo: Any) -> None:

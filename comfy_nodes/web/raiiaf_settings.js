@@ -6,8 +6,25 @@
 // (user/default/comfy.settings.json), which is where the server reads this one from, at
 // each prompt. The environment variable RAIIAF_SIDECAR_ALL, when set on the server,
 // takes precedence (1: always on, 0: always off).
+//
+// The server tells the client that queued a prompt when a sidecar could not be written
+// or cannot regenerate its image exactly ("raiiaf.sidecar_warning"): shown as a toast,
+// since Save Image's own output stays as core makes it.
 
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+api.addEventListener("raiiaf.sidecar_warning", ({ detail }) => {
+  const lines = Array.isArray(detail?.warnings) ? detail.warnings : [];
+  if (!lines.length) return;
+  const summary = `raiiaf: Save Image (node ${detail.node})`;
+  const toast = app.extensionManager?.toast;
+  if (typeof toast?.add === "function") {
+    toast.add({ severity: "warn", summary, detail: lines.join("\n"), life: 15000 });
+  } else {
+    console.warn(summary, lines);
+  }
+});
 
 app.registerExtension({
   name: "raiiaf.sidecarSetting",

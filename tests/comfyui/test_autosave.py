@@ -94,6 +94,21 @@ def test_default_graph_gets_a_sidecar_that_regenerates_its_image(comfy):
     assert np.array_equal(pixels(comfy.output_dir / "auto_default_re_00001_.png"), pixels(png))
 
 
+def toast_for_a_failed_sidecar(server, page, tag: str) -> None:
+    """Queued as the page's client (the page queues prompts with its clientId)."""
+    client = page.evaluate("window.comfyAPI.api.api.clientId")
+    prefix = "t" * (255 - len("_00001_.png"))
+    g = default_txt2img(server.ckpt, seed=78, steps=STEPS, prefix=prefix)
+    body = json.dumps({"prompt": g, "client_id": client}).encode()
+    raw = server._request("/prompt", body, {"Content-Type": "application/json"})
+    server.wait(json.loads(raw)["prompt_id"], timeout=300)
+    assert (server.output_dir / f"{prefix}_00001_.png").is_file()
+    page.get_by_text("was saved without its .raiiaf", exact=False).first.wait_for(timeout=30_000)
+    text = page.get_by_text("was saved without its .raiiaf", exact=False).first.inner_text()
+    assert str(server.base_dir) not in text  # no server paths in the page
+    shot(page, f"autosave-toast-{tag}.png")
+
+
 def switch_in_the_panel(server, browser, tag: str) -> None:  # noqa: F811
     """In ``server``'s settings panel (search "raiiaf"), click the switch on, queue the
     default graph, click it off, queue again: the server goes by each click."""
@@ -117,6 +132,8 @@ def switch_in_the_panel(server, browser, tag: str) -> None:  # noqa: F811
             server.run(g, timeout=300)
             assert (server.output_dir / f"{prefix}_00001_.png").is_file()
             assert (server.output_dir / f"{prefix}_00001_.raiiaf").is_file() is on
+            if on:  # a sidecar that cannot be written: a toast in the page that queued it
+                toast_for_a_failed_sidecar(server, page, tag)
         assert page.errors == []
     finally:
         set_mode(server, False)
