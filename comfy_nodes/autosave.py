@@ -254,9 +254,13 @@ def install() -> bool:
         return False
     if _installed:
         return True
-    import nodes
+    try:
+        import nodes
 
-    original = nodes.SaveImage.save_images
+        original = nodes.SaveImage.save_images
+    except Exception as e:  # a ComfyUI whose SaveImage moved: the rest of the pack works
+        log.error("[raiiaf] no SaveImage.save_images to wrap (%s): the mode is unavailable", e)
+        return False
 
     def save_images(
         self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None, *args, **kwargs

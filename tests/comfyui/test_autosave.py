@@ -10,12 +10,15 @@ environment variable and the SwarmUI-shaped graph get a server of their own."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import raiiaf_rs
 import torch
 from PIL import Image
@@ -58,6 +61,24 @@ def prepare_noise(seed: int, shape) -> np.ndarray:
 def reload(comfy, file: str, prefix: str, batch: bool = False) -> None:
     make = graphs.reload_batch if batch else graphs.reload_ksampler
     comfy.run(graphs.to_api(make(file=file, ckpt=comfy.ckpt, prefix=prefix)), timeout=300)
+
+
+def test_the_variable_and_the_setting_are_read_strictly(comfy_sample):
+    """1/0 (and true/false, yes/no, on/off) or unset; anything else is an error naming the
+    variable, never a guess. The panel's value counts only when it is exactly true."""
+    del comfy_sample  # puts ComfyUI on the import path, CPU only
+    sys.path.insert(0, str(REPO))
+    autosave = importlib.import_module("comfy_nodes.autosave")
+    for value, want in (("1", True), (" ON ", True), ("0", False), ("off", False), ("", None)):
+        assert autosave.parse_env(value) is want, value
+    assert autosave.parse_env(None) is None
+    with pytest.raises(
+        ValueError, match=re.escape("RAIIAF_SIDECAR_ALL='2': use 1 (on) or 0 (off)")
+    ):
+        autosave.parse_env("2")
+    assert autosave.setting_from({SETTING: True}) is True
+    for settings in ({SETTING: "true"}, {SETTING: 1}, {}, None, []):
+        assert autosave.setting_from(settings) is False, settings
 
 
 def test_default_graph_gets_a_sidecar_that_regenerates_its_image(comfy):
