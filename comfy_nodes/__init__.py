@@ -4,7 +4,8 @@ image again. Nodes: "Save Image + .raiiaf", "Load .raiiaf", "Replay .raiiaf
 noise", "Capture noise (.raiiaf)".
 
 The initial noise of every sampler run is captured by a global hook unless
-the environment variable RAIIAF_CAPTURE=0 is set when ComfyUI starts.
+the environment variable RAIIAF_CAPTURE=0 is set when ComfyUI starts. Opt-in, a
+.raiiaf is also written beside every image core SaveImage writes (autosave.py).
 """
 
 from __future__ import annotations
