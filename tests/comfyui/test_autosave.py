@@ -173,6 +173,30 @@ def test_the_switch_in_the_newest_front_end(browser, tmp_path_factory):  # noqa:
         switch_in_the_panel(server, browser, "current")
 
 
+def test_hires_graph_with_core_save_image_regenerates_both_passes(comfy):
+    """The example hires graph with core SaveImage in place of the pack's save node: the
+    file holds both passes, as the save node's would, and the hires reload workflow
+    regenerates the image exactly (euler_ancestral: the stored seeds count too)."""
+    kw = {"ckpt": comfy.ckpt, "steps": STEPS, "sampler": "euler_ancestral"}
+    g = graphs.to_api(graphs.save_hires(width=64, height=64, prefix="auto_hires", **kw))
+    [save_id] = [k for k, v in g.items() if v["class_type"] == "RaiiafSaveImage"]
+    g[save_id] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": g[save_id]["inputs"]["images"], "filename_prefix": "auto_hires"},
+    }
+    with sidecar_mode(comfy):
+        comfy.run(g, timeout=300)
+    art = raiiaf_rs.read(comfy.output_dir / "auto_hires_00001_.raiiaf")
+    assert "warning" not in art.metadata
+    first, second = art.metadata["captures"]
+    assert first["name"] == "initial_noise" and second["name"].startswith("noise_1")
+    file = "auto_hires_00001_.raiiaf [output]"
+    re_g = graphs.reload_hires(file=file, prefix="auto_hires_re", **kw)
+    comfy.run(graphs.to_api(re_g), timeout=300)
+    again = pixels(comfy.output_dir / "auto_hires_re_00001_.png")
+    assert np.array_equal(again, pixels(comfy.output_dir / "auto_hires_00001_.png"))
+
+
 def test_mode_off_writes_nothing(comfy):
     """Off (the default, and after switching it off again): SaveImage writes its PNG only,
     and the prompt is not even captured."""
