@@ -42,6 +42,7 @@ bench: setup
 	$(PY) bench/bench_torch.py
 	$(PY) bench/bench_zfp.py
 	$(PY) bench/bench_capture.py
+	$(PY) bench/bench_sidecar_all.py
 	$(PY) bench/bench_catalog.py
 
 # Format and lint checks only (Rust and Python).

@@ -4,14 +4,15 @@ image again. Nodes: "Save Image + .raiiaf", "Load .raiiaf", "Replay .raiiaf
 noise", "Capture noise (.raiiaf)".
 
 The initial noise of every sampler run is captured by a global hook unless
-the environment variable RAIIAF_CAPTURE=0 is set when ComfyUI starts.
+the environment variable RAIIAF_CAPTURE=0 is set when ComfyUI starts. Opt-in, a
+.raiiaf is also written beside every image core SaveImage writes (autosave.py).
 """
 
 from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import batch_noise, capture, inputs, routes
+from . import autosave, batch_noise, capture, inputs, routes
 from .capture_node import CaptureNoise
 from .load import LoadRaiiaf, ReplayRaiiafNoise
 from .load_batch import LoadRaiiafBatch
@@ -32,6 +33,14 @@ async def comfy_entrypoint() -> RaiiafExtension:
     if capture.install_global_hook():
         print(
             "[raiiaf] capturing the initial noise of every sampler run (RAIIAF_CAPTURE=0 disables)"
+        )
+    # The no-graph-change mode: a .raiiaf beside every image SaveImage writes, when
+    # RAIIAF_SIDECAR_ALL=1 or the settings panel's switch is on.
+    if autosave.install():
+        capture.capture_wanted.append(autosave.wants_capture)
+        print(
+            f"[raiiaf] a .raiiaf beside every saved image when {autosave.ENV}=1 or the "
+            "settings panel's switch is on"
         )
     # The front end's routes (/raiiaf/inspect, /raiiaf/upload); WEB_DIRECTORY, the
     # JavaScript, is set in the pack root's __init__.py.

@@ -81,6 +81,9 @@ _calls: dict[tuple[str, str, int], int] = {}  # the running prompt's runs per no
 _gone: OrderedDict[str, str] = OrderedDict()
 MAX_GONE = 4096
 _plans: OrderedDict[str, tuple[bool, bool]] = OrderedDict()
+# Other writers of .raiiaf files that want a prompt captured: (prompt_id, prompt) -> bool
+# (the no-graph-change mode, autosave.wants_capture).
+capture_wanted: list = []
 seen_sampler_classes: set[str] = set(graph.SAMPLER_CLASSES)
 
 
@@ -154,7 +157,7 @@ def _plan(prompt_id: str) -> tuple[bool, bool]:
         ]
         flags = [n.get("inputs", {}).get("save_final_latent") for n in saves]
         final = any(f is True or graph.is_link(f) for f in flags)
-        plan = (bool(saves), final)
+        plan = (bool(saves) or any(want(prompt_id, prompt) for want in capture_wanted), final)
     with _lock:
         _plans[prompt_id] = plan
         while len(_plans) > 16:
