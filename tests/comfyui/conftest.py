@@ -1,7 +1,9 @@
-"""Fixtures for the ComfyUI tests: one real ComfyUI 0.3.75 server (CPU) for the session.
+"""Fixtures for the ComfyUI tests: one real ComfyUI server (CPU) for the session.
 
-`make test` runs dev/setup_comfyui.sh first, which provides the ComfyUI tree, its
-Python deps and the tiny checkpoint. If they are missing the tests FAIL (never skip): a
+`make test` runs them twice: on ComfyUI 0.3.75 (`pytest`, after dev/setup_comfyui.sh has
+provided the tree, its Python deps and the tiny checkpoint) and on ComfyUI 0.33.0
+(`comfyui-latest-test`: dev/setup_comfyui_latest.sh, then COMFYUI_PATH and COMFYUI_PYTHON
+name that tree and its Python). If they are missing the tests FAIL (never skip): a
 green run must mean the real ComfyUI ran. The package's __init__.py makes this module
 `comfyui.conftest`, so it does not replace tests/conftest.py as `conftest`.
 """
