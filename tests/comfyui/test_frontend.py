@@ -1,5 +1,5 @@
 """The front-end extension (comfy_nodes/web/raiiaf.js) and its routes (comfy_nodes/routes.py)
-in the real ComfyUI 0.3.75 with its real front end, driven in Debian's Chromium by
+in the real ComfyUI (0.3.75 or 0.33.0) with its real front end, driven in Debian's Chromium by
 Playwright (headless, loopback only: every other request is refused).
 
 A .raiiaf written by running the save graph is dropped on the canvas: its workflow loads
@@ -27,7 +27,7 @@ import pytest
 import raiiaf_rs
 from PIL import Image
 
-from .harness import REPO, ComfyServer
+from .harness import COMFYUI_DIR, REPO, ComfyServer
 
 sys.path.insert(0, str(REPO / "workflows"))
 import graphs
@@ -262,11 +262,22 @@ def open_page(browser, server):
     return context, p
 
 
+def shipped_frontend() -> str:
+    """The front-end version the ComfyUI under test pins: its own requirements.txt, else
+    (the 0.3.75 tree, extracted without it) the copy of its pins in tests/comfyui."""
+    pin = re.compile(r"^comfyui-frontend-package==([\w.]+)", re.M)
+    for reqs in (COMFYUI_DIR / "requirements.txt", HERE / "requirements.txt"):
+        found = pin.search(reqs.read_text()) if reqs.is_file() else None
+        if found:
+            return found.group(1)
+    raise AssertionError("no comfyui-frontend-package pin found")
+
+
 @pytest.fixture(scope="module")
 def page(comfy, browser):
     context, p = open_page(browser, comfy)
-    # The front end ComfyUI 0.3.75 ships (tests/comfyui/requirements.txt).
-    assert p.evaluate("window.__COMFYUI_FRONTEND_VERSION__") == "1.32.9"
+    # The front end this ComfyUI ships (0.3.75: 1.32.9; 0.33.0: 1.48.7).
+    assert p.evaluate("window.__COMFYUI_FRONTEND_VERSION__") == shipped_frontend()
     yield p
     context.close()
 
@@ -522,6 +533,50 @@ def test_drop_on_a_loader_node_selects_the_file_there(page, saved, bare):
     got = wait_panel(page, node_id, saved.name)
     assert page.evaluate(f"{APP}.graph.nodes.length") == 1  # no workflow was loaded
     assert got["pixels"] == [] and "same as this ComfyUI" in got["text"]
+    assert page.errors == []
+
+
+RELINK = """([from, to]) => {
+  const app = window.comfyAPI.app.app;
+  const loader = app.graph.getNodeById(from), sampler = app.graph.getNodeById(to);
+  const made = {};
+  for (const name of ["sampler_name", "scheduler"]) {
+    const input = sampler.inputs.find((i) => i.name === name);
+    if (input?.link != null) sampler.disconnectInput(sampler.inputs.indexOf(input));
+    const slot = loader.outputs.findIndex((o) => o.name === name);
+    // What dragging the output onto the input does: the front end checks the types.
+    const link = loader.connect(slot, sampler, sampler.inputs.indexOf(input));
+    made[name] = link ? app.graph.links[link.id ?? link]?.origin_id ?? null : null;
+  }
+  return made;
+}"""
+
+
+def test_the_loaders_sampler_and_scheduler_link_into_ksampler(comfy, page, saved):
+    """The loader's sampler_name and scheduler outputs connect to KSampler's combo inputs in
+    this front end, and the graph queued from the page regenerates the saved image (ComfyUI
+    >= 0.8 refused these links at /prompt while the outputs were typed "COMBO")."""
+    choice = saved.name + " [output]"
+    nodes = graphs.reload_ksampler(file=choice, ckpt=comfy.ckpt, prefix="fe_relinked")
+    page.evaluate(f"(wf) => {APP}.loadGraphData(wf)", graphs.to_ui(nodes))
+    page.wait_for_function(f"{APP}.graph.getNodeById(10)?.type === 'RaiiafLoad'")
+    assert page.evaluate(RELINK, [10, 3]) == {"sampler_name": 10, "scheduler": 10}
+    prompt = page.evaluate(f"async () => (await {APP}.graphToPrompt()).output")
+    assert prompt["3"]["inputs"]["sampler_name"] == ["10", 7]
+    assert prompt["3"]["inputs"]["scheduler"] == ["10", 8]
+    page.evaluate(f"{APP}.queuePrompt(0, 1)")
+    again = comfy.output_dir / "fe_relinked_00001_.png"
+    page.wait_for_function(
+        """async (name) => {
+          const r = await fetch(`/api/view?type=output&filename=${name}`);
+          return r.ok;
+        }""",
+        arg=again.name,
+        timeout=120_000,
+        polling=500,
+    )
+    original = Image.open(saved.with_suffix(".png")).convert("RGB")
+    assert list(Image.open(again).convert("RGB").getdata()) == list(original.getdata())
     assert page.errors == []
 
 
