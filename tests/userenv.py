@@ -51,7 +51,7 @@ def local_wheel() -> Path:
     return wheel
 
 
-def _site_dirs(python: str | os.PathLike | None) -> list[Path]:
+def site_dirs(python: str | os.PathLike | None) -> list[Path]:
     """The site-packages folders of ``python`` (default: this one), first one first."""
     if python is None:
         return [Path(sysconfig.get_paths()["purelib"])]
@@ -76,7 +76,7 @@ def python_without_raiiaf_rs(root: Path, like: str | os.PathLike | None = None) 
     )
     # One version of each project: the venv's own (pip), else the first folder's, as imported.
     projects = {e.name.lower().split("-", 1)[0] for e in site.glob("*.dist-info")}
-    for ours in _site_dirs(like):
+    for ours in site_dirs(like):
         for entry in sorted(ours.iterdir()):
             name = entry.name.lower()
             # raiiaf_rs (and its editable-install .pth) stays out; the venv has its own pip.

@@ -13,8 +13,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+from userenv import site_dirs
 
-from .harness import COMFYUI_DIR, TINY_MODEL, ComfyServer
+from .harness import COMFYUI_DIR, COMFYUI_PYTHON, TINY_MODEL, ComfyServer
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,11 @@ def comfy_sample():
     results against ComfyUI's functions (e.g. prepare_noise). Costs a few seconds once."""
     if str(COMFYUI_DIR) not in sys.path:
         sys.path.append(str(COMFYUI_DIR))  # appended: ComfyUI's top-level names shadow nothing
+    # A newer ComfyUI imports packages of its own Python (0.33.0: comfy_aimdo) that .venv
+    # lacks: appended too, so those come from there and all others stay .venv's.
+    for folder in site_dirs(COMFYUI_PYTHON):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
     from comfy.cli_args import args
 
     # In-process, ComfyUI parses an empty argv; without --cpu it would probe CUDA and fail.
