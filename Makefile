@@ -2,7 +2,8 @@
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
 .PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
-	torch-test wheels wheel-test cross-clippy hosts-background webui-test
+	torch-test wheels wheel-test cross-clippy hosts-background webui-test comfyui-latest-test \
+	comfyui-tests
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -11,12 +12,14 @@ PY_DIRS := $(wildcard python tests bench dev comfy_nodes workflows scripts lib_r
 	install.py requirement.py)
 export OMP_NUM_THREADS := 1
 
-# Full check: set-up, fmt + clippy + ruff, cargo test, pytest, the optional torch build, bounded
-# fuzzing. Stops at the first failing step; `make -k test` runs every step and still fails at the end.
-# The real hosts besides ComfyUI 0.3.75 start installing in the background right after `setup`
-# (downloads overlap the Rust builds); their test targets wait for them.
+# Full check: set-up, fmt + clippy + ruff, cargo test, pytest (ComfyUI 0.3.75 included), the
+# real-ComfyUI tests again on ComfyUI 0.33.0, the extension in the real A1111 1.10.1 and Forge
+# Classic, the optional torch build, bounded fuzzing. The real hosts besides ComfyUI 0.3.75 start
+# installing in the background right after `setup` (downloads overlap the Rust builds); their test
+# targets wait for them. Stops at the first failing step; `make -k test` runs every step and
+# still fails at the end.
 test: setup hosts-background fmt-check clippy cross-clippy ruff cargo-test wheel-test pytest \
-	webui-test torch-test fuzz
+	comfyui-latest-test webui-test torch-test fuzz
 
 # The install tests in pytest (tests/userenv.py) install the release wheel wheel-test built just
 # before, rather than building another one.
@@ -63,6 +66,13 @@ demo: setup
 # inputs land in tests/data/fuzz-regressions/, which `cargo test` replays.
 fuzz:
 	@bash dev/fuzz.sh
+
+# The real-ComfyUI tests (tests/comfyui: fidelity, server, front end, limits; and the
+# ComfyUI-Manager install, tests/install) again, on ComfyUI 0.33.0 run by its own Python
+# (dev/setup_comfyui_latest.sh: the 0.33.0 snapshot and its lock layered on .venv; cold: about
+# a minute of downloads). `pytest` runs them on ComfyUI 0.3.75.
+comfyui-latest-test: setup
+	@bash dev/setup_comfyui_latest.sh $(MAKE) --no-print-directory comfyui-tests
 
 # The optional torch build (cargo feature `torch`: tch 0.26 on torch 2.13.0) in its own venv,
 # .venv-torch: set-up and build (dev/setup_torch.sh; cold: a ~3 GB torch download and ~4 min
@@ -113,6 +123,13 @@ cross-clippy:
 # index, then round trips, the reference files and the CLI (tests/wheel/wheel_test.sh).
 wheel-test:
 	@bash tests/wheel/wheel_test.sh
+
+# The real-ComfyUI tests alone, on the ComfyUI that COMFYUI_PATH and COMFYUI_PYTHON name
+# (default: the 0.3.75 of `make setup`, run by .venv's Python).
+comfyui-tests:
+	@rc=0; $(PY) -m pytest tests/comfyui tests/install || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make comfyui-tests: ERROR: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$rc
 
 # pytest's exit code 5 means no test was collected: that is a failure here.
 pytest:

@@ -230,6 +230,22 @@ def read_stored(file: str) -> tuple[raiiaf_rs.Artifact, Stored]:
     return art, stored_from(art, file)
 
 
+class ChoiceOutput(io.Combo.Output):
+    """A combo output typed by its option list, so it links into a core combo input
+    such as KSampler's ``sampler_name``.
+
+    Prompt validation accepts a link when the output's type equals the input's, and a
+    V1 combo input's type is its option list. ComfyUI up to 0.7 typed
+    ``io.Combo.Output`` that way; since 0.8 (upstream 0be8a76c) it is the string
+    "COMBO", which validation refuses into a list-typed input (HTTP 400
+    return_type_mismatch). Giving the very list the input uses keeps the link valid
+    on every version (and a V3 "COMBO" input accepts any list-typed output)."""
+
+    @property
+    def io_type(self):
+        return self.options
+
+
 class LoadRaiiaf(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -252,12 +268,12 @@ class LoadRaiiaf(io.ComfyNode):
                 io.Int.Output("seed", display_name="seed"),
                 io.Int.Output("steps", display_name="steps"),
                 io.Float.Output("cfg", display_name="cfg"),
-                io.Combo.Output(
+                ChoiceOutput(
                     "sampler_name",
                     display_name="sampler_name",
                     options=comfy.samplers.KSampler.SAMPLERS,
                 ),
-                io.Combo.Output(
+                ChoiceOutput(
                     "scheduler",
                     display_name="scheduler",
                     options=comfy.samplers.KSampler.SCHEDULERS,

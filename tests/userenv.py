@@ -51,9 +51,19 @@ def local_wheel() -> Path:
     return wheel
 
 
-def python_without_raiiaf_rs(root: Path) -> Path:
-    """A fresh venv at ``root`` (POSIX layout) with .venv's packages but raiiaf_rs; returns
-    its python."""
+def site_dirs(python: str | os.PathLike | None) -> list[Path]:
+    """The site-packages folders of ``python`` (default: this one), first one first."""
+    if python is None:
+        return [Path(sysconfig.get_paths()["purelib"])]
+    code = "import sys; print('\\n'.join(p for p in sys.path if p.endswith('site-packages')))"
+    out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
+    return [Path(line) for line in out.stdout.splitlines() if line]
+
+
+def python_without_raiiaf_rs(root: Path, like: str | os.PathLike | None = None) -> Path:
+    """A fresh venv at ``root`` (POSIX layout) with the packages of the Python ``like``
+    (default: this one, .venv's; a host's own Python may layer its packages on .venv's) but
+    raiiaf_rs; returns its python."""
     venv.create(root, with_pip=True, symlinks=True)
     py = root / "bin" / "python"
     site = Path(
@@ -64,13 +74,19 @@ def python_without_raiiaf_rs(root: Path) -> Path:
             text=True,
         ).stdout.strip()
     )
-    ours = Path(sysconfig.get_paths()["purelib"])
-    for entry in ours.iterdir():
-        name = entry.name.lower()
-        # raiiaf_rs (and its editable-install .pth) stays out; the venv has its own pip.
-        if name.startswith(("raiiaf_rs", "pip", "_distutils_hack", "distutils-precedence")):
-            continue
-        if not (site / entry.name).exists():
+    # One version of each project: the venv's own (pip), else the first folder's, as imported.
+    projects = {e.name.lower().split("-", 1)[0] for e in site.glob("*.dist-info")}
+    for ours in site_dirs(like):
+        for entry in sorted(ours.iterdir()):
+            name = entry.name.lower()
+            # raiiaf_rs (and its editable-install .pth) stays out; the venv has its own pip.
+            if name.startswith(("raiiaf_rs", "pip", "_distutils_hack", "distutils-precedence")):
+                continue
+            project = name.split("-", 1)[0] if name.endswith(".dist-info") else None
+            if project in projects or (site / entry.name).exists():
+                continue
+            if project:
+                projects.add(project)
             (site / entry.name).symlink_to(entry)
     probe = subprocess.run([str(py), "-c", "import raiiaf_rs"], capture_output=True)
     assert probe.returncode != 0, "raiiaf_rs is importable in the fresh venv"

@@ -1,7 +1,9 @@
-"""Fixtures for the ComfyUI tests: one real ComfyUI 0.3.75 server (CPU) for the session.
+"""Fixtures for the ComfyUI tests: one real ComfyUI server (CPU) for the session.
 
-`make test` runs dev/setup_comfyui.sh first, which provides the ComfyUI tree, its
-Python deps and the tiny checkpoint. If they are missing the tests FAIL (never skip): a
+`make test` runs them twice: on ComfyUI 0.3.75 (`pytest`, after dev/setup_comfyui.sh has
+provided the tree, its Python deps and the tiny checkpoint) and on ComfyUI 0.33.0
+(`comfyui-latest-test`: dev/setup_comfyui_latest.sh, then COMFYUI_PATH and COMFYUI_PYTHON
+name that tree and its Python). If they are missing the tests FAIL (never skip): a
 green run must mean the real ComfyUI ran. The package's __init__.py makes this module
 `comfyui.conftest`, so it does not replace tests/conftest.py as `conftest`.
 """
@@ -11,8 +13,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+from userenv import site_dirs
 
-from .harness import COMFYUI_DIR, TINY_MODEL, ComfyServer
+from .harness import COMFYUI_DIR, COMFYUI_PYTHON, TINY_MODEL, ComfyServer
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +49,11 @@ def comfy_sample():
     results against ComfyUI's functions (e.g. prepare_noise). Costs a few seconds once."""
     if str(COMFYUI_DIR) not in sys.path:
         sys.path.append(str(COMFYUI_DIR))  # appended: ComfyUI's top-level names shadow nothing
+    # A newer ComfyUI imports packages of its own Python (0.33.0: comfy_aimdo) that .venv
+    # lacks: appended too, so those come from there and all others stay .venv's.
+    for folder in site_dirs(COMFYUI_PYTHON):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
     from comfy.cli_args import args
 
     # In-process, ComfyUI parses an empty argv; without --cpu it would probe CUDA and fail.

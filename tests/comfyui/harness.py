@@ -3,7 +3,8 @@
 Used by the ComfyUI tests (tests/comfyui/conftest.py) and the demo. Standard library
 only, and it never imports ComfyUI: the server is a subprocess (`main.py`) of the
 ComfyUI tree that dev/setup_comfyui.sh puts in .comfyui/ComfyUI (or $COMFYUI_PATH),
-run with the current Python (the project's .venv).
+run with the current Python (the project's .venv) or $COMFYUI_PYTHON, the Python of
+that tree's own environment (ComfyUI 0.33.0: dev/setup_comfyui_latest.sh).
 
     with ComfyServer(tmp_dir) as comfy:
         pid = comfy.queue(default_txt2img(TINY_CKPT, seed=1, steps=4))
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,10 +35,26 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 COMFYUI_DIR = Path(os.environ.get("COMFYUI_PATH") or REPO / ".comfyui" / "ComfyUI")
+# The Python that runs the server: a newer ComfyUI needs its own packages (another front
+# end, transformers, comfy-kitchen, ...). It must import raiiaf_rs, as a user's would.
+COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON") or sys.executable
 TINY_MODEL = REPO / ".comfyui" / "models" / "tiny-sd15.safetensors"
 TINY_CKPT = "tiny-sd15.safetensors"  # its name in models/checkpoints/
 NODE_PACK = REPO  # the repository root is the pack (root __init__.py)
 NODE_PACK_NAME = "raiiaf-rs"  # its folder under custom_nodes/; not "raiiaf_rs", the package
+
+
+def comfyui_version(comfy_dir: str | os.PathLike = COMFYUI_DIR) -> str:
+    """The version of the ComfyUI tree (its comfyui_version.py), e.g. "0.3.75"."""
+    text = (Path(comfy_dir) / "comfyui_version.py").read_text()
+    match = re.search(r"__version__\s*=\s*[\"']([^\"']+)", text)
+    if not match:
+        raise ValueError(f"no __version__ in {comfy_dir}/comfyui_version.py")
+    return match.group(1)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
 
 
 class ComfyError(RuntimeError):
@@ -98,6 +116,7 @@ class ComfyServer:
     base_dir: created if needed; gets custom_nodes/<NODE_PACK_NAME> -> node_pack (when that
     directory exists) and models/checkpoints/<ckpt> -> ckpt_path (when that file exists).
     Outputs land in base_dir/output, the server log in base_dir/comfyui.log.
+    python: the interpreter that runs main.py (default $COMFYUI_PYTHON, else this one).
     Attributes for tests: base_dir, output_dir, ckpt (the name graphs use), ckpt_path,
     port, url, log_path, start_seconds.
     """
@@ -114,8 +133,10 @@ class ComfyServer:
         start_timeout: float = 300.0,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        python: str | os.PathLike = COMFYUI_PYTHON,
     ) -> None:
         self.base_dir = Path(base_dir).resolve()
+        self.python = str(python)
         self.comfy_dir = Path(comfy_dir).resolve()
         self.ckpt_path = Path(ckpt_path).resolve() if ckpt_path else None
         self.ckpt = ckpt
@@ -170,8 +191,9 @@ class ComfyServer:
         t0 = time.monotonic()
         for _attempt in range(3):  # a free port can be taken before the server binds it
             self.port = free_port()
-            # The flags all exist in 0.3.75; the in-memory database keeps the tree untouched.
-            cmd = [sys.executable, "main.py", "--cpu", "--disable-auto-launch"]
+            # The flags all exist in 0.3.75 and 0.33.0; the in-memory database keeps the
+            # tree untouched.
+            cmd = [self.python, "main.py", "--cpu", "--disable-auto-launch"]
             cmd += ["--listen", "127.0.0.1", "--port", str(self.port)]
             cmd += ["--base-directory", str(self.base_dir)]
             cmd += ["--database-url", "sqlite:///:memory:", *self.extra_args]

@@ -1,7 +1,8 @@
 """Every file holds the noise of its own image, in the graphs users build: two saves
 on two branches, re-queues served partly from ComfyUI's cache (hires and refiner, for
 saving and for replaying), batches with ancestral and SDE samplers regenerated image by
-image and whole, list runs, pre-noised latents. Real ComfyUI 0.3.75, tiny SD1.5, CPU."""
+image and whole, list runs, pre-noised latents. Real ComfyUI (0.3.75, and 0.33.0 in
+`make comfyui-latest-test`), tiny SD1.5, CPU."""
 
 from __future__ import annotations
 

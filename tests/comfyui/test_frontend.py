@@ -1,5 +1,5 @@
 """The front-end extension (comfy_nodes/web/raiiaf.js) and its routes (comfy_nodes/routes.py)
-in the real ComfyUI 0.3.75 with its real front end, driven in Debian's Chromium by
+in the real ComfyUI (0.3.75 or 0.33.0) with its real front end, driven in Debian's Chromium by
 Playwright (headless, loopback only: every other request is refused).
 
 A .raiiaf written by running the save graph is dropped on the canvas: its workflow loads
@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +28,7 @@ import pytest
 import raiiaf_rs
 from PIL import Image
 
-from .harness import REPO, ComfyServer
+from .harness import COMFYUI_DIR, REPO, ComfyServer
 
 sys.path.insert(0, str(REPO / "workflows"))
 import graphs
@@ -259,14 +260,28 @@ def open_page(browser, server):
         "window.comfyAPI?.app?.app?.handleFile?.raiiaf === true && !!window.comfyAPI.app.app.graph",
         timeout=90_000,
     )
+    # The front end goes on loading its start-up graph after that (1.48.7: a file dropped at
+    # once is replaced by it); once its requests are done, it is settled.
+    p.wait_for_load_state("networkidle")
     return context, p
+
+
+def shipped_frontend() -> str:
+    """The front-end version the ComfyUI under test pins: its own requirements.txt, else
+    (the 0.3.75 tree, extracted without it) the copy of its pins in tests/comfyui."""
+    pin = re.compile(r"^comfyui-frontend-package==([\w.]+)", re.M)
+    for reqs in (COMFYUI_DIR / "requirements.txt", HERE / "requirements.txt"):
+        found = pin.search(reqs.read_text()) if reqs.is_file() else None
+        if found:
+            return found.group(1)
+    raise AssertionError("no comfyui-frontend-package pin found")
 
 
 @pytest.fixture(scope="module")
 def page(comfy, browser):
     context, p = open_page(browser, comfy)
-    # The front end ComfyUI 0.3.75 ships (tests/comfyui/requirements.txt).
-    assert p.evaluate("window.__COMFYUI_FRONTEND_VERSION__") == "1.32.9"
+    # The front end this ComfyUI ships (0.3.75: 1.32.9; 0.33.0: 1.48.7).
+    assert p.evaluate("window.__COMFYUI_FRONTEND_VERSION__") == shipped_frontend()
     yield p
     context.close()
 
@@ -310,8 +325,9 @@ def drop(page, name: str, content: bytes, node_id: int | None = None) -> None:
 
 
 def graph_nodes(page) -> list[dict]:
+    """The canvas's nodes; ids as strings (numbers up to front end 1.3x, strings in 1.48)."""
     return page.evaluate(
-        f"{APP}.graph.serialize().nodes.map(n => ({{id: n.id, type: n.type, "
+        f"{APP}.graph.serialize().nodes.map(n => ({{id: String(n.id), type: n.type, "
         "widgets_values: n.widgets_values ?? []}))"
     )
 
@@ -391,7 +407,7 @@ def js_json(value) -> str:
 
 
 def links(workflow: dict) -> list:
-    return sorted(tuple(link[1:6]) for link in workflow["links"])
+    return sorted(tuple(str(v) for v in link[1:6]) for link in workflow["links"])
 
 
 def test_page_loads_the_extension(comfy, page):
@@ -406,14 +422,14 @@ def test_drop_loads_the_stored_workflow_node_by_node(comfy, page, saved):
     drop(page, saved.name, saved.read_bytes())
     want = sorted((n["id"], n["type"]) for n in stored["nodes"])
     page.wait_for_function(
-        f"JSON.stringify({APP}.graph.nodes.map(n => [n.id, n.type]).sort((a, b) => a[0] - b[0]))"
-        f" === {js_json([list(w) for w in want])}",
+        f"JSON.stringify({APP}.graph.nodes.map(n => [String(n.id), n.type])"
+        f".sort((a, b) => a[0] - b[0])) === {js_json([[str(i), t] for i, t in want])}",
         timeout=30_000,
     )
     page.get_by_text(f"Opened {saved.name}").first.wait_for(timeout=10_000)
     loaded = {n["id"]: n for n in graph_nodes(page)}
     for node in stored["nodes"]:
-        got = loaded[node["id"]]
+        got = loaded[str(node["id"])]
         assert got["type"] == node["type"]
         assert got["widgets_values"] == node["widgets_values"], node["type"]
     assert links(page.evaluate(f"{APP}.graph.serialize()")) == links(stored)
@@ -523,6 +539,57 @@ def test_drop_on_a_loader_node_selects_the_file_there(page, saved, bare):
     assert page.evaluate(f"{APP}.graph.nodes.length") == 1  # no workflow was loaded
     assert got["pixels"] == [] and "same as this ComfyUI" in got["text"]
     assert page.errors == []
+
+
+def complete_png(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except (OSError, SyntaxError):  # not there yet, or still being written
+        return False
+
+
+RELINK = """([from, to]) => {
+  const app = window.comfyAPI.app.app;
+  const loader = app.graph.getNodeById(from), sampler = app.graph.getNodeById(to);
+  const made = {};
+  for (const name of ["sampler_name", "scheduler"]) {
+    const input = sampler.inputs.find((i) => i.name === name);
+    if (input?.link != null) sampler.disconnectInput(sampler.inputs.indexOf(input));
+    const slot = loader.outputs.findIndex((o) => o.name === name);
+    // What dragging the output onto the input does: the front end checks the types.
+    const link = loader.connect(slot, sampler, sampler.inputs.indexOf(input));
+    const origin = link ? app.graph.links[link.id ?? link]?.origin_id : null;
+    made[name] = origin == null ? null : String(origin);  // a number or a string: by version
+  }
+  return made;
+}"""
+
+
+def test_the_loaders_sampler_and_scheduler_link_into_ksampler(comfy, page, saved):
+    """The loader's sampler_name and scheduler outputs connect to KSampler's combo inputs in
+    this front end, and the graph queued from the page regenerates the saved image (ComfyUI
+    >= 0.8 refused these links at /prompt while the outputs were typed "COMBO")."""
+    choice = saved.name + " [output]"
+    nodes = graphs.reload_ksampler(file=choice, ckpt=comfy.ckpt, prefix="fe_relinked")
+    page.evaluate(f"(wf) => {APP}.loadGraphData(wf)", graphs.to_ui(nodes))
+    page.wait_for_function(f"{APP}.graph.getNodeById(10)?.type === 'RaiiafLoad'")
+    assert page.evaluate(RELINK, [10, 3]) == {"sampler_name": "10", "scheduler": "10"}
+    prompt = page.evaluate(f"async () => (await {APP}.graphToPrompt()).output")
+    assert prompt["3"]["inputs"]["sampler_name"] == ["10", 7]
+    assert prompt["3"]["inputs"]["scheduler"] == ["10", 8]
+    page.evaluate(f"{APP}.queuePrompt(0, 1)")
+    again = comfy.output_dir / "fe_relinked_00001_.png"
+    deadline = time.monotonic() + 120
+    while not complete_png(again):  # refused at /prompt, it never comes
+        assert time.monotonic() < deadline, f"no {again.name}: {page.errors}"
+        page.wait_for_timeout(250)
+    original = Image.open(saved.with_suffix(".png")).convert("RGB")
+    assert Image.open(again).convert("RGB").tobytes() == original.tobytes()
+    assert page.errors == []
+    # The SaveImage node goes on resizing to show the image: leave a still canvas behind.
+    page.evaluate(f"{APP}.graph.clear()")
 
 
 def test_a_bad_file_shows_a_message_and_changes_nothing(comfy, page, saved):

@@ -1,6 +1,6 @@
 """The loader's file list in the browser: a file saved in this session heads every
 loader's list (those on the canvas and those added afterwards) without reloading the
-page. Real ComfyUI 0.3.75 and its front end in headless Chromium (test_frontend.py's
+page. Real ComfyUI (0.3.75 or 0.33.0) and its front end in headless Chromium (test_frontend.py's
 browser and page set-up)."""
 
 from __future__ import annotations

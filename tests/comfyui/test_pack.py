@@ -1,4 +1,5 @@
-"""The node pack inside a real ComfyUI 0.3.75 (tiny random SD1.5 model, CPU):
+"""The node pack inside a real ComfyUI (0.3.75, or 0.33.0 with `make comfyui-latest-test`;
+tiny random SD1.5 model, CPU):
 capture, save, load and regenerate pixel-identical images; bad input gives
 errors and the server keeps running."""
 
@@ -17,6 +18,8 @@ import raiiaf_rs
 import torch
 from catalog_check import assert_row_matches, rows_by_path
 from PIL import Image
+
+from .harness import comfyui_version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflows"))
 import graphs
@@ -76,10 +79,11 @@ def test_save_stores_the_exact_noise(comfy, comfy_sample):
     assert meta["model_name"] == comfy.ckpt
     assert meta["models"][0]["sha256"] == raiiaf_rs.fingerprint(comfy.ckpt_path).sha256
     assert len(meta["sigmas"]) == STEPS + 1
-    assert meta["comfyui"]["version"] == "0.3.75"
+    version = comfyui_version()  # of the tree under test
+    assert meta["comfyui"]["version"] == version
     assert meta["comfyui"]["prompt"]["9"]["class_type"] == "RaiiafSaveImage"
     comps = {c["component_id"]: c["cononical_str"] for c in art.environment["components"]}
-    assert comps["host"] == "name=host;app=ComfyUI;version=0.3.75"
+    assert comps["host"] == f"name=host;app=ComfyUI;version={version}"
     assert comps["noise_device"] == "name=noise_device;device=cpu"
     # The PNG carries SaveImage's prompt text chunk (dragging it into ComfyUI loads the graph).
     text = Image.open(io.BytesIO(png)).text
@@ -271,7 +275,7 @@ def test_metadata_has_the_shared_keys_with_loras_and_size(comfy):
     assert (meta["width"], meta["height"]) == (SIZE, SIZE)
     digest = hashlib.sha256(png).hexdigest()
     assert meta["image_file"] == {"name": "lo_00001_.png", "sha256": digest}
-    assert meta["host"] == {"app": "ComfyUI", "version": "0.3.75"}
+    assert meta["host"] == {"app": "ComfyUI", "version": comfyui_version()}
     assert (meta["batch_index"], meta["batch_size"], meta["denoise"]) == (0, 1, 1.0)
     assert len(meta["batch_id"]) == 32
     roles = {m["role"]: m for m in meta["models"]}

@@ -1,4 +1,4 @@
-"""Plain ComfyUI 0.3.75 (no node-pack nodes involved): the server runs and the core
+"""Plain ComfyUI (0.3.75 or 0.33.0; no node-pack nodes involved): the server runs and the core
 txt2img graph (CheckpointLoaderSimple -> KSampler -> VAEDecode -> SaveImage) works."""
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from harness import TINY_CKPT, ComfyServer, default_txt2img
 base, pack = Path(sys.argv[1]), Path(sys.argv[2])
 generate = sys.argv[3:] == ["generate"]
 report: dict = {}
-with ComfyServer(base, node_pack=pack) as comfy:
+# This very Python is the user's: the server runs with it, whatever $COMFYUI_PYTHON says.
+with ComfyServer(base, node_pack=pack, python=sys.executable) as comfy:
     info = comfy.object_info()
     report["raiiaf_nodes"] = sorted(k for k in info if k.startswith("Raiiaf"))
     report["core_nodes"] = "KSampler" in info and "SaveImage" in info

@@ -45,7 +45,8 @@ def test_manager_install_from_requirements(tmp_path):
     # The pack as the Manager gets it: a clone of the committed repository.
     pack = tmp_path / "clone" / "raiiaf-rs"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(pack)], check=True)
-    py = python_without_raiiaf_rs(tmp_path / "user-venv")
+    # The user's ComfyUI Python: the one the ComfyUI under test runs with (COMFYUI_PYTHON).
+    py = python_without_raiiaf_rs(tmp_path / "user-venv", like=os.environ.get("COMFYUI_PYTHON"))
 
     # 1. Cloned, requirements not installed yet: no nodes, one clear line, ComfyUI fine.
     before = run_driver(py, tmp_path / "base1", pack)
