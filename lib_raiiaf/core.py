@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from raiiaf_rs import host as raiiaf_host
 
+from . import gen_settings, opts_guard, replay, save_button, start_latent, webui
 from . import infotext as infotext_mod
-from . import replay, webui
 
 log = logging.getLogger("raiiaf")
 
@@ -73,8 +73,13 @@ class Run:
     draw_inexact: bool = False
     noise: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
     latents: dict[int, torch.Tensor] = field(default_factory=dict)
+    #: Starting latents that are random draws themselves (``start_latent``).
+    start: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
+    #: SHA-256 of each main image (``image_sha256``) -> its global index, for the Save
+    #: button (``save_button``).
+    image_hashes: dict[str, int] = field(default_factory=dict)
 
 
 def image_sha256(image: Any) -> str | None:
@@ -136,6 +141,33 @@ class StoppedRng:
         return getattr(self._inner, name)
 
 
+class StoppedSampler:
+    """Stands in for ``p.sampler`` when the run must stop after its noise was drawn
+    (a hook's exception would only be logged): the webui calls the sampler outside any
+    script try/except, so the error ends the generation and its message reaches the UI
+    and the API response (an interrupt would leave an image without a reason, and make
+    the webui fail later, e.g. in ``test_for_nans`` after a non-latent hires upscale)."""
+
+    def __init__(self, inner: Any, message: str):
+        self._inner = inner
+        self._message = message
+
+    def sample(self, *args: Any, **kwargs: Any):
+        raise replay.ReplayError(self._message)
+
+    sample_img2img = sample
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def stop_sampler(p: Any, run: Run) -> None:
+    """Make the next sampling call raise ``run.stop``."""
+    sampler = getattr(p, "sampler", None)
+    if run.stop is not None and sampler is not None and not isinstance(sampler, StoppedSampler):
+        p.sampler = StoppedSampler(sampler, run.stop)
+
+
 class DrawRng:
     """Wraps ``p.rng`` for the first pass (the txt2img/img2img draw). Its first draw is
     the webui's own (so every image's generator advances exactly as in the original run)
@@ -159,7 +191,12 @@ class DrawRng:
             self._drawn = True
             replace_at_draw(self._p, self._run, x)
             if self._capture:
-                on_noise(self._p, self._run, "first", x)
+                # img2img multiplies the draw by the noise multiplier next, in place; the
+                # file holds the noise after it (as with the sampling hook).
+                m = 1.0
+                if is_img2img(self._p):
+                    m = float(getattr(self._p, "initial_noise_multiplier", 1.0) or 1.0)
+                on_noise(self._p, self._run, "first", x * m if m != 1.0 else x)
         return x
 
     def __getattr__(self, name: str) -> Any:
@@ -235,13 +272,9 @@ def prepare(p: Any, options: Options) -> Run | None:
     if options.restore_seeds:
         # What each setting would be after the run without this replay: the caller's
         # override, else the webui's value.
-        opts = webui.opts()
-        overrides = getattr(p, "override_settings", None) or {}
-        run.opts_before = {
-            d.key: overrides.get(d.key, getattr(opts, d.key, None))
-            for d in differences
-            if d.kind == "opts"
-        }
+        overrides = dict(getattr(p, "override_settings", None) or {})
+        keys = [d.key for d in differences if d.kind == "opts"]
+        run.opts_before = opts_guard.protect(p, keys, overrides)
         restored = replay.restore(p, differences)
         run.restored = restored
         note = "raiiaf: restored from the file: " + "; ".join(
@@ -281,6 +314,8 @@ def start(p: Any, run: Run | None) -> Run | None:
     if not sources or run.stop is not None:
         return run
     plan = replay.Plan(sources=sources, restore_seeds=run.options.restore_seeds)
+    if not compare_generation(p, run, sources):
+        return run
     plan.restored = dict(run.restored)
     total = len(getattr(p, "all_seeds", None) or []) or p.batch_size * p.n_iter
     try:
@@ -331,6 +366,46 @@ def start(p: Any, run: Run | None) -> Run | None:
     names = ", ".join(s.sha256[:10] for s in sources[:4]) + ("…" if len(sources) > 4 else "")
     p.extra_generation_params["RAIIAF replay"] = names
     return run
+
+
+def compare_generation(p: Any, run: Run, sources: list[replay.Source]) -> bool:
+    """The files' prompts, steps, CFG, sampler, size, hires settings and model hashes
+    against this run's: restored where chosen (and possible), else each difference
+    listed with stop / proceed. False: no replay."""
+    try:
+        diffs = gen_settings.differences(sources, p)
+    except Exception as e:  # a malformed file must not break the run
+        report(p, run, f"the stored generation settings cannot be read: {e}")
+        return False
+    restore = run.options.restore_seeds
+    blocking = [d for d in diffs if d.kind == "fixed" or not restore]
+    if blocking:
+        listing = "; ".join(d.text() for d in blocking)
+        advice = (
+            "load the file's checkpoint/VAE and set Hires fix as stored"
+            if restore
+            else "turn on 'use the stored seeds and settings' to restore them, or set them "
+            "as listed (the 'apply stored settings' button)"
+        )
+        report(
+            p,
+            run,
+            f"the file was made with other settings that change the image: {listing}; {advice}",
+        )
+        run.sources = []
+        return False
+    if diffs:
+        done = gen_settings.restore(p, sources, diffs)
+        run.restored.update(done)
+        note = "raiiaf: restored from the file: " + "; ".join(
+            f"{k} {was!r} -> {now!r}" for k, (was, now) in done.items()
+        )
+        log.info("%s", note)
+        print(f"[raiiaf] {note}")
+        comment = getattr(p, "comment", None)
+        if callable(comment):
+            comment(note)
+    return True
 
 
 def warn_environment(run: Run, sources: list[replay.Source]) -> None:
@@ -458,17 +533,32 @@ def hires_shape(p: Any) -> tuple[int, ...] | None:
     return (webui.latent_channels(), hr_y // 8 - ty, hr_x // 8 - tx)
 
 
+def check_saved(p: Any, run: Run | None) -> None:
+    """``postprocess``: say so when the run saved no image (API ``save_images: false``,
+    auto-save off): its noise is dropped with it and no ``.raiiaf`` exists."""
+    if run is None or not run.options.save or run.stop is not None or run.written:
+        return
+    save_samples = getattr(p, "save_samples", None)
+    saving = (
+        save_samples() if callable(save_samples) else not getattr(p, "do_not_save_samples", False)
+    )
+    if saving:
+        return
+    note = (
+        "raiiaf: no .raiiaf was written: this run saved no images (API save_images false, "
+        "or 'Always save all generated images' off); in the UI the Save button writes "
+        "one beside each image it saves (for the last runs), or turn saving on"
+    )
+    log.warning("%s", note)
+    print(f"[raiiaf] WARNING {note}")
+    run.warnings.append(note)
+
+
 def finish(p: Any, run: Run | None) -> None:
-    """``postprocess``: when the caller asked the webui to keep its override settings
-    after the run (API ``override_settings_restore_afterwards: false``), the settings
-    restored from the files are still put back: they were for this replay only."""
-    if run is None or not run.opts_before:
-        return
-    if getattr(p, "override_settings_restore_afterwards", True):
-        return
-    opts = webui.opts()
-    for key, value in run.opts_before.items():
-        setattr(opts, key, value)
+    """``postprocess``: the settings restored from the files were for this replay only:
+    put back exactly what was there before (``opts_guard``; again when ``p`` closes)."""
+    if run is not None and run.opts_before:
+        opts_guard.restore(run.opts_before)
 
 
 def before_batch(p: Any, run: Run | None, has_sampling_hook: bool) -> None:
@@ -483,28 +573,30 @@ def before_batch(p: Any, run: Run | None, has_sampling_hook: bool) -> None:
                 replay.check_shape(plan, "hires", shape, 0, len(plan.sources))
             except replay.ReplayError as e:
                 report(p, run, str(e), drop="hires")
+    if is_img2img(p) and run.stop is None:
+        first = global_index(p, 0)
+        rows = start_latent.stored_rows(run, "first", first, getattr(p, "init_latent", None))
+        if rows is not None:
+            p.init_latent = rows
+        start_latent.capture(run, "first", first, getattr(p, "init_latent", None))
     if run.stop is not None:
+        # The Hires fix button draws nothing from p.rng before the hires pass: there the
+        # hires pass's hook stops the sampler (stop_sampler).
         p.rng = StoppedRng(p.rng, run.stop)
-        if getattr(p, "firstpass_image", None) is not None:
-            # The Hires fix button draws nothing from p.rng before the hires pass.
-            _interrupt()
     elif run.plan is not None or not has_sampling_hook:
         p.rng = DrawRng(p.rng, p, run, capture=not has_sampling_hook)
 
 
-def _interrupt() -> None:
-    state = getattr(webui.module("modules.shared"), "state", None)
-    if state is not None and hasattr(state, "interrupt"):
-        state.interrupt()
-
-
-def on_noise(p: Any, run: Run | None, which: str, noise: Any) -> None:
+def on_noise(p: Any, run: Run | None, which: str, noise: Any, x: Any = None) -> None:
     """The exact noise of a pass (``process_before_every_sampling``'s ``noise``):
     replace it in place from the plan, then capture what the sampler will use.
     Idempotent (Forge calls it twice in the hires pass). ``p.modified_noise`` is never
     set: the in-place copy is what the sampler uses in every webui, and another script's
     ``p.modified_noise`` (derived from this noise) stays as that script made it."""
-    if run is None or noise is None or run.stop is not None:
+    if run is None or noise is None:
+        return
+    if run.stop is not None:
+        stop_sampler(p, run)
         return
     batch = int(noise.shape[0])
     plan = run.plan
@@ -516,9 +608,9 @@ def on_noise(p: Any, run: Run | None, which: str, noise: Any) -> None:
         except replay.ReplayError as e:
             report(p, run, str(e), drop=which if which == "hires" else None)
             if run.stop is not None:
-                # Too late to raise (hooks' errors are only logged): interrupt instead,
-                # so nothing is saved from noise that is not the stored one.
-                _interrupt()
+                # Too late to raise (hooks' errors are only logged): the sampler raises
+                # instead, so nothing is made from noise that is not the stored one.
+                stop_sampler(p, run)
                 return
             plan = None
     if plan is not None:
@@ -529,6 +621,11 @@ def on_noise(p: Any, run: Run | None, which: str, noise: Any) -> None:
             stored = torch.from_numpy(arr.copy()).to(device=noise.device, dtype=noise.dtype)
             noise[i].copy_(stored)
             plan.applied[(which, global_index(p, i))] = True
+    if which == "hires" and start_latent.hires_encodes(p):
+        rows = start_latent.stored_rows(run, "hires", global_index(p, 0), x)
+        if rows is not None:
+            x.copy_(rows)
+        start_latent.capture(run, "hires", global_index(p, 0), x)
     if getattr(p, "modified_noise", None) is not None:
         run.modified_by_other[which] = True
         if which == "first" and run.draw_inexact and run.plan is not None:
@@ -557,11 +654,16 @@ def on_samples(p: Any, run: Run | None, samples: Any) -> None:
 def tag_image(p: Any, run: Run | None, image: Any) -> None:
     if run is None or image is None:
         return
+    index = global_index(p, int(getattr(p, "batch_index", 0)))
     try:
-        image.raiiaf_index = global_index(p, int(getattr(p, "batch_index", 0)))
+        image.raiiaf_index = index
         image.raiiaf_run = id(run)
     except AttributeError:
         pass
+    if run.options.save:
+        digest = image_sha256(image)
+        if digest is not None:
+            run.image_hashes[digest] = index
 
 
 def _settings(p: Any, index: int) -> dict[str, Any]:
@@ -682,6 +784,13 @@ def build(
         t = run.noise.get((which, index))
         if t is not None:
             latents[name] = t.unsqueeze(0)
+    for which, name in replay.START_NAMES.items():
+        t = run.start.get((which, index))
+        if t is None and which == "first" and is_img2img(p):
+            # init_latent holds one row per image of a batch, the same for every batch.
+            t = run.start.get((which, index % max(1, int(getattr(p, "batch_size", 1)))))
+        if t is not None:
+            latents[name] = t.unsqueeze(0)
     if run.options.store_latent and index in run.latents:
         latents["final_latent"] = run.latents[index].unsqueeze(0)
     a = _settings(p, index)
@@ -735,12 +844,15 @@ def build(
         loras=infotext_mod.loras(str(prompt), parsed.get("params")),
         extra=extra,
     )
-    if run.plan is not None and index < len(run.plan.sources):
+    passes = sorted(w for (w, k) in run.plan.applied if k == index) if run.plan else []
+    if passes and index < len(run.plan.sources):
+        # Only where stored noise really went into this image (not for a replay that
+        # was dropped, skipped or stopped).
         src = run.plan.source(index)
         metadata["replayed_from"] = {
             "name": src.name,
             "sha256": src.sha256,
-            "passes": sorted(w for (w, k) in run.plan.applied if k == index),
+            "passes": passes,
             "seeds_restored": run.plan.restore_seeds,
             "settings_restored": {
                 k: {"was": webui.json_value(was), "now": webui.json_value(now)}
@@ -758,9 +870,8 @@ def is_main_image(params: Any, run: Run, tagging: bool) -> int | None:
     image = params.image
     if getattr(image, "raiiaf_run", None) == id(run):
         return int(image.raiiaf_index)
-    if tagging:
-        return None
-    # Webuis without postprocess_image_after_composite: the saved name tells.
+    # Webuis without postprocess_image_after_composite, or a script after this one that
+    # replaced the image object (``pp.image``) after it was tagged: the saved name tells.
     stem = os.path.splitext(os.path.basename(params.filename))[0]
     if any(stem.endswith(s) or f"{s}-" in stem for s in SECONDARY_SUFFIXES):
         return None
@@ -775,12 +886,17 @@ def before_saved(params: Any) -> None:
     name the image will really get (the first free one, the webui's rule) so that the
     sidecar follows the image and records that image's name and SHA-256."""
     p = getattr(params, "p", None)
-    if not isinstance(getattr(p, "raiiaf", None), Run):
-        return
+    if not isinstance(getattr(p, "raiiaf", None), Run) and not hasattr(p, "infotexts"):
+        return  # neither a run of this extension nor the Save button
     if webui.opt("save_images_replace_action", "Replace") == "Replace":
         return
     stem, ext = os.path.splitext(params.filename)
-    target, n = params.filename, 0
+    # After this callback the webui cuts the whole path to the folder's longest file
+    # name (f_namemax, less the extension) before it picks the free name: so do we.
+    folder = os.path.dirname(params.filename) or "."
+    with contextlib.suppress(OSError, AttributeError):
+        stem = stem[: os.statvfs(folder).f_namemax - max(4, len(ext))]
+    target, n = stem + ext, 0
     while os.path.exists(target):
         n += 1
         target = f"{stem}-{n}{ext}"
@@ -804,14 +920,25 @@ def on_saved(params: Any, tagging: bool) -> str | None:
     first free ``<basename>-N.raiiaf`` when that name is taken)."""
     p = getattr(params, "p", None)
     run = getattr(p, "raiiaf", None)
-    if not isinstance(run, Run) or not run.options.save or run.stop is not None:
+    if isinstance(run, Run):
+        if not run.options.save or run.stop is not None:
+            return None
+        index = is_main_image(params, run, tagging)
+    elif getattr(p, "raiiaf", None) is None and hasattr(p, "infotexts"):
+        # The Save button's stand-in p (built from the page's generation info).
+        found = save_button.find(image_sha256(getattr(params, "image", None)))
+        if found is None:
+            return None
+        p, run, index = found
+    else:
         return None
-    index = is_main_image(params, run, tagging)
     if index is None:
         return None
     saved = saved_path(params)
     if not any(k == index for (_w, k) in run.noise):
-        log.warning("raiiaf: no noise captured for image %d; no .raiiaf for %s", index, saved)
+        note = f"raiiaf: no noise was captured for image {index + 1}; no .raiiaf for {saved}"
+        log.warning("%s", note)
+        run.warnings.append(note)
         return None
     try:
         size = getattr(params.image, "size", None)
@@ -830,6 +957,7 @@ def on_saved(params: Any, tagging: bool) -> str | None:
     except Exception as e:  # a failed sidecar must never break the webui's save
         log.exception("raiiaf: could not write the .raiiaf of %s", saved)
         print(f"[raiiaf] ERROR could not write the .raiiaf of {saved}: {e}")
+        run.warnings.append(f"raiiaf: could not write the .raiiaf of {saved}: {e}")
         return None
     run.written.append(target)
     return target
