@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 from modules import scripts
 
-from . import core, replay, save_button
+from . import core, replay, rng_wrap, run_state, save_button, sidecar
 
 try:  # A1111 >= 1.7 and Forge
     from modules.ui_components import InputAccordion
@@ -22,7 +22,7 @@ HAS_COMPOSITE_HOOK = hasattr(scripts.Script, "postprocess_image_after_composite"
 
 #: Order of the script's arguments (UI values; API callers pass them in this order under
 #: ``alwayson_scripts["raiiaf"]["args"]``).
-ARGS = tuple(core.Options.__dataclass_fields__)
+ARGS = tuple(run_state.Options.__dataclass_fields__)
 
 #: The UI components "apply stored settings" fills, by elem_id suffix, per tab.
 SETTING_ELEMS = {
@@ -159,7 +159,7 @@ class RaiiafScript(scripts.Script):
         return [enabled, save, embed, latent, files, on_mismatch, restore]
 
     def before_process(self, p, *args):
-        core.prepare(p, core.Options.from_args(args))
+        core.prepare(p, run_state.Options.from_args(args))
 
     def process(self, p, *args):
         core.start(p, getattr(p, "raiiaf", None))
@@ -176,21 +176,21 @@ class RaiiafScript(scripts.Script):
         # pass (the Hires fix button) stops at its sampler.
         run = getattr(p, "raiiaf", None)
         if run is not None and run.stop is not None:
-            core.stop_sampler(p, run)
+            rng_wrap.stop_sampler(p, run)
 
     def post_sample(self, p, ps, *args):
         core.on_samples(p, getattr(p, "raiiaf", None), getattr(ps, "samples", None))
 
     def postprocess_image(self, p, pp, *args):
-        core.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
+        sidecar.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
 
     def postprocess_image_after_composite(self, p, pp, *args):
-        core.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
+        sidecar.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
 
     def postprocess(self, p, processed, *args):
         run = getattr(p, "raiiaf", None)
         core.finish(p, run)
-        core.check_saved(p, run)
+        sidecar.check_saved(p, run)
         if run is not None and run.options.save and run.stop is None:
             save_button.remember(p, run)
         if run is None or not run.warnings:
@@ -204,8 +204,8 @@ class RaiiafScript(scripts.Script):
 
 
 def on_image_saved(params):
-    core.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
+    sidecar.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
 
 
 def on_before_image_saved(params):
-    core.before_saved(params)
+    sidecar.before_saved(params)
