@@ -114,10 +114,14 @@ def _read_allowed(path: str) -> tuple[str, bytes]:
         raise ReplayError(f"{name} cannot be read: {e.strerror or e}") from None
 
 
+#: How base64 data of a replay file begins: the format's magic "raiiaf" (legacy "GEN5").
+BASE64_MAGIC = ("cmFpaWFm", "R0VON")
+
+
 def _looks_like_path(text: str) -> bool:
-    """A path, not base64 data: base64 has no ".", "\\" or ":" (a drive), and every
-    replay file's name ends in ".raiiaf"."""
-    return any(c in text for c in ".\\:") or len(text) % 4 != 0
+    """A path, not base64 data: every replay file starts with the format's magic, so its
+    base64 does too (anything else is taken as a path, checked against the folders)."""
+    return not text.startswith(BASE64_MAGIC)
 
 
 def _load_bytes(item: Any) -> tuple[str, bytes]:

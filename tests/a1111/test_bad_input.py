@@ -103,7 +103,8 @@ def test_corrupt_file(webui, stored):
 
 
 def test_not_a_file_at_all(webui):
-    _stops(webui, "no such file and no base64 !", "neither a .raiiaf path nor base64")
+    _stops(webui, "no such file and no base64 !", "is not inside the webui's output folders")
+    _stops(webui, "cmFpaWFm!!", "neither a .raiiaf path nor base64")
 
 
 def test_uploads_as_bytes_and_base64(webui, stored):
