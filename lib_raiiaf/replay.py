@@ -20,6 +20,11 @@ from . import webui
 #: Tensor names in the files this extension writes, by sampling pass.
 PASS_NAMES = {"first": "initial_noise", "hires": "hires_noise"}
 
+#: The sampler's starting latent where it is itself a random draw (the VAE encoder samples
+#: its latent distribution from torch's global generator): img2img's ``init_latent``,
+#: and the hires pass's input after a non-latent upscaler (or the Hires fix button).
+START_NAMES = {"first": "init_latent", "hires": "hires_start_latent"}
+
 STOP = "Stop with a message"
 PROCEED = "Proceed without replay"
 ON_MISMATCH = (STOP, PROCEED)
@@ -43,6 +48,14 @@ class Source:
             return None
         if self.artifact.dtypes.get(PASS_NAMES[which]) != "float32":
             arr = np.asarray(arr, dtype=np.float32)
+        return arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
+
+    def start(self, which: str) -> np.ndarray | None:
+        """The stored starting latent of pass ``which`` (C, H, W), if any."""
+        arr = self.artifact.latents.get(START_NAMES[which])
+        if arr is None:
+            return None
+        arr = np.asarray(arr, dtype=np.float32)
         return arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
 
     @property
@@ -74,47 +87,68 @@ def _inside(path: str, folder: str) -> bool:
 
 def _read_allowed(path: str) -> tuple[str, bytes]:
     """A replay file named by path (API input or an upload's temp file): only a
-    ``.raiiaf`` file inside the webui's output folders or the upload folder is read."""
+    ``.raiiaf`` file inside the webui's output folders or the upload folder is read.
+    The folder check comes first and looks at the path's text alone (nothing on disk is
+    touched for a path outside them, and every such path gets the same message, so a
+    caller cannot learn whether it exists); the real path (links resolved) is then
+    checked again before the file is opened."""
     name = os.path.basename(path)
-    real = os.path.realpath(os.path.abspath(path))
-    if not any(_inside(real, d) for d in webui.allowed_dirs()):
-        raise ReplayError(
-            f"{name} is not inside the webui's output folders or its upload folder, so it is "
-            "not read; upload the file, pass its contents as base64, or move it into the "
-            "outputs folder"
-        )
-    if not real.lower().endswith(".raiiaf"):
+    outside = ReplayError(
+        f"{name} is not inside the webui's output folders or its upload folder, so it is "
+        "not read; upload the file, pass its contents as base64, or move it into the "
+        "outputs folder"
+    )
+    allowed = webui.allowed_dirs()
+    plain = os.path.normpath(os.path.abspath(path))
+    if not any(_inside(plain, d) for d in allowed):
+        raise outside
+    if not plain.lower().endswith(".raiiaf"):
         raise ReplayError(f"{name} is not a .raiiaf file (replay reads only .raiiaf files)")
-    with open(real, "rb") as f:
-        return name, f.read()
+    real = os.path.realpath(plain)
+    if not any(_inside(real, d) for d in allowed):
+        raise outside
+    try:
+        with open(real, "rb") as f:
+            return name, f.read()
+    except OSError as e:
+        raise ReplayError(f"{name} cannot be read: {e.strerror or e}") from None
+
+
+#: How base64 data of a replay file begins: the format's magic "raiiaf" (legacy "GEN5").
+BASE64_MAGIC = ("cmFpaWFm", "R0VON")
+
+
+def _looks_like_path(text: str) -> bool:
+    """A path, not base64 data: every replay file starts with the format's magic, so its
+    base64 does too (anything else is taken as a path, checked against the folders)."""
+    return not text.startswith(BASE64_MAGIC)
 
 
 def _load_bytes(item: Any) -> tuple[str, bytes]:
     """(display name, bytes) of one upload: bytes (gradio ``type="binary"``), a path, a
-    base64 string (API), a dict with ``name``/``path``/``data``, or a tempfile wrapper."""
+    base64 string (API), a dict with ``name``/``path``/``data``, or a tempfile wrapper.
+    A path is only ever looked at through ``_read_allowed``."""
     if isinstance(item, (bytes, bytearray, memoryview)):
         return "uploaded file", bytes(item)
     if isinstance(item, dict):
         for key in ("path", "name"):
-            if isinstance(item.get(key), str) and os.path.isfile(item[key]):
+            if isinstance(item.get(key), str) and item[key].strip():
                 return _read_allowed(item[key])
         if "data" in item:
             return _load_bytes(item["data"])
     name = getattr(item, "name", None)
-    if isinstance(name, str) and not isinstance(item, str) and os.path.isfile(name):
+    if isinstance(name, str) and not isinstance(item, str):
         return _read_allowed(name)
     if isinstance(item, str):
         text = item.strip()
-        if len(text) < 4096 and os.path.isfile(text):
-            return _read_allowed(text)
         if text.startswith("data:") and "," in text:
             text = text.split(",", 1)[1]
+        elif _looks_like_path(text):
+            return _read_allowed(text)
         try:
             return "base64 upload", base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise ReplayError(
-                "the replay file is neither an existing path nor base64 data"
-            ) from None
+            raise ReplayError("the replay file is neither a .raiiaf path nor base64 data") from None
     raise ReplayError(f"cannot read a replay file from a {type(item).__name__}")
 
 
@@ -249,6 +283,12 @@ def stored_settings(src: Source) -> dict[str, Any]:
         "prompt": src.artifact.metadata.get("prompt"),
         "negative_prompt": src.artifact.metadata.get("negative_prompt"),
     }
+    if a.get("mode") == "txt2img":
+        hires = a.get("hires")
+        out["enable_hr"] = isinstance(hires, dict)
+        for key, value in (hires or {}).items():
+            if key.startswith("hr_") and not key.startswith("hr_upscale_to"):
+                out[key] = value
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -329,6 +369,32 @@ def _effective_opt(p: Any, key: str) -> Any:
     return webui.opt(key)
 
 
+#: The values k-diffusion's samplers use when none is given (the webui's ``Sampler``).
+SAMPLER_DEFAULTS = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
+
+
+def sampler_value(p: Any, key: str) -> Any:
+    """What the sampler will really use for ``key`` of ``P_SAMPLER_ATTRS``, read at
+    ``before_process``. Since A1111 1.10 (and in Forge/reForge) ``p.s_*`` are still None
+    there: ``fill_fields_from_opts`` fills them from the settings later (``s_tmax`` 0
+    meaning no limit). The sampler then lets a setting that is not its default win over
+    ``p``'s value. ``eta`` is ``p``'s own (None: the sampler's eta setting)."""
+    value = getattr(p, key, None)
+    if key not in SAMPLER_DEFAULTS:
+        return value
+    setting = _effective_opt(p, key)
+    if key == "s_tmax":
+        setting = setting or float("inf")
+    if value is None:
+        value = setting
+    elif key == "s_tmax":
+        value = value or float("inf")
+    is_number = isinstance(setting, (int, float)) and not isinstance(setting, bool)
+    if is_number and float(setting) != SAMPLER_DEFAULTS[key]:
+        return setting
+    return value
+
+
 def setting_differences(sources: list[Source], p: Any) -> list[Difference]:
     """Every pixel-relevant setting the files hold that differs from this webui's (or
     this generation's); raises ReplayError when the files disagree among themselves."""
@@ -364,7 +430,7 @@ def setting_differences(sources: list[Source], p: Any) -> list[Difference]:
         if _norm(current) != _norm(value):
             out.append(Difference(key, "opts", value, webui.json_value(current)))
     for key, value in first_p.items():
-        current = getattr(p, key, None)
+        current = sampler_value(p, key)
         if value is None and (current is None or key != "eta"):
             # The webui always fills the sigma values (a file without one says nothing
             # about it); eta is None unless set for the generation.

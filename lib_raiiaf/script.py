@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 from modules import scripts
 
-from . import core, replay
+from . import core, replay, rng_wrap, run_state, save_button, sidecar
 
 try:  # A1111 >= 1.7 and Forge
     from modules.ui_components import InputAccordion
@@ -22,7 +22,7 @@ HAS_COMPOSITE_HOOK = hasattr(scripts.Script, "postprocess_image_after_composite"
 
 #: Order of the script's arguments (UI values; API callers pass them in this order under
 #: ``alwayson_scripts["raiiaf"]["args"]``).
-ARGS = tuple(core.Options.__dataclass_fields__)
+ARGS = tuple(run_state.Options.__dataclass_fields__)
 
 #: The UI components "apply stored settings" fills, by elem_id suffix, per tab.
 SETTING_ELEMS = {
@@ -36,7 +36,29 @@ SETTING_ELEMS = {
     "width": "width",
     "height": "height",
     "denoising_strength": "denoising_strength",
+    "prompt": "prompt",
+    "negative_prompt": "neg_prompt",
 }
+#: The txt2img tab's hires-fix components (full elem_ids, as in 1.10's ui.py).
+HIRES_ELEMS = {
+    "enable_hr": "txt2img_hr",
+    "hr_upscaler": "txt2img_hr_upscaler",
+    "hr_second_pass_steps": "txt2img_hires_steps",
+    "hr_scale": "txt2img_hr_scale",
+    "hr_resize_x": "txt2img_hr_resize_x",
+    "hr_resize_y": "txt2img_hr_resize_y",
+    "hr_sampler_name": "hr_sampler",
+    "hr_scheduler": "hr_scheduler",
+}
+
+
+def _elem_ids(tab: str) -> dict[str, str]:
+    out = {k: f"{tab}_{v}" for k, v in SETTING_ELEMS.items()}
+    if tab == "txt2img":
+        out.update(HIRES_ELEMS)
+    return out
+
+
 _components: dict[str, object] = {}
 
 
@@ -125,8 +147,9 @@ class RaiiafScript(scripts.Script):
                 apply = gr.Button("Apply stored settings", elem_id=f"{tab}_raiiaf_apply")
                 status = gr.Markdown("", elem_id=f"{tab}_raiiaf_status")
         # The tab's own components, created before the scripts' UI (elem_ids as in 1.10).
-        keys = [k for k in SETTING_ELEMS if f"{tab}_{SETTING_ELEMS[k]}" in _components]
-        targets = [_components[f"{tab}_{SETTING_ELEMS[k]}"] for k in keys]
+        elem_ids = _elem_ids(tab)
+        keys = [k for k, e in elem_ids.items() if e in _components]
+        targets = [_components[elem_ids[k]] for k in keys]
         apply.click(
             fn=lambda f: apply_stored_settings(f, keys),
             inputs=[files],
@@ -136,7 +159,7 @@ class RaiiafScript(scripts.Script):
         return [enabled, save, embed, latent, files, on_mismatch, restore]
 
     def before_process(self, p, *args):
-        core.prepare(p, core.Options.from_args(args))
+        core.prepare(p, run_state.Options.from_args(args))
 
     def process(self, p, *args):
         core.start(p, getattr(p, "raiiaf", None))
@@ -146,28 +169,43 @@ class RaiiafScript(scripts.Script):
 
     def process_before_every_sampling(self, p, *args, **kwargs):
         which = "hires" if getattr(p, "is_hr_pass", False) else "first"
-        core.on_noise(p, getattr(p, "raiiaf", None), which, kwargs.get("noise"))
+        core.on_noise(p, getattr(p, "raiiaf", None), which, kwargs.get("noise"), kwargs.get("x"))
+
+    def before_hr(self, p, *args):
+        # Webuis without process_before_every_sampling (1.6-1.9): a stopped run's hires
+        # pass (the Hires fix button) stops at its sampler.
+        run = getattr(p, "raiiaf", None)
+        if run is not None and run.stop is not None:
+            rng_wrap.stop_sampler(p, run)
 
     def post_sample(self, p, ps, *args):
         core.on_samples(p, getattr(p, "raiiaf", None), getattr(ps, "samples", None))
 
     def postprocess_image(self, p, pp, *args):
-        core.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
+        sidecar.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
 
     def postprocess_image_after_composite(self, p, pp, *args):
-        core.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
+        sidecar.tag_image(p, getattr(p, "raiiaf", None), getattr(pp, "image", None))
 
     def postprocess(self, p, processed, *args):
         run = getattr(p, "raiiaf", None)
         core.finish(p, run)
-        if run is not None and run.warnings and hasattr(processed, "comments"):
+        sidecar.check_saved(p, run)
+        if run is not None and run.options.save and run.stop is None:
+            save_button.remember(p, run)
+        if run is None or not run.warnings:
+            return
+        if hasattr(processed, "comments"):  # shown under the images in the UI
             extra = "\n".join(w for w in run.warnings if w not in processed.comments)
             processed.comments = "\n".join(x for x in (processed.comments, extra) if x)
+        params = getattr(processed, "extra_generation_params", None)
+        if isinstance(params, dict):  # in the API response's info
+            params["raiiaf warnings"] = list(run.warnings)
 
 
 def on_image_saved(params):
-    core.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
+    sidecar.on_saved(params, tagging=HAS_COMPOSITE_HOOK)
 
 
 def on_before_image_saved(params):
-    core.before_saved(params)
+    sidecar.before_saved(params)

@@ -68,6 +68,24 @@ NOISE_OPTS = (
     "beta_dist_beta",
     "forge_try_reproduce",
     "CLIP_stop_at_last_layers",
+    # Settings that change pixels through the prompt, the model or the VAE (each is in
+    # the webui's infotext, or changes the image without being there).
+    "emphasis",
+    "use_old_emphasis_implementation",
+    "tiling",
+    "sd_vae_encode_method",
+    "sd_vae_decode_method",
+    "token_merging_ratio",
+    "token_merging_ratio_img2img",
+    "token_merging_ratio_hr",
+    "pad_cond_uncond",
+    "pad_cond_uncond_v0",
+    "use_old_scheduling",
+    "use_downcasted_alpha_bar",
+    "s_min_uncond_all",
+    "inpainting_mask_weight",
+    "img2img_background_color",
+    "sd_sampling",
 )
 
 #: Folder settings of the webui's outputs (txt2img/img2img/extras samples and grids, the

@@ -16,6 +16,7 @@ import io
 import os
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,19 @@ BUILTIN_ELEMS = {
     "width": 512,
     "height": 512,
     "denoising_strength": 0.75,
+    "prompt": "",
+    "neg_prompt": "",
+}
+#: The txt2img tab's hires-fix components (full elem_ids, as in 1.10's ui.py).
+HIRES_ELEMS = {
+    "txt2img_hr": False,
+    "txt2img_hr_upscaler": "Latent",
+    "txt2img_hires_steps": 0,
+    "txt2img_hr_scale": 2.0,
+    "txt2img_hr_resize_x": 0,
+    "txt2img_hr_resize_y": 0,
+    "hr_sampler": "Use same sampler",
+    "hr_scheduler": "Use same scheduler",
 }
 _OWN_MODULES = ("modules", "launch", "gradio", "lib_raiiaf", "k_diffusion")
 
@@ -190,6 +204,9 @@ class Webui:
                 self.components[tab] = {
                     k: gradio.Number(v, elem_id=f"{tab}_{k}") for k, v in BUILTIN_ELEMS.items()
                 }
+                if not is_img2img:
+                    for elem_id, v in HIRES_ELEMS.items():
+                        self.components[tab][elem_id] = gradio.Number(v, elem_id=elem_id)
                 runner = scripts.ScriptRunner()
                 runner.initialize_scripts(is_img2img)
                 runner.setup_ui()
@@ -228,7 +245,8 @@ class Webui:
 
         script_callbacks.on_image_saved(record)
         try:
-            processed = processing.process_images(p)
+            with closing(p):  # as the webui's txt2img/img2img and its API
+                processed = processing.process_images(p)
         finally:
             script_callbacks._callbacks["image_saved"].remove(record)
         return Result(processed=processed, p=p, outdir=out, saved=saved)

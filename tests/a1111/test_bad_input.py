@@ -29,23 +29,23 @@ def stored(webui):
     return res.sidecar(res.images[0])
 
 
-def _stops(webui, files, match, **kw):
+def _stops(webui, files, match, restore=True, **kw):
     from lib_raiiaf.replay import ReplayError
 
     with pytest.raises(ReplayError, match=match):
         webui.txt2img(
             outdir="stopped",
-            raiiaf={"replay_files": files, "on_mismatch": STOP},
+            raiiaf={"replay_files": files, "on_mismatch": STOP, "restore_seeds": restore},
             **{**BASE, "seed": 1, **kw},
         )
     assert files_in(webui.root / "stopped", ".png") == []
     assert files_in(webui.root / "stopped", ".raiiaf") == []
 
 
-def _proceeds(webui, files, match, **kw):
+def _proceeds(webui, files, match, restore=True, **kw):
     res = webui.txt2img(
         outdir="went-on",
-        raiiaf={"replay_files": files, "on_mismatch": PROCEED},
+        raiiaf={"replay_files": files, "on_mismatch": PROCEED, "restore_seeds": restore},
         **{**BASE, "seed": 1, **kw},
     )
     plain = webui.txt2img(outdir="plain", **{**BASE, "seed": 1, **kw})
@@ -59,16 +59,24 @@ def _proceeds(webui, files, match, **kw):
     return res
 
 
-def test_noise_shape_not_matching_the_size(webui, stored, capsys):
+def test_size_not_matching_the_file(webui, stored, capsys):
+    # With the stored settings the file's size is used; without them it is listed.
+    res = webui.txt2img(
+        outdir="restored",
+        raiiaf={"replay_files": str(stored)},
+        **{**BASE, "seed": 1, "width": 128, "height": 128},
+    )
+    assert pixels(res.images[0]).shape == (64, 64, 3)
     _stops(
         webui,
         str(stored),
-        r"shape \[4, 8, 8\] \(64x64 pixels.*needs \[4, 16, 16\]",
+        r"width: file 64, this webui 128; height",
+        restore=False,
         width=128,
         height=128,
     )
     assert "raiiaf: " in capsys.readouterr().out  # also in the log
-    _proceeds(webui, str(stored), "needs [4, 16, 16]", width=128, height=128)
+    _proceeds(webui, str(stored), "width: file 64", restore=False, width=128, height=128)
 
 
 def test_file_count_not_matching_the_batch(webui, stored):
@@ -95,7 +103,8 @@ def test_corrupt_file(webui, stored):
 
 
 def test_not_a_file_at_all(webui):
-    _stops(webui, "no such file and no base64 !", "neither an existing path nor base64")
+    _stops(webui, "no such file and no base64 !", "is not inside the webui's output folders")
+    _stops(webui, "cmFpaWFm!!", "neither a .raiiaf path nor base64")
 
 
 def test_uploads_as_bytes_and_base64(webui, stored):

@@ -264,7 +264,7 @@ def test_hires_fix_both_passes_captured_and_replayed(make_webui, mode):
 def test_a1111_1_9_without_the_sampling_hook_wraps_p_rng(make_webui):
     webui = make_webui("a1111-1.9")
     assert not hasattr(webui.scripts.Script, "process_before_every_sampling")
-    first = webui.txt2img(seed=60, sampler_name="Euler a", batch_size=2, outdir="a", **BASE)
+    first = webui.txt2img(seed=60, sampler_name="Euler", batch_size=2, outdir="a", **BASE)
     art = raiiaf_rs.read(first.sidecar(first.images[1]))
     from modules import rng
 

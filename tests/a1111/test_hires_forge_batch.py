@@ -54,13 +54,20 @@ def test_truncated_hires_file_replays_exactly(make_webui, mode):
     assert webui.errors.reported == []
 
 
-def test_hires_mismatch_with_proceed_keeps_the_first_pass_replay(webui):
+def test_other_hires_settings_are_restored_or_listed(webui):
     kw = dict(BASE, enable_hr=True, hr_scale=2.0, denoising_strength=0.5, sampler_name="Euler")
     first = webui.txt2img(seed=71, outdir="a", **kw)
-    other = dict(kw, hr_scale=1.5)  # another hires size: only that pass cannot be replayed
+    other = dict(kw, hr_scale=1.5)  # another hires size
+    # With the stored settings: the file's hires scale is used, both passes replayed.
+    res = webui.txt2img(seed=3, outdir="b", raiiaf={"replay_files": _src(first)}, **other)
+    assert np.array_equal(pixels(first.images[0]), pixels(res.images[0]))
+    meta = raiiaf_rs.read(res.sidecar(res.images[0])).metadata
+    assert meta["replayed_from"]["passes"] == ["first", "hires"]
+    assert meta["replayed_from"]["settings_restored"]["Hires hr_scale"] == {"was": 1.5, "now": 2.0}
+    # Without them: the difference is listed, and "proceed" replays nothing.
     res = webui.txt2img(
         seed=3,
-        outdir="b",
+        outdir="c",
         raiiaf={
             "replay_files": _src(first),
             "restore_seeds": False,
@@ -68,12 +75,9 @@ def test_hires_mismatch_with_proceed_keeps_the_first_pass_replay(webui):
         },
         **other,
     )
-    assert "hires pass is generated WITHOUT replay" in res.processed.comments
-    meta = raiiaf_rs.read(res.sidecar(res.images[0])).metadata
-    assert meta["replayed_from"]["passes"] == ["first"]
-    stored = raiiaf_rs.read(first.sidecar(first.images[0])).latents["initial_noise"]
-    written = raiiaf_rs.read(res.sidecar(res.images[0])).latents["initial_noise"]
-    assert written.tobytes() == stored.tobytes()
+    assert "Hires hr_scale: file 2.0, this webui 1.5" in res.processed.comments
+    assert "generating WITHOUT replay" in res.processed.comments
+    assert "replayed_from" not in raiiaf_rs.read(res.sidecar(res.images[0])).metadata
 
 
 def _gallery_image() -> Image.Image:

@@ -87,13 +87,22 @@ class StableDiffusionProcessing:
             self.modified_noise = None
         for key, value in kwargs.items():
             setattr(self, key, value)
-        # As the webui's __post_init__: the sampler values come from the settings unless
-        # given (s_tmax 0 means no limit).
+        if scripts.MODE == "a1111-1.9":  # 1.6-1.9 filled them in __post_init__
+            self.fill_fields_from_opts()
+
+    def fill_fields_from_opts(self) -> None:
+        """As A1111 1.10 (and Forge/reForge): the sampler values come from the settings
+        unless given, filled in ``process_images_inner`` (after ``before_process`` and the
+        override settings; 1.6-1.9 did it in ``__post_init__``). s_tmax 0 means no limit."""
         o = shared.opts
         self.s_churn = o.s_churn if self.s_churn is None else self.s_churn
         self.s_tmin = o.s_tmin if self.s_tmin is None else self.s_tmin
         self.s_tmax = (o.s_tmax if self.s_tmax is None else self.s_tmax) or float("inf")
         self.s_noise = o.s_noise if self.s_noise is None else self.s_noise
+
+    def close(self) -> None:
+        """Called by the webui (``closing(p)``) after ``process_images``, even on an error."""
+        self.sampler = None
 
     def comment(self, text: str) -> None:
         self.comments[text] = 1
@@ -152,6 +161,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         self.truncate_x = 0
         self.truncate_y = 0
         self.firstpass_image = None
+        self.latent_scale_mode = None
         super().__init__(**kwargs)
 
     def calculate_target_resolution(self) -> None:
@@ -180,6 +190,8 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
 
     def init(self, all_prompts, all_seeds, all_subseeds) -> None:
         if self.enable_hr:
+            latent = str(self.hr_upscaler or "Latent").startswith("Latent")
+            self.latent_scale_mode = {"mode": "nearest"} if latent else None
             self.calculate_target_resolution()
             self.extra_generation_params["Hires upscale"] = self.hr_scale
             self.extra_generation_params["Hires upscaler"] = self.hr_upscaler
@@ -195,7 +207,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
             # no hook); the image's latent goes straight to the hires pass.
             arr = np.asarray(self.firstpass_image.convert("RGB"), dtype=np.float32)
             image = torch.from_numpy(arr / 127.5 - 1.0).permute(2, 0, 1)[None]
-            samples = shared.sd_model.encode_first_stage(image)
+            samples = shared.sd_model.encode_sample(image)
             return self.sample_hr_pass(samples, seeds, subseeds, subseed_strength, prompts)
         x = self.rng.next()
         x = self._before_sampling(x, x, conditioning, unconditional_conditioning)
@@ -205,6 +217,8 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
         return self.sample_hr_pass(samples, seeds, subseeds, subseed_strength, prompts)
 
     def sample_hr_pass(self, samples, seeds, subseeds, subseed_strength, prompts):
+        if shared.state.interrupted:
+            return samples
         self.is_hr_pass = True
         if shared.opts.save_images_before_highres_fix and self.save_samples():
             decoded = decode_to_images(samples)
@@ -220,7 +234,14 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
                     suffix="-before-highres-fix",
                 )
         target = (self.hr_upscale_to_y // opt_f, self.hr_upscale_to_x // opt_f)
-        samples = F.interpolate(samples, size=target, mode="nearest")
+        if self.latent_scale_mode is not None or self.firstpass_image is not None:
+            samples = F.interpolate(samples, size=target, mode="nearest")
+        else:
+            # A non-latent upscaler: decode, upscale the image, encode again (the encoder
+            # samples its latent from torch's global generator).
+            decoded = shared.sd_model.decode_first_stage(samples)
+            size = (self.hr_upscale_to_y, self.hr_upscale_to_x)
+            samples = shared.sd_model.encode_sample(F.interpolate(decoded, size=size))
         ty, tx = self.truncate_y, self.truncate_x
         samples = samples[
             :,
@@ -268,7 +289,7 @@ class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
         image = self.init_images[0].convert("RGB").resize((self.width, self.height))
         arr = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
         batch = arr.permute(2, 0, 1)[None].repeat(self.batch_size, 1, 1, 1)
-        self.init_latent = model.encode_first_stage(batch)
+        self.init_latent = model.encode_sample(batch)
         if self.image_mask is not None:
             mask = self.image_mask.convert("L").resize((self.width, self.height))
             if self.inpainting_mask_invert:
@@ -383,10 +404,13 @@ def process_images(p) -> Processed:
     and put back afterwards, as the webui does."""
     p.setup_scripts()
     p.scripts.before_process(p)
-    saved = {k: getattr(shared.opts, k) for k in p.override_settings if hasattr(shared.opts, k)}
+    # As 1.10: only keys already in opts.data are put back afterwards (a fresh install
+    # without config.json has none there), and overrides go through opts.set.
+    data = shared.opts.data
+    saved = {k: data[k] for k in p.override_settings if k in data}
     try:
         for key, value in p.override_settings.items():
-            setattr(shared.opts, key, value)
+            shared.opts.set(key, value, is_api=True, run_callbacks=False)
         return process_images_inner(p)
     finally:
         if p.override_settings_restore_afterwards:
@@ -398,6 +422,7 @@ def process_images_inner(p) -> Processed:
     model = shared.sd_model
     p.sd_model_name = model.sd_checkpoint_info.name_for_extra
     p.sd_model_hash = model.sd_model_hash
+    p.fill_fields_from_opts()
     total = p.batch_size * p.n_iter
     p.all_prompts = [p.prompt] * total
     p.all_negative_prompts = [p.negative_prompt] * total

@@ -77,6 +77,12 @@ class TinySD:
         pre = torch.atanh(pooled) - self.rgb_bias[None, :, None, None]
         return torch.einsum("kc,bchw->bkhw", self.rgb_pinv, pre)
 
+    def encode_sample(self, image: torch.Tensor) -> torch.Tensor:
+        """As the webui's ``get_first_stage_encoding(encode_first_stage(...))``: a sample of
+        the encoder's latent distribution, drawn from torch's *global* generator."""
+        mean = self.encode_first_stage(image)
+        return mean + 0.05 * torch.randn(mean.shape)
+
 
 def load_model() -> TinySD:
     return TinySD()

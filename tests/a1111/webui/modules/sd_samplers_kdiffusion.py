@@ -85,6 +85,15 @@ class KDiffusionSampler:
         for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
             if name in params and getattr(p, name, None) is not None:
                 kwargs[name] = getattr(p, name)
+        # As the webui's Sampler.initialize: a setting that is not the sampler's default
+        # wins over p's value (and is written back to p).
+        for name, default in SAMPLER_DEFAULTS.items():
+            value = getattr(shared.opts, name)
+            if name == "s_tmax":
+                value = value or default
+            if name in kwargs and value != default:
+                kwargs[name] = value
+                setattr(p, name, value)
         if "eta" in params:
             eta = getattr(p, "eta", None)
             kwargs["eta"] = shared.opts.eta_ancestral if eta is None else eta
@@ -175,6 +184,7 @@ class KDiffusionSampler:
         )
 
 
+SAMPLER_DEFAULTS = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
 SIGMA_MIN = sd_models.SIGMA_MIN
 SIGMA_MAX = sd_models.SIGMA_MAX
 

@@ -49,7 +49,39 @@ DEFAULT_OPTS = {
     "cross_attention_optimization": "Automatic",
 }
 
-opts = SimpleNamespace(**DEFAULT_OPTS)
+
+class Options:
+    """The webui's ``Options``: ``data`` holds what ``config.json`` held (nothing on a fresh
+    install), a key missing there reads as its default; ``set()`` is how the webui applies
+    ``override_settings`` (``is_api=True``, no callbacks)."""
+
+    def __init__(self, defaults: dict) -> None:
+        object.__setattr__(self, "defaults", defaults)
+        object.__setattr__(self, "data", {})
+
+    def __getattr__(self, key):
+        data = object.__getattribute__(self, "data")
+        if key in data:
+            return data[key]
+        defaults = object.__getattribute__(self, "defaults")
+        if key in defaults:
+            return defaults[key]
+        raise AttributeError(key)
+
+    def __setattr__(self, key, value) -> None:
+        self.data[key] = value
+
+    def set(self, key, value, is_api=False, run_callbacks=True) -> bool:
+        if self.data.get(key, None) == value:
+            return False
+        setattr(self, key, value)
+        return True
+
+    def get_default(self, key):
+        return self.defaults.get(key)
+
+
+opts = Options(DEFAULT_OPTS)
 cmd_opts = SimpleNamespace()
 device = devices.device
 xformers_available = False
@@ -71,6 +103,5 @@ state = State()
 
 def reset() -> None:
     """Back to defaults (between tests)."""
-    opts.__dict__.clear()
-    opts.__dict__.update(DEFAULT_OPTS)
+    opts.data.clear()  # a fresh install: no config.json
     state.__init__()
