@@ -53,10 +53,6 @@ def comfyui_version(comfy_dir: str | os.PathLike = COMFYUI_DIR) -> str:
     return match.group(1)
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
-
-
 class ComfyError(RuntimeError):
     """The server failed to start, died, rejected a request or a prompt failed."""
 

@@ -267,14 +267,11 @@ def open_page(browser, server):
 
 
 def shipped_frontend() -> str:
-    """The front-end version the ComfyUI under test pins: its own requirements.txt, else
-    (the 0.3.75 tree, extracted without it) the copy of its pins in tests/comfyui."""
-    pin = re.compile(r"^comfyui-frontend-package==([\w.]+)", re.M)
-    for reqs in (COMFYUI_DIR / "requirements.txt", HERE / "requirements.txt"):
-        found = pin.search(reqs.read_text()) if reqs.is_file() else None
-        if found:
-            return found.group(1)
-    raise AssertionError("no comfyui-frontend-package pin found")
+    """The front-end version the ComfyUI under test pins (its requirements.txt)."""
+    reqs = (COMFYUI_DIR / "requirements.txt").read_text()
+    found = re.search(r"^comfyui-frontend-package==([\w.]+)", reqs, re.M)
+    assert found, f"no comfyui-frontend-package pin in {COMFYUI_DIR}/requirements.txt"
+    return found.group(1)
 
 
 @pytest.fixture(scope="module")
