@@ -94,7 +94,7 @@ def _read_allowed(path: str) -> tuple[str, bytes]:
     checked again before the file is opened."""
     name = os.path.basename(path)
     outside = ReplayError(
-        f"{name} is not inside the webui's output folders or its upload folder, so it is "
+        f"{name!r} is not inside the webui's output folders or its upload folder, so it is "
         "not read; upload the file, pass its contents as base64, or move it into the "
         "outputs folder"
     )

@@ -192,7 +192,13 @@ class Result:
 
     @property
     def comments(self) -> str:
-        return str(self.info.get("comments", "")) + "\n" + "\n".join(self.info["infotexts"])
+        """What the run tells an API caller in words: the infotexts, and the extension's
+        warnings (``extra_generation_params["raiiaf warnings"]``: 1.10's API answer has no
+        ``comments``)."""
+        warnings = (self.info.get("extra_generation_params") or {}).get("raiiaf warnings", [])
+        return "\n".join(
+            [str(self.info.get("comments", "")), *self.info["infotexts"], *map(str, warnings)]
+        )
 
 
 def pixels(image: Image.Image | Path) -> np.ndarray:

@@ -49,7 +49,9 @@ def test_damaged_file(webui, made):
 
 
 def test_neither_path_nor_base64(webui):
-    refused(webui, ["no such file, and not base64 either"], "neither an existing path nor base64")
+    # Not base64 (it does not start as every file does), so a path: refused by its text, before
+    # anything looks at the disk, with the same answer as for an outside path that exists.
+    refused(webui, ["no such file, and not base64 either"], "not inside the webui's output folders")
 
 
 def test_wrong_number_of_files(webui, made):

@@ -3,11 +3,19 @@ for the user's next plain generation. On a fresh install (no config.json) the we
 only override keys already in its settings, so the extension has to put them back itself.
 
 conftest.py runs this file first for each webui, while the session's settings file holds
-nothing but the output folders (checked below), as on a fresh install."""
+nothing but the output folders (checked below), as on a fresh install.
+
+The file replayed says it was made with ENSD 31337 and the NV noise source, as a file from
+another user's webui would. It is made here from a plain generation's sidecar with those two
+settings changed, not by a generation with ``override_settings``: on a fresh install the webui
+itself keeps such a request's overrides afterwards (its own behaviour, with or without this
+extension), which would hide whether the replay leaks."""
 
 from __future__ import annotations
 
 import json
+
+import raiiaf_rs
 
 from .checks import same, sidecars_of
 
@@ -18,11 +26,19 @@ def test_replay_leaves_the_users_settings_alone(webui):
     config = json.loads((webui.workdir / "config.json").read_text())
     assert not set(LEAKY) & set(config), f"not a fresh settings file: {sorted(config)}"
     defaults = {k: webui.get("/sdapi/v1/options")[k] for k in LEAKY}
+    assert defaults != LEAKY
     try:
-        plain = webui.txt2img(seed=81, sampler_name="Euler a")
-        orig = webui.txt2img(raiiaf={}, seed=81, sampler_name="Euler a", override_settings=LEAKY)
-        (side,) = sidecars_of(orig)
-        webui.txt2img(raiiaf={"files": [str(side)]}, seed=2, sampler_name="Euler a")
+        plain = webui.txt2img(raiiaf={}, seed=81, sampler_name="Euler a")
+        (side,) = sidecars_of(plain)
+        art = raiiaf_rs.read(side)
+        meta = dict(art.metadata)
+        meta["a1111"] = {**meta["a1111"], "opts": {**meta["a1111"]["opts"], **LEAKY}}
+        other = side.with_name("made-elsewhere.raiiaf")
+        raiiaf_rs.write(other, art.latents, art.image, meta, environment=art.environment)
+        replay = webui.txt2img(raiiaf={"files": [str(other)]}, seed=2, sampler_name="Euler a")
+        assert "31337" in replay.comments or "ENSD" in replay.comments, (
+            "the replay did not restore the file's settings: " + replay.comments
+        )
         after = {k: webui.get("/sdapi/v1/options")[k] for k in LEAKY}
         again = webui.txt2img(seed=81, sampler_name="Euler a")
         assert after == defaults, f"the replay left its settings in the webui: {after}"
