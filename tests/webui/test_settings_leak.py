@@ -32,7 +32,8 @@ def test_replay_leaves_the_users_settings_alone(webui):
         (side,) = sidecars_of(plain)
         art = raiiaf_rs.read(side)
         meta = dict(art.metadata)
-        meta["a1111"] = {**meta["a1111"], "opts": {**meta["a1111"]["opts"], **LEAKY}}
+        opts = {**meta["a1111"]["opts"], **LEAKY}
+        meta["a1111"] = {**meta["a1111"], "opts": opts, "rng_device_type": "nv"}
         other = side.with_name("made-elsewhere.raiiaf")
         raiiaf_rs.write(other, art.latents, art.image, meta, environment=art.environment)
         replay = webui.txt2img(raiiaf={"files": [str(other)]}, seed=2, sampler_name="Euler a")
