@@ -234,7 +234,7 @@ def a1111_like() -> dict:
     """What the A1111 extension's builder makes of a (webui-less) processing object."""
     sys.path.insert(0, str(ROOT))
     try:
-        from lib_raiiaf import core
+        from lib_raiiaf import run_state, sidecar
     finally:
         sys.path.remove(str(ROOT))
     p = SimpleNamespace(
@@ -256,12 +256,12 @@ def a1111_like() -> dict:
         sd_vae_name="vae-ft",
         extra_generation_params={},
     )
-    run = core.Run(options=core.Options(enabled=True))
+    run = run_state.Run(options=run_state.Options(enabled=True))
     import torch
 
     run.noise[("first", 1)] = torch.from_numpy(noise((4, 8, 8)))
     infotext = 'a dog\nSteps: 20, Seed: 8, Lora hashes: "style: 0123456789ab, detail: ba98"'
-    latents, meta = core.build(p, run, 1, infotext, (1024, 1536))
+    latents, meta = sidecar.build(p, run, 1, infotext, (1024, 1536))
     assert list(latents) == ["initial_noise"]
     assert meta["loras"] == [
         {
