@@ -60,6 +60,12 @@ def site_dirs(python: str | os.PathLike | None) -> list[Path]:
     return [Path(line) for line in out.stdout.splitlines() if line]
 
 
+#: Left out of such a venv: raiiaf_rs (and its editable-install .pth), the venv's own pip, and
+#: the .pth with which a host's venv layers .venv's packages (dev/setup_comfyui_latest.sh):
+#: the folders it would add are linked in one by one instead, without raiiaf_rs.
+SKIPPED = ("raiiaf_rs", "_raiiaf_project_venv", "pip", "_distutils_hack", "distutils-precedence")
+
+
 def python_without_raiiaf_rs(root: Path, like: str | os.PathLike | None = None) -> Path:
     """A fresh venv at ``root`` (POSIX layout) with the packages of the Python ``like``
     (default: this one, .venv's; a host's own Python may layer its packages on .venv's) but
@@ -80,7 +86,7 @@ def python_without_raiiaf_rs(root: Path, like: str | os.PathLike | None = None) 
         for entry in sorted(ours.iterdir()):
             name = entry.name.lower()
             # raiiaf_rs (and its editable-install .pth) stays out; the venv has its own pip.
-            if name.startswith(("raiiaf_rs", "pip", "_distutils_hack", "distutils-precedence")):
+            if name.startswith(SKIPPED):
                 continue
             project = name.split("-", 1)[0] if name.endswith(".dist-info") else None
             if project in projects or (site / entry.name).exists():
