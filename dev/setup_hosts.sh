@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up every real host the tests run besides ComfyUI 0.3.75 (which dev/setup.sh does):
-# ComfyUI 0.33.0, AUTOMATIC1111 1.10.1 and Forge Classic. Each set-up is idempotent and locked
+# ComfyUI 0.33.0, AUTOMATIC1111 1.10.1 and Forge Classic; and the torch build's venv. Each set-up is idempotent and locked
 # (dev/hosts.sh), so this can run while the same set-ups are started by the test targets.
 #
 #   dev/setup_hosts.sh               in the foreground
@@ -22,4 +22,6 @@ fi
 rc=0
 bash dev/setup_comfyui_latest.sh || rc=1
 bash dev/setup_webui.sh all || rc=1
+# Not a host, but the same kind of download: the torch build's venv (torch 2.13, ~3 GB).
+bash dev/setup_torch.sh --venv-only || rc=1
 exit $rc

@@ -27,6 +27,18 @@ export PYO3_PYTHON=$PWD/$VENV/bin/python
 
 say() { printf 'setup-torch: %s\n' "$*"; }
 
+# --venv-only: the venv and its packages, no build (dev/setup_hosts.sh runs that in the
+# background, so that the torch download overlaps the other builds). Either way the venv's
+# set-up holds a lock, so a later call waits for one running in the background.
+VENV_ONLY=0
+if [ "${1:-}" = --venv-only ]; then
+    VENV_ONLY=1
+    shift
+fi
+# shellcheck source=dev/hosts.sh
+source dev/hosts.sh
+host_lock torch-build-venv
+
 if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
     say "creating $VENV with $("$PYTHON" --version 2>&1)"
     rm -rf "$(readlink -m "$VENV")"
@@ -41,6 +53,10 @@ if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$req_hash" ]; then
     echo "$req_hash" >"$REQ_STAMP"
 else
     say "python deps up to date"
+fi
+
+if ((VENV_ONLY)); then
+    exit 0
 fi
 
 # The build inputs and the installed torch (through the requirements).
