@@ -48,16 +48,8 @@ def prepare(p: Any, options: Options) -> Run | None:
         overrides = dict(getattr(p, "override_settings", None) or {})
         keys = [d.key for d in differences if d.kind == "opts"]
         run.opts_before = opts_guard.protect(p, keys, overrides)
-        restored = replay.restore(p, differences)
-        run.restored = restored
-        note = "raiiaf: restored from the file: " + "; ".join(
-            f"{k} {was!r} -> {now!r}" for k, (was, now) in restored.items()
-        )
-        log.info("%s", note)
-        print(f"[raiiaf] {note}")
-        comment = getattr(p, "comment", None)
-        if callable(comment):
-            comment(note)
+        run.restored = replay.restore(p, differences)
+        _say_restored(p, run.restored)
         return run
     listing = "; ".join(d.text() for d in differences)
     report(
@@ -170,15 +162,20 @@ def compare_generation(p: Any, run: Run, sources: list[replay.Source]) -> bool:
     if diffs:
         done = gen_settings.restore(p, sources, diffs)
         run.restored.update(done)
-        note = "raiiaf: restored from the file: " + "; ".join(
-            f"{k} {was!r} -> {now!r}" for k, (was, now) in done.items()
-        )
-        log.info("%s", note)
-        print(f"[raiiaf] {note}")
-        comment = getattr(p, "comment", None)
-        if callable(comment):
-            comment(note)
+        _say_restored(p, done)
     return True
+
+
+def _say_restored(p: Any, restored: dict[str, tuple[Any, Any]]) -> None:
+    """What a replay restored, ``{key: (was, now)}``: in the log and under the images."""
+    note = "raiiaf: restored from the file: " + "; ".join(
+        f"{k} {was!r} -> {now!r}" for k, (was, now) in restored.items()
+    )
+    log.info("%s", note)
+    print(f"[raiiaf] {note}")
+    comment = getattr(p, "comment", None)
+    if callable(comment):
+        comment(note)
 
 
 def finish(p: Any, run: Run | None) -> None:
