@@ -39,33 +39,14 @@ def load():
 
 
 def prompt(seed: int) -> dict:
-    """The default txt2img graph's shape: KSampler "5" -> VAEDecode "6" -> SaveImage "7"."""
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "model.safetensors"}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse", "clip": ["1", 1]}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
-        "4": {
-            "class_type": "EmptyLatentImage",
-            "inputs": {"width": SIZE, "height": SIZE, "batch_size": 1},
-        },
-        "5": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["1", 0],
-                "positive": ["2", 0],
-                "negative": ["3", 0],
-                "latent_image": ["4", 0],
-                "seed": seed,
-                "steps": 20,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-            },
-        },
-        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-        "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "b"}},
-    }
+    """The default txt2img graph (tests/comfyui/harness.py): KSampler "5" -> VAEDecode "6" ->
+    SaveImage "7", at SIZE², 20 steps."""
+    sys.path.insert(0, str(REPO / "tests" / "comfyui"))
+    from harness import default_txt2img  # standard library only; never imports ComfyUI
+
+    return default_txt2img(
+        "model.safetensors", seed, 20, SIZE, SIZE, positive="a lighthouse", prefix="b"
+    )
 
 
 def main() -> None:
