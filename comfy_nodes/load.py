@@ -21,6 +21,8 @@ import raiiaf_rs
 import torch
 from comfy_api.latest import io
 from raiiaf_rs import host as raiiaf_host
+from raiiaf_rs import passes as raiiaf_passes
+from raiiaf_rs import replay as raiiaf_replay
 
 from . import batch_noise, capture, graph, host, paths, routes
 from .passes import IsSampler, replay_pass, with_seed
@@ -55,17 +57,16 @@ class Stored:
     rows: tuple[int, ...] = (0,)
 
 
-def shape_error(stored: tuple, wanted: tuple, what: str) -> ValueError:
-    def size(shape: tuple) -> str:
-        if len(shape) < 4:
-            return ""
-        h, w = shape[-2], shape[-1]
-        return f" (about {w * 8}x{h * 8} pixels for an 8x VAE)"
-
+def shape_error(name: str, stored: tuple, wanted: tuple, what: str) -> ValueError:
     return ValueError(
-        f"the stored noise has shape {list(stored)}{size(stored)} but {what} has shape "
-        f"{list(wanted)}{size(wanted)}; set the latent's width, height and batch size to match "
-        "the file (use the loader's LATENT output) or load another file"
+        raiiaf_replay.shape_mismatch(
+            name,
+            stored,
+            wanted,
+            what,
+            "set the latent's width, height and batch size to match the file (use the "
+            "loader's LATENT output) or load another file",
+        )
     )
 
 
@@ -105,7 +106,9 @@ class StoredNoise:
                 )
             return want
         if tuple(samples.shape) != tuple(self.noise.shape):
-            raise shape_error(tuple(self.noise.shape), tuple(samples.shape), "the latent")
+            raise shape_error(
+                self.stored.name, tuple(self.noise.shape), tuple(samples.shape), "the latent"
+            )
         out = self.noise.clone().to(dtype=samples.dtype)
         # Read by the capture hook's wrapper: these images' per-step noise as in their batch.
         out.raiiaf_rows = (self.stored.batch_size, self.stored.rows)
@@ -138,6 +141,15 @@ def _summary(art: raiiaf_rs.Artifact, name: str) -> str:
             "placeholders, set them yourself): "
             + "; ".join(f"{k}: {why}" for k, why in unknown.items())
         )
+    found = raiiaf_replay.passes(art)
+    lines += [f"  {raiiaf_replay.pass_text(p)}" for p in found]
+    across = raiiaf_replay.cross_host_differences(found, meta, "comfyui")
+    if across:
+        lines.append(
+            f"NOT EXACT IN COMFYUI (written by {across[0].stored}; the stored noise is used "
+            "as it is, but):"
+        )
+        lines += [f"  - {d.text()}" for d in across]
     recorded = bool(art.environment)
     lines.append(raiiaf_host.drift_summary(host.drift(art) if recorded else [], recorded=recorded))
     return "\n".join(lines)
@@ -181,43 +193,35 @@ def _tensor(art: raiiaf_rs.Artifact, name: str) -> torch.Tensor:
 
 def read_artifact(file: str) -> raiiaf_rs.Artifact:
     path = paths.resolve(file)
-    try:
-        return raiiaf_rs.read(path, as_torch=True, max_decoded_bytes=routes.max_decoded_bytes())
-    except raiiaf_rs.LimitExceededError as e:
-        reason = routes.too_large(e) or f"not a readable .raiiaf file ({e})"
-        raise ValueError(f"{file}: {reason}") from None
-    except raiiaf_rs.HashMismatchError as e:
-        raise ValueError(f"{file}: the file was altered or damaged ({e})") from None
-    except raiiaf_rs.RaiiafError as e:
-        raise ValueError(f"{file}: not a readable .raiiaf file ({e})") from None
+    return raiiaf_replay.read(path, file, as_torch=True, hide=routes.hidden(path, file))
 
 
 def stored_from(art: raiiaf_rs.Artifact, file: str) -> Stored:
+    """The passes of a file of any host (raiiaf_rs.replay.passes: its ``passes`` key, or
+    the old files' rules) whose noise it stores, in run order."""
     meta = art.metadata
-    records = [c for c in meta.get("captures") or [] if c.get("name") in art.latents]
-    if not records and "initial_noise" in art.latents:  # files of other writers
-        records = [{"name": "initial_noise"}]
-    if not records:
+    found = [p for p in raiiaf_replay.passes(art) if p.noise in art.latents]
+    if not found:
         missing = meta.get("warning")
         raise ValueError(
             f"{file}: the file holds no noise to replay (latents: {list(art.latents)})"
             + (f"; {missing}" if missing else "")
         )
-    default_seed = meta.get("generation_settings", {}).get("seed")
-    passes = []
-    for rec in records:
-        latent = rec.get("input_latent")
-        passes.append(
-            StoredPass(
-                name=rec["name"],
-                node_id=str(rec.get("node_id", "")),
-                class_type=str(rec.get("class_type", "")),
-                noise=_tensor(art, rec["name"]),
-                seed=rec.get("seed", default_seed),
-                input_latent=_tensor(art, latent) if latent in art.latents else None,
-                latent_shapes=rec.get("latent_shapes"),
-            )
+    # Nested latents' packed shapes are ComfyUI's own, in its capture records.
+    records = {c.get("name"): c for c in meta.get("captures") or [] if isinstance(c, dict)}
+    default_seed = (meta.get("generation_settings") or {}).get("seed")
+    passes = [
+        StoredPass(
+            name=p.noise,
+            node_id=str(p.source.get("node_id") or ""),
+            class_type=str(p.source.get("class_type") or ""),
+            noise=_tensor(art, p.noise),
+            seed=p.seed if p.seed is not None else default_seed,
+            input_latent=_tensor(art, p.input_latent) if p.input_latent in art.latents else None,
+            latent_shapes=records.get(p.noise, {}).get("latent_shapes"),
         )
+        for p in found
+    ]
     size = meta.get("batch_size", 1)
     index = meta.get("batch_index", 0)
     if not (isinstance(size, int) and isinstance(index, int) and 0 <= index < size):
@@ -309,20 +313,18 @@ class LoadRaiiaf(io.ComfyNode):
 
 def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     """The loaders' outputs (one file or a batch of them)."""
-    gen = dict(stored.metadata.get("generation_settings", {}))
-    # Files whose generation_settings could not be written whole (a required setting
-    # unknown) keep the settings they know in their first capture record.
-    caps = stored.metadata.get("captures") or [{}]
-    known = caps[0].get("settings", {}) if isinstance(caps[0], dict) else {}
-    for key, setting in (("steps", "steps"), ("cfg_scale", "cfg"), ("sampler", "sampler_name")):
-        if key not in gen and setting in known:
-            gen[key] = known[setting]
-    if "scheduler" not in gen and "scheduler" in known:
-        gen["scheduler"] = known["scheduler"]
+    shapes = {p.name: tuple(p.noise.shape) for p in stored.passes}
+    found = raiiaf_passes.passes_of(stored.metadata, shapes)
+    settings = raiiaf_replay.first_settings(stored.metadata, found)
     first = stored.passes[0]
-    seed = first.seed if first.seed is not None else int(gen.get("seed", 0))
-    sampler = gen.get("sampler", "euler")
-    scheduler = gen.get("scheduler", "normal")
+    seed = first.seed if first.seed is not None else int(settings.get("seed", 0))
+    # A file of the webui names its sampler and scheduler the webui's way.
+    sampler = raiiaf_replay.translate(
+        settings.get("sampler", "euler"), raiiaf_replay.SAMPLERS_WEBUI_TO_COMFYUI
+    )
+    scheduler = raiiaf_replay.translate(
+        settings.get("scheduler", "normal"), raiiaf_replay.SCHEDULERS_WEBUI_TO_COMFYUI
+    )
     if sampler not in comfy.samplers.KSampler.SAMPLERS:
         sampler = "euler"
     if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
@@ -337,8 +339,8 @@ def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
         {"samples": latent},
         image,
         int(seed),
-        int(gen.get("steps", 20)),
-        float(gen.get("cfg_scale", 7.0)),
+        int(settings.get("steps", 20)),
+        float(settings.get("cfg", 7.0)),
         sampler,
         scheduler,
         str(stored.metadata.get("prompt", "")),

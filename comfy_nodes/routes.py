@@ -37,6 +37,7 @@ import folder_paths
 import raiiaf_rs
 from aiohttp import web
 from raiiaf_rs import host as raiiaf_host
+from raiiaf_rs import replay as raiiaf_replay
 
 from . import decode_budget, host, paths
 
@@ -173,24 +174,9 @@ def describe(art: raiiaf_rs.Artifact, name: str) -> dict[str, Any]:
     }
 
 
-#: What one file may decode to on this server (uploads, inspect, the loader): tighter than the
-#: library's 1 GiB, since files come from the network; RAIIAF_MAX_DECODED_BYTES replaces it.
-SERVER_MAX_DECODED_BYTES = 256 << 20
-
-
 def max_decoded_bytes() -> int | None:
-    """The server's decoded-size limit (None: the library takes $RAIIAF_MAX_DECODED_BYTES)."""
-    return None if os.environ.get("RAIIAF_MAX_DECODED_BYTES") else SERVER_MAX_DECODED_BYTES
-
-
-def too_large(e: raiiaf_rs.LimitExceededError) -> str | None:
-    """The message for a file over the server's limit; None for a forged (corrupt) size."""
-    if not isinstance(e, raiiaf_rs.errors.DecodedSizeLimitError):
-        return None  # a size the file's bytes cannot justify: forged
-    return (
-        f"too large: it would decode to {e.declared:,} bytes, more than this server's limit of "
-        f"{e.limit:,} (set RAIIAF_MAX_DECODED_BYTES to raise it)"
-    )
+    """The hosts' decoded-size limit (raiiaf_rs.replay: 256 MiB, $RAIIAF_MAX_DECODED_BYTES)."""
+    return raiiaf_replay.max_decoded_bytes()
 
 
 def _declared(path: str) -> int:
@@ -214,32 +200,24 @@ def _read_described(path: str, shown: str, name: str) -> dict[str, Any]:
 
 def _read(path: str, name: str, how: Any = None) -> Any:
     """Read and verify ``path`` (or call ``how(path)``, a step of reading it); errors
-    name the file ``name`` and never the path."""
+    (raiiaf_rs.replay's messages) name the file ``name`` and never the path."""
     try:
         if how is not None:
             return how(path)
-        return raiiaf_rs.read(path, max_decoded_bytes=max_decoded_bytes())
-    except raiiaf_rs.LimitExceededError as e:
-        reason = too_large(e) or f"not a readable .raiiaf file ({_scrub(str(e), path, name)})"
-    except raiiaf_rs.HashMismatchError as e:
-        reason = f"the file was altered or damaged ({_scrub(str(e), path, name)})"
-    except raiiaf_rs.RaiiafError as e:
-        reason = f"not a readable .raiiaf file ({_scrub(str(e), path, name)})"
-    except OSError as e:
-        reason = f"could not be read ({e.strerror or type(e).__name__})"
-    except Exception as e:  # e.g. metadata that is not JSON
-        reason = f"not a readable .raiiaf file ({type(e).__name__})"
-    raise RequestError(f"{name}: {reason}")
+        return raiiaf_replay.read(path, name, hide=hidden(path, name))
+    except Exception as e:
+        raise RequestError(str(raiiaf_replay.read_error(e, name, hidden(path, name)))) from None
 
 
-def _scrub(message: str, path: str, name: str) -> str:
-    """``message`` with the file's path (and ComfyUI's directories) replaced."""
-    for p in sorted({path, os.path.realpath(path)}, key=len, reverse=True):
-        message = message.replace(p, name)
+def hidden(path: str, name: str) -> dict[str, str]:
+    """What a message must not show: the file's path (as ``name``) and ComfyUI's
+    directories."""
+    out = {p: name for p in (path, os.path.realpath(path))}
     for root in (folder_paths.get_input_directory(), folder_paths.get_output_directory()):
-        for r in {root, os.path.realpath(root)}:
-            message = message.replace(r + os.sep, "").replace(r, "")
-    return message
+        for r in (root, os.path.realpath(root)):
+            out[r + os.sep] = ""
+            out.setdefault(r, "")
+    return out
 
 
 def inspect_file(choice: str) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def test_committed_vectors_have_one_pass(vector):
     ]
     assert found[0].noise_shape == tuple(art.latents["initial_noise"].shape)
     gen = art.metadata["generation_settings"]
-    settings = replay.first_settings(art, found)
+    settings = replay.first_settings(art.metadata, found)
     assert settings["seed"] == gen["seed"] and settings["steps"] == gen["steps"]
 
 

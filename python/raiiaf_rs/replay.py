@@ -34,6 +34,8 @@ __all__ = [
     "ENV_MAX_DECODED_BYTES",
     "HOST_MAX_DECODED_BYTES",
     "PLAIN_GRAPH_CLASSES",
+    "SAMPLERS_WEBUI_TO_COMFYUI",
+    "SCHEDULERS_WEBUI_TO_COMFYUI",
     "Difference",
     "ReadError",
     "compare",
@@ -41,12 +43,14 @@ __all__ = [
     "environment_differences",
     "first_settings",
     "max_decoded_bytes",
+    "pass_text",
     "passes",
     "plain_graph_refusal",
     "read",
     "read_error",
     "shape_mismatch",
     "shape_text",
+    "translate",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -171,11 +175,11 @@ def passes(art: Any) -> list[Pass]:
         raise ReadError(getattr(art, "path", "") or "the file", f"malformed passes: {e}") from None
 
 
-def first_settings(art: Any, found: Sequence[Pass] | None = None) -> dict[str, Any]:
+def first_settings(metadata: Mapping[str, Any], found: Sequence[Pass]) -> dict[str, Any]:
     """The first pass's settings with the file's ``generation_settings`` filling gaps:
-    ``sampler``, ``scheduler``, ``steps``, ``cfg``, ``denoise``, ``seed`` (those known)."""
-    found = passes(art) if found is None else found
-    gen = art.metadata.get("generation_settings") if isinstance(art.metadata, Mapping) else None
+    ``sampler``, ``scheduler``, ``steps``, ``cfg``, ``denoise``, ``seed`` (those known).
+    ``found``: :func:`passes` of the file."""
+    gen = metadata.get("generation_settings")
     gen = gen if isinstance(gen, Mapping) else {}
     out: dict[str, Any] = {}
     for key, src in (("sampler", "sampler"), ("scheduler", "scheduler"), ("steps", "steps")):
@@ -190,6 +194,23 @@ def first_settings(art: Any, found: Sequence[Pass] | None = None) -> dict[str, A
         if found[0].seed is not None:
             out["seed"] = found[0].seed
     return out
+
+
+def pass_text(p: Pass) -> str:
+    """One line for a UI: ``pass 0 txt2img: initial_noise [1, 4, 64, 64] seed 5, euler
+    normal 20 steps cfg 7.0 (webui first)``."""
+    settings = " ".join(
+        f"{v}" if k in ("sampler", "scheduler") else f"{k} {v}"
+        for k, v in p.settings.items()
+        if v is not None
+    )
+    where = " ".join(str(v) for k, v in p.source.items() if v not in (None, ""))
+    noise = f"{p.noise} {list(p.noise_shape or [])}" if p.noise else "noise not stored"
+    seed = f" seed {p.seed}" if p.seed is not None else ""
+    start = "" if p.adds_noise else ", starts pre-noised"
+    exact = "" if p.exact else f"; NOT EXACT: {'; '.join(p.why_not_exact)}"
+    where = where or "unknown writer"
+    return f"pass {p.order} {p.role}: {noise}{seed}, {settings}{start} ({where}){exact}"
 
 
 # --- differences ----------------------------------------------------------------------------
@@ -390,3 +411,47 @@ def plain_graph_refusal(found: Sequence[Pass], metadata: Mapping[str, Any]) -> s
     if len(found) == 2 and found[1].role != "hires":
         return f"its second pass is a {found[1].role} pass, not a hires pass"
     return None
+
+
+# --- names across hosts ------------------------------------------------------------------------
+#: The webui's sampler names and ComfyUI's for the same k-diffusion sampler.
+SAMPLERS_WEBUI_TO_COMFYUI = {
+    "Euler": "euler",
+    "Euler a": "euler_ancestral",
+    "Heun": "heun",
+    "LMS": "lms",
+    "DPM2": "dpm_2",
+    "DPM2 a": "dpm_2_ancestral",
+    "DPM fast": "dpm_fast",
+    "DPM adaptive": "dpm_adaptive",
+    "DPM++ 2S a": "dpmpp_2s_ancestral",
+    "DPM++ 2M": "dpmpp_2m",
+    "DPM++ SDE": "dpmpp_sde",
+    "DPM++ 2M SDE": "dpmpp_2m_sde",
+    "DPM++ 3M SDE": "dpmpp_3m_sde",
+    "DDIM": "ddim",
+    "UniPC": "uni_pc",
+    "LCM": "lcm",
+}
+
+#: The webui's scheduler names and ComfyUI's for the same sigmas ("Automatic" and
+#: "Uniform": the model's own discretization, ComfyUI's "normal").
+SCHEDULERS_WEBUI_TO_COMFYUI = {
+    "Automatic": "normal",
+    "Uniform": "normal",
+    "Karras": "karras",
+    "Exponential": "exponential",
+    "Polyexponential": "polyexponential",
+    "SGM Uniform": "sgm_uniform",
+    "Simple": "simple",
+    "Normal": "normal",
+    "DDIM": "ddim_uniform",
+    "Beta": "beta",
+}
+
+
+def translate(value: Any, table: Mapping[str, str], reverse: bool = False) -> Any:
+    """``value`` in the other host's names (``reverse``: ComfyUI's to the webui's);
+    unchanged when it is already one of the target's names or has no counterpart."""
+    pairs = {v: k for k, v in table.items()} if reverse else table
+    return pairs.get(value, value) if isinstance(value, str) else value

@@ -33,7 +33,7 @@ def test_upload_refuses_oversized_declared_tensors(comfy, over_server_limit, whi
     assert status == 400, text
     error = body["error"]
     assert error.startswith(f"{name}: too large: it would decode to "), error
-    assert "more than this server's limit of 268,435,456" in error
+    assert "more than this host's limit of 268,435,456" in error
     assert "RAIIAF_MAX_DECODED_BYTES" in error
     assert not (input_dir(comfy) / name).exists()  # never stored
     # The server is alive and still answers.
