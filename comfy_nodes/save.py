@@ -14,8 +14,9 @@ import raiiaf_rs
 import torch
 from comfy_api.latest import io, ui
 from raiiaf_rs import host as raiiaf_host
+from raiiaf_rs import passes as raiiaf_passes
 
-from . import capture, graph, host, inputs, paths
+from . import capture, graph, host, inputs, pass_schema, paths
 from .passes import pass_name, path_nodes
 
 
@@ -126,6 +127,7 @@ def build_record(
     latents: dict[str, torch.Tensor] = {}
     records = []
     missing = []
+    schema: list[raiiaf_passes.Pass] = []  # the ``passes`` key, every pass in run order
     memo: dict[str, str] = {}
     get = inputs.getter(prompt, list_index, memo, settings_prompt)
 
@@ -154,12 +156,14 @@ def build_record(
                     "reason": p.missing,
                 }
             )
+            schema.append(pass_schema.missing(p.position, missing[-1]))
             continue
         ran = int(cap.noise.shape[0]) if cap.noise.dim() > 0 else 1
         if save_id:
             row, why = graph.picked_rows(prompt, p.node_id, save_id, ran, batch, get)
         else:  # no graph to follow: as batched alike, else whole
             row, why = (0 if ran == batch else None), ""
+        whole_before = len(whole)
         if save_id and row is None:
             whole.append(
                 f"pass {p.name} (node {p.node_id}) holds the initial noise of the whole batch "
@@ -194,6 +198,9 @@ def build_record(
             rec["input_latent"] = f"{p.name}_input_latent"
             latents[rec["input_latent"]] = part(cap.input_latent, row, ran)
         records.append(rec)
+        dtype = str(latents[p.name].dtype).removeprefix("torch.")
+        why = whole[-1] if len(whole) > whole_before else None
+        schema.append(pass_schema.captured(p.position, rec, dtype, why))
     done = [p for p in passes if p.capture is not None]
     if save_final_latent and done and done[-1].capture.final_latent is not None:
         final = done[-1].capture.final_latent
@@ -285,7 +292,8 @@ def build_record(
             ]
             + whole
         )
-    metadata["captures"] = records
+    metadata["captures"] = records  # kept for loaders of earlier versions (FORMAT.md §4.4)
+    metadata["passes"] = raiiaf_passes.to_json(schema)
     metadata["comfyui"] = {
         "version": host.comfyui_version(),
         # ComfyUI writes its cache fingerprints into the prompt while it runs

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import raiiaf_rs
+from raiiaf_rs import replay as raiiaf_replay
+from raiiaf_rs.passes import Pass
 
 from . import webui
 
@@ -41,12 +41,24 @@ class Source:
     name: str
     sha256: str
     artifact: raiiaf_rs.Artifact
+    #: The file's sampler passes (raiiaf_rs.replay.passes), whichever host wrote it.
+    passes: list[Pass] = field(default_factory=list)
+
+    def noise_name(self, which: str) -> str | None:
+        """The tensor of pass ``which`` (``first``/``hires``): the first pass unless the
+        file starts with a hires pass (the Hires fix button), the first hires pass."""
+        for p in self.passes:
+            first = p.order == 0 and p.role != "hires"
+            if (which == "first" and first) or (which == "hires" and p.role == "hires"):
+                return p.noise
+        return None
 
     def noise(self, which: str) -> np.ndarray | None:
-        arr = self.artifact.latents.get(PASS_NAMES[which])
+        name = self.noise_name(which)
+        arr = self.artifact.latents.get(name) if name else None
         if arr is None:
             return None
-        if self.artifact.dtypes.get(PASS_NAMES[which]) != "float32":
+        if self.artifact.dtypes.get(name) != "float32":
             arr = np.asarray(arr, dtype=np.float32)
         return arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
 
@@ -152,35 +164,21 @@ def _load_bytes(item: Any) -> tuple[str, bytes]:
     raise ReplayError(f"cannot read a replay file from a {type(item).__name__}")
 
 
-def _read(data: bytes) -> raiiaf_rs.Artifact:
-    """Decode in memory where this raiiaf_rs has ``read_bytes``; else via a temp file."""
-    read_bytes = getattr(raiiaf_rs, "read_bytes", None)
-    if read_bytes is not None:
-        return read_bytes(data, verify=True)
-    fd, tmp = tempfile.mkstemp(suffix=".raiiaf")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return raiiaf_rs.read(tmp, verify=True)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
 def _decode(name: str, data: bytes) -> Source:
+    """Read and verify one file (raiiaf_rs.replay: the hosts' size limit and messages);
+    a file of another host is refused here when the webui cannot run its passes."""
     digest = hashlib.sha256(data).hexdigest()
     try:
-        art = _read(data)
-    except raiiaf_rs.HashMismatchError as e:
-        raise ReplayError(
-            f"{name} fails its integrity check (a SHA-256 does not match: the file was "
-            f"altered or damaged): {e}"
-        ) from None
-    except raiiaf_rs.RaiiafError as e:
-        raise ReplayError(f"{name} is not a readable .raiiaf file: {e}") from None
-    if "initial_noise" not in art.latents and "hires_noise" not in art.latents:
+        art = raiiaf_replay.read(data, name)
+        found = raiiaf_replay.passes(art)
+    except raiiaf_replay.ReadError as e:
+        raise ReplayError(str(e)) from None
+    if not any(p.noise in art.latents for p in found):
         raise ReplayError(f"{name} holds no initial_noise tensor: nothing to replay")
-    return Source(name=name, sha256=digest, artifact=art)
+    why = raiiaf_replay.plain_graph_refusal(found, art.metadata)
+    if why:
+        raise ReplayError(f"{name} cannot be replayed in the webui: {why}")
+    return Source(name=name, sha256=digest, artifact=art, passes=found)
 
 
 def load_sources(value: Any) -> list[Source]:
@@ -221,13 +219,6 @@ class Plan:
         return seeds, subseeds
 
 
-def shape_text(shape: tuple[int, ...]) -> str:
-    if len(shape) == 3:
-        c, h, w = shape
-        return f"{list(shape)} ({w * 8}x{h * 8} pixels, {c} latent channels)"
-    return str(list(shape))
-
-
 def check_count(plan: Plan, total: int) -> None:
     n = len(plan.sources)
     if n != total:
@@ -258,10 +249,14 @@ def check_shape(plan: Plan, which: str, expected: tuple[int, ...], first: int, c
         if tuple(arr.shape) != tuple(expected):
             what = "hires pass" if which == "hires" else "image"
             raise ReplayError(
-                f"{src.name}: the stored noise has shape {shape_text(tuple(arr.shape))} but "
-                f"this {what} needs {shape_text(tuple(expected))}; set width, height (and "
-                "hires settings) as stored (the 'apply stored settings' button) or give "
-                "another file"
+                raiiaf_replay.shape_mismatch(
+                    src.name,
+                    tuple(arr.shape),
+                    tuple(expected),
+                    f"this {what}",
+                    "set width, height (and hires settings) as stored (the 'apply stored "
+                    "settings' button) or give another file",
+                )
             )
 
 
@@ -338,15 +333,18 @@ def _as_setting(value: Any) -> Any:
     return value
 
 
-@dataclass
-class Difference:
-    key: str
-    kind: str  # "opts" (a webui setting) or "p" (a value of this generation)
-    stored: Any
-    current: Any
+@dataclass(frozen=True)
+class Difference(raiiaf_replay.Difference):
+    """raiiaf_rs.replay's difference with the webui's labels (settings page name and
+    key) and wording. Kinds: ``opts``, ``p``, and the webui's own ``gen`` (a generation
+    setting the UI restores) and ``fixed`` (one the user must change)."""
 
-    def text(self) -> str:
-        return f"{label(self.key)}: file {self.stored!r}, this webui {self.current!r}"
+    def __post_init__(self) -> None:
+        if self.label is None:
+            object.__setattr__(self, "label", label(self.key))
+
+    def text(self, here: str = "this webui") -> str:
+        return super().text(here)
 
 
 def _stored_values(src: Source) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 from raiiaf_rs import host as raiiaf_host
+from raiiaf_rs import passes as raiiaf_passes
 
 from . import infotext as infotext_mod
-from . import replay, save_button, webui
+from . import pass_schema, replay, save_button, webui
 from .run_state import Run, global_index, image_sha256, is_img2img, log
 
 #: Suffixes of the webui's secondary saves (never a main image).
@@ -256,6 +257,11 @@ def build(
         }
     if run.warnings:
         metadata["warnings"] = list(run.warnings)
+    other = a.get("noise_modified_by_other_script")
+    why_not = [f"noise changed by another script: {', '.join(other)}"] if other else []
+    ui = "forge" if webui.is_forge() else "a1111"
+    schema = pass_schema.passes(a, latents, ui, why_not)
+    metadata["passes"] = raiiaf_passes.to_json(schema)
     return latents, metadata
 
 

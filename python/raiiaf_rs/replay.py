@@ -222,8 +222,8 @@ class Difference:
     webui's settings page), ``p`` (a value the webui keeps on its processing object),
     ``environment`` (a component of the environment document), ``host`` (the file was
     made by another host: ``stored``/``current`` name the two, ``reason`` says why exact
-    regeneration is impossible). ``affects_pixels``: whether it can change the image.
-    ``label``: the name the UI shows (the key when None)."""
+    regeneration is impossible); a host may add kinds of its own. ``affects_pixels``:
+    whether it can change the image. ``label``: the name the UI shows (the key when None)."""
 
     key: str
     kind: str
