@@ -164,6 +164,14 @@ def describe(art: raiiaf_rs.Artifact, name: str) -> dict[str, Any]:
         "warning": _text(meta.get("warning")),
         "pre_noised": _text(meta.get("pre_noised")),
     }
+    try:
+        found = raiiaf_replay.passes(art)
+    except raiiaf_replay.ReadError:
+        found = []
+    summary["passes"] = [raiiaf_replay.pass_text(p) for p in found]
+    summary["not_exact_here"] = [
+        d.text() for d in raiiaf_replay.cross_host_differences(found, meta, "comfyui")
+    ]
     return {
         "name": name,
         "workflow": workflow if isinstance(workflow, dict) else None,

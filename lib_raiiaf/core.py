@@ -40,6 +40,16 @@ def prepare(p: Any, options: Options) -> Run | None:
         report(p, run, str(e))
         run.sources = []
         return run
+    for src in run.sources:
+        across = src.not_exact_here()
+        if across:
+            note = (
+                f"raiiaf: {src.name} was written by {across[0].stored}: its stored noise is "
+                "replayed, but the image will not be identical: "
+                + "; ".join(d.text() for d in across)
+            )
+            log.warning("%s", note)
+            run.warnings.append(note)
     if not run.sources or not differences:
         return run
     if options.restore_seeds:

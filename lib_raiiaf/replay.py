@@ -72,7 +72,51 @@ class Source:
 
     @property
     def a1111(self) -> dict[str, Any]:
-        return dict(self.artifact.metadata.get("a1111") or {})
+        """The webui's settings of the file; for a file of another host, those its first
+        pass and metadata give, in the webui's names (:func:`foreign_settings`)."""
+        stored = self.artifact.metadata.get("a1111")
+        if isinstance(stored, dict):
+            return dict(stored)
+        return foreign_settings(self.passes, self.artifact.metadata)
+
+    def not_exact_here(self) -> list[raiiaf_replay.Difference]:
+        """Why this file, if another host wrote it, does not regenerate bit for bit here."""
+        return raiiaf_replay.cross_host_differences(self.passes, self.artifact.metadata, "webui")
+
+
+def foreign_settings(found: list[Pass], meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``a1111`` view of a file another host wrote (a ComfyUI one): mode, seed, steps,
+    CFG, sampler and scheduler in the webui's names, size, denoising strength, and the
+    hires pass's settings, so that replay checks them like a webui file's."""
+    if not found:
+        return {}
+    first = raiiaf_replay.first_settings(meta, found)
+    names = raiiaf_replay.SAMPLERS_WEBUI_TO_COMFYUI
+    scheds = raiiaf_replay.SCHEDULERS_WEBUI_TO_COMFYUI
+    out: dict[str, Any] = {
+        "mode": "img2img" if found[0].role in ("img2img", "inpaint") else "txt2img",
+        "seed": first.get("seed"),
+        "steps": first.get("steps"),
+        "cfg_scale": first.get("cfg"),
+        "sampler": raiiaf_replay.translate(first.get("sampler"), names, reverse=True),
+        "scheduler": raiiaf_replay.translate(first.get("scheduler"), scheds, reverse=True),
+        "width": meta.get("width"),
+        "height": meta.get("height"),
+    }
+    if out["mode"] == "img2img":
+        out["denoising_strength"] = first.get("denoise")
+    hires = [p for p in found if p.role == "hires"]
+    if hires:
+        h = hires[0].settings
+        out["hires"] = {
+            "hr_second_pass_steps": h.get("steps"),
+            "hr_sampler_name": raiiaf_replay.translate(h.get("sampler"), names, reverse=True),
+            "hr_scheduler": raiiaf_replay.translate(h.get("scheduler"), scheds, reverse=True),
+            "hr_cfg": h.get("cfg"),
+            "denoising_strength": h.get("denoise"),
+        }
+        out["hires"] = {k: v for k, v in out["hires"].items() if v is not None}
+    return {k: v for k, v in out.items() if v is not None}
 
     @property
     def settings(self) -> dict[str, Any]:
