@@ -294,6 +294,31 @@ def a1111_like() -> dict:
     }
     assert meta["prompt"].startswith("a dog") and meta["negative_prompt"] == "blurry"
     assert meta["a1111"]["seed"] == 8 and meta["infotext"] == infotext
+    (first,) = meta["passes"]  # the pass schema (FORMAT.md §4.7), as every host writes it
+    assert (first["order"], first["role"], first["noise"], first["seed"]) == (
+        0,
+        "txt2img",
+        "initial_noise",
+        8,
+    )
+    assert first["settings"] == {
+        "sampler": "Euler a",
+        "scheduler": "Karras",
+        "steps": 20,
+        "cfg": 6.5,
+        "denoise": 1.0,
+    }
+    assert (
+        first["source"]["host"] == "webui"
+        and first["exact"]
+        and first["noise_shape"]
+        == [
+            1,
+            4,
+            8,
+            8,
+        ]
+    )
     return meta
 
 
@@ -303,7 +328,11 @@ def test_every_host_writes_the_normalised_keys(make, tmp_path, png_bytes):
     image = _image(tmp_path, png_bytes)
     art = raiiaf_rs.read(host.write_sidecar(image, _latents(), metadata=meta, environment=None))
     got = art.metadata
-    own = {"comfyui", "sigmas"} if "comfyui" in got else {"a1111", "infotext", "infotext_fields"}
+    own = (
+        {"comfyui", "sigmas"}
+        if "comfyui" in got
+        else {"a1111", "infotext", "infotext_fields", "passes"}
+    )
     keys = set(host.NORMALISED_KEYS) - ({"batch_id"} if "a1111" in got else set())
     assert set(got) == keys | REFERENCE_KEYS | own
     assert set(got["generation_settings"]) == {"seed", "steps", "sampler", "scheduler", "cfg_scale"}

@@ -207,3 +207,72 @@ def test_plain_graph_refusal():
     ]
     assert "3 sampler passes" in replay.plain_graph_refusal(three, {})
     assert replay.plain_graph_refusal(_webui_passes(), {}) is None  # not a ComfyUI file
+
+
+# --- the webui's side of cross-host replay (lib_raiiaf, host-specific) ------------------------
+@pytest.fixture
+def lib_replay():
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, root)
+    try:
+        from lib_raiiaf import replay as lib
+
+        yield lib
+    finally:
+        sys.path.remove(root)
+
+
+def _comfy_file(tmp_path: Path, sampler_class: str = "KSampler") -> bytes:
+    from raiiaf_rs.passes import to_json
+
+    graph = {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}},
+        "5": {"class_type": sampler_class, "inputs": {}},
+    }
+    first = Pass(
+        0,
+        "txt2img",
+        noise="initial_noise",
+        seed=5,
+        noise_shape=(1, 4, 8, 8),
+        settings={"sampler": "euler_ancestral", "scheduler": "karras", "steps": 4, "cfg": 7.0},
+        source={"host": "comfyui", "node_id": "5", "class_type": sampler_class},
+    )
+    path = _file(
+        tmp_path,
+        {
+            "prompt": "a cat",
+            "width": 64,
+            "height": 64,
+            "passes": to_json([first]),
+            "generation_settings": {"seed": 5, "steps": 4, "sampler": "euler_ancestral"},
+            "comfyui": {"prompt": graph},
+        },
+    )
+    return path.read_bytes()
+
+
+def test_a_comfyui_file_is_read_by_the_webui_in_its_names(lib_replay, tmp_path):
+    src = lib_replay._decode("c.raiiaf", _comfy_file(tmp_path))
+    assert src.noise_name("first") == "initial_noise" and src.noise_name("hires") is None
+    assert src.noise("first").shape == (4, 8, 8)
+    a = src.a1111
+    assert (a["mode"], a["seed"], a["steps"], a["cfg_scale"]) == ("txt2img", 5, 4, 7.0)
+    assert (a["sampler"], a["scheduler"], a["width"]) == ("Euler a", "Karras", 64)
+    reasons = [d.key for d in src.not_exact_here()]
+    assert "prompt weighting" in reasons and "pass 0 (txt2img) noise device" in reasons
+
+
+def test_a_comfyui_graph_the_webui_cannot_run_is_refused(lib_replay, tmp_path):
+    with pytest.raises(lib_replay.ReplayError) as e:
+        lib_replay._decode("c.raiiaf", _comfy_file(tmp_path, "SamplerCustomAdvanced"))
+    assert str(e.value).startswith("c.raiiaf cannot be replayed in the webui: its ComfyUI graph")
+    assert "SamplerCustomAdvanced" in str(e.value)
+
+
+def test_the_webui_reads_under_the_host_limit(lib_replay, tmp_path, monkeypatch):
+    monkeypatch.setattr(replay, "HOST_MAX_DECODED_BYTES", 64)
+    with pytest.raises(lib_replay.ReplayError, match=r"^c\.raiiaf: too large: it would decode"):
+        lib_replay._decode("c.raiiaf", _comfy_file(tmp_path))
