@@ -69,6 +69,12 @@ def say(what: str, c: dict[str, float]) -> str:
     )
 
 
+def raiiaf_save(graph: dict) -> dict:
+    """The graph with its save node's required inputs for the raiiaf save node."""
+    graph["7"]["inputs"].update(codec="raw", save_final_latent=False)
+    return graph
+
+
 def comfy_png(comfy, name: str) -> np.ndarray:
     return pixels(Path(comfy.base_dir) / "output" / name)
 
@@ -121,7 +127,7 @@ def test_a_comfyui_file_replays_in_the_webui(forge, comfy, record_property):
         save_class="RaiiafSaveImage",
         prefix="cx",
     )
-    comfy.wait(comfy.queue(graph), timeout=300)
+    comfy.wait(comfy.queue(raiiaf_save(graph)), timeout=300)
     side = Path(comfy.base_dir) / "output" / "cx_00001_.raiiaf"
     orig = comfy_png(comfy, "cx_00001_.png")
     (first,) = raiiaf_rs.read(side).metadata["passes"]
@@ -174,7 +180,7 @@ def test_a_comfyui_graph_the_webui_cannot_run_is_refused_with_the_reason(forge, 
             "return_with_leftover_noise": "disable",
         },
     }
-    comfy.wait(comfy.queue(graph), timeout=300)
+    comfy.wait(comfy.queue(raiiaf_save(graph)), timeout=300)
     data = base64.b64encode((Path(comfy.base_dir) / "output" / "cadv_00001_.raiiaf").read_bytes())
     with pytest.raises(ApiError) as e:
         forge.txt2img(raiiaf={"files": [data.decode()], "on_mismatch": STOP}, seed=3, **COMMON)
