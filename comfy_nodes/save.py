@@ -198,9 +198,8 @@ def build_record(
             rec["input_latent"] = f"{p.name}_input_latent"
             latents[rec["input_latent"]] = part(cap.input_latent, row, ran)
         records.append(rec)
-        dtype = str(latents[p.name].dtype).removeprefix("torch.")
         why = whole[-1] if len(whole) > whole_before else None
-        schema.append(pass_schema.captured(p.position, rec, dtype, why))
+        schema.append(pass_schema.captured(p.position, rec, latents, why))
     done = [p for p in passes if p.capture is not None]
     if save_final_latent and done and done[-1].capture.final_latent is not None:
         final = done[-1].capture.final_latent

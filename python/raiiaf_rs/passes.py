@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["HOSTS", "ROLES", "Pass", "from_json", "passes_of", "to_json"]
+__all__ = ["HOSTS", "ROLES", "Pass", "from_capture", "from_json", "passes_of", "to_json"]
 
 #: What a pass is for. ``txt2img``: the first pass, from an empty latent; ``img2img``: the
 #: first pass, from an encoded image; ``inpaint``: the first pass with a mask; ``hires``: a
@@ -141,45 +141,56 @@ def _shape(shapes: Mapping[str, Any], name: str | None) -> tuple[int, ...] | Non
     return tuple(int(d) for d in s) if s is not None else None
 
 
+def from_capture(
+    record: Mapping[str, Any],
+    order: int,
+    first: bool,
+    shapes: Mapping[str, Any],
+    dtypes: Mapping[str, str],
+) -> Pass:
+    """The pass of one ComfyUI ``captures`` record (FORMAT.md §4.7, rule 1): ``first``
+    whether it is the first pass (``txt2img``/``img2img``; later ones are ``hires``).
+    The save node builds its ``passes`` from this too, so both agree."""
+    name = record.get("name")
+    settings = dict(record.get("settings") or {})
+    mapped = {
+        "sampler": settings.get("sampler_name", record.get("sampler")),
+        "scheduler": settings.get("scheduler"),
+        "steps": settings.get("steps"),
+        "cfg": settings.get("cfg", record.get("cfg")),
+        "denoise": settings.get("denoise"),
+    }
+    input_latent = record.get("input_latent")
+    if first:
+        started = input_latent or settings.get("denoise", 1.0) != 1.0
+        role = "img2img" if started else "txt2img"
+    else:
+        role = "hires"
+    return Pass(
+        order=order,
+        role=role,
+        noise=name if name in shapes else None,
+        input_latent=input_latent if input_latent in shapes else None,
+        adds_noise=not record.get("all_zero", False),
+        seed=record.get("seed"),
+        noise_shape=_tuple(record.get("shape")) or _shape(shapes, name),
+        noise_dtype=dtypes.get(name),
+        sigmas=_tuple(record.get("sigmas")),
+        settings={k: v for k, v in mapped.items() if v is not None},
+        source={
+            "host": "comfyui",
+            "node_id": record.get("node_id"),
+            "class_type": record.get("class_type"),
+        },
+    )
+
+
 def _from_captures(captures: list, shapes: Mapping[str, Any], dtypes: Mapping[str, str]):
     """ComfyUI files before ``passes``: one pass per ``captures`` record, record order."""
     out = []
     for i, rec in enumerate(captures):
-        if not isinstance(rec, Mapping):
-            continue
-        name = rec.get("name")
-        settings = dict(rec.get("settings") or {})
-        mapped = {
-            "sampler": settings.get("sampler_name", rec.get("sampler")),
-            "scheduler": settings.get("scheduler"),
-            "steps": settings.get("steps"),
-            "cfg": settings.get("cfg", rec.get("cfg")),
-            "denoise": settings.get("denoise"),
-        }
-        input_latent = rec.get("input_latent")
-        if i == 0:
-            role = "img2img" if input_latent or settings.get("denoise", 1.0) != 1.0 else "txt2img"
-        else:
-            role = "hires"
-        out.append(
-            Pass(
-                order=len(out),
-                role=role,
-                noise=name if name in shapes else None,
-                input_latent=input_latent if input_latent in shapes else None,
-                adds_noise=not rec.get("all_zero", False),
-                seed=rec.get("seed"),
-                noise_shape=_tuple(rec.get("shape")) or _shape(shapes, name),
-                noise_dtype=dtypes.get(name),
-                sigmas=_tuple(rec.get("sigmas")),
-                settings={k: v for k, v in mapped.items() if v is not None},
-                source={
-                    "host": "comfyui",
-                    "node_id": rec.get("node_id"),
-                    "class_type": rec.get("class_type"),
-                },
-            )
-        )
+        if isinstance(rec, Mapping):
+            out.append(from_capture(rec, len(out), i == 0, shapes, dtypes))
     return out
 
 

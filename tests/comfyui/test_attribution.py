@@ -127,6 +127,9 @@ def test_missing_pass_gives_its_true_reason(comfy):
     reason = missing["reason"]
     assert "in a prompt without a raiiaf save node" in reason, reason
     assert "RAIIAF_CAPTURE_MAX_MB" not in reason and "before ComfyUI started" not in reason
+    (gone,) = meta["passes"]  # the pass schema lists it, not exact, with the same reason
+    assert gone["noise"] is None and not gone["exact"] and gone["source"]["node_id"] == "22"
+    assert reason in gone["why_not_exact"][0]
 
 
 # --- 2. prompts and settings as they ran ------------------------------------------------
@@ -225,3 +228,5 @@ def test_batch_changed_between_sampler_and_save_says_what_it_holds(comfy):
     meta = raiiaf_rs.read(out(comfy, "rebatched_00001_.raiiaf")).metadata
     assert "whole batch of 2" in meta["warning"], meta["warning"]
     assert len(meta["whole_batch"]) == 1
+    whole = [p for p in meta["passes"] if not p["exact"]]
+    assert [p["why_not_exact"] for p in whole] == [meta["whole_batch"]]

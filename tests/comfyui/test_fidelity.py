@@ -354,6 +354,9 @@ def test_pre_noised_latent_is_said_and_regenerates(comfy):
     assert "added no noise" in art.metadata["pre_noised"]
     assert not np.any(art.latents["initial_noise"])
     assert np.any(art.latents["initial_noise_input_latent"])
+    [p] = art.metadata["passes"]  # the pass schema (FORMAT.md §4.7) says it too
+    assert (p["adds_noise"], p["input_latent"]) == (False, "initial_noise_input_latent")
+    assert p["source"]["host"] == "comfyui" and p["source"]["class_type"] == "KSamplerAdvanced"
     original = pixels(comfy, "prenoised_00001_.png")
     file = "prenoised_00001_.raiiaf [output]"
 
