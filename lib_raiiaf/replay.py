@@ -83,6 +83,10 @@ class Source:
         """Why this file, if another host wrote it, does not regenerate bit for bit here."""
         return raiiaf_replay.cross_host_differences(self.passes, self.artifact.metadata, "webui")
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.artifact.metadata.get("generation_settings") or {})
+
 
 def foreign_settings(found: list[Pass], meta: dict[str, Any]) -> dict[str, Any]:
     """The ``a1111`` view of a file another host wrote (a ComfyUI one): mode, seed, steps,
@@ -117,10 +121,6 @@ def foreign_settings(found: list[Pass], meta: dict[str, Any]) -> dict[str, Any]:
         }
         out["hires"] = {k: v for k, v in out["hires"].items() if v is not None}
     return {k: v for k, v in out.items() if v is not None}
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return dict(self.artifact.metadata.get("generation_settings") or {})
 
 
 def _items(value: Any) -> list[Any]:
