@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+import diffusers
+import numpy as np
 import torch
 
 SD = "sd"
@@ -42,9 +44,7 @@ def save_tokenizer(folder: Path) -> int:
     from transformers import CLIPTokenizer
 
     # The class reads the two files; save_pretrained adds its config files.
-    tok = CLIPTokenizer(
-        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
-    )
+    tok = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
     tok.save_pretrained(str(folder))
     loaded = CLIPTokenizer.from_pretrained(str(folder))
     assert len(loaded) == len(tokens), f"tokenizer has {len(loaded)} tokens, not {len(tokens)}"
@@ -148,3 +148,48 @@ def build(kind: str, folder: Path) -> Path:
     pipe.save_pretrained(str(tmp / "pipe"))
     os.replace(tmp / "pipe", folder)
     return folder
+
+
+# --- what the tests share -------------------------------------------------------------------
+PIPES = {
+    SD: (diffusers.StableDiffusionPipeline, diffusers.StableDiffusionImg2ImgPipeline),
+    SDXL: (diffusers.StableDiffusionXLPipeline, diffusers.StableDiffusionXLImg2ImgPipeline),
+}
+SCHEDULERS = {
+    "euler": diffusers.EulerDiscreteScheduler,
+    "euler_a": diffusers.EulerAncestralDiscreteScheduler,
+    "dpmpp_sde": diffusers.DPMSolverSDEScheduler,
+}
+
+
+_loaded: dict[str, object] = {}
+
+
+def pipeline(models: dict[str, Path], kind: str, mode: str, scheduler: str):
+    """The tiny ``kind`` pipeline for ``mode`` (``txt2img``/``img2img``) with a fresh
+    ``scheduler`` (the components are loaded once per session and shared)."""
+    if kind not in _loaded:
+        pipe = PIPES[kind][0].from_pretrained(str(models[kind]))
+        pipe.set_progress_bar_config(disable=True)
+        _loaded[kind] = pipe
+    base = _loaded[kind]
+    pipe = base if mode == "txt2img" else PIPES[kind][1].from_pipe(base)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = SCHEDULERS[scheduler].from_config(base.scheduler.config)
+    return pipe
+
+
+def call_args(mode: str, **extra):
+    """A small call: 64x64, 3 steps (img2img: 4 at strength 0.7 on a fixed image)."""
+    if mode == "img2img":
+        image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(7)) * 2 - 1
+        return dict(prompt="a cat", image=image, strength=0.7, num_inference_steps=4, **extra)
+    return dict(prompt="a cat", height=64, width=64, num_inference_steps=3, **extra)
+
+
+def gens(*seeds: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def same(a, b) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b))
