@@ -472,14 +472,15 @@ def _not_stored(explicit: Mapping[str, Any]) -> list[str]:
 
 
 @contextmanager
-def _maybe_seed(pipe: Any, seeds: list[int] | None) -> Iterator[None]:
-    """Set DPM++ SDE's ``noise_sampler_seed`` to one seed per image for the block."""
+def _maybe_seed(pipe: Any, seeds: list[int] | int | None) -> Iterator[None]:
+    """Set DPM++ SDE's ``noise_sampler_seed`` for the block: a list (one Brownian tree per
+    image) or an int (one tree for the batch); None: leave it."""
     if seeds is None:
         yield
         return
     sched = pipe.scheduler
     old = sched.noise_sampler_seed
-    sched.noise_sampler_seed = list(seeds)
+    sched.noise_sampler_seed = list(seeds) if isinstance(seeds, list) else seeds
     sched.noise_sampler = None
     try:
         yield
@@ -780,8 +781,7 @@ def _run(
     with (
         _attr(pipe, "scheduler", sched),
         _replaying(pipe, files, call),
-        # a list: one tree per image; an int is in the file's scheduler config already
-        _maybe_seed(pipe, seeds if isinstance(seeds, list) else None),
+        _maybe_seed(pipe, seeds),
     ):
         images = list(pipe(**call).images)
     return Replay(images, diffs)

@@ -8,7 +8,6 @@ pytest run ignores this folder. diffusers missing is a collection error, never a
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,6 @@ import torch
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-warnings.filterwarnings("ignore", category=FutureWarning)
 
 import tiny_pipes  # noqa: E402  (after the thread settings)
 
@@ -26,3 +23,9 @@ import tiny_pipes  # noqa: E402  (after the thread settings)
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-models")
     return {kind: tiny_pipes.build(kind, root / kind) for kind in tiny_pipes.PIPES}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # numpy 2 / diffusers deprecation chatter from inside diffusers, not from this project
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning")
+    config.addinivalue_line("filterwarnings", "ignore::FutureWarning")

@@ -182,7 +182,7 @@ def pipeline(models: dict[str, Path], kind: str, mode: str, scheduler: str):
 def call_args(mode: str, **extra):
     """A small call: 64x64, 3 steps (img2img: 4 at strength 0.7 on a fixed image)."""
     if mode == "img2img":
-        image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(7)) * 2 - 1
+        image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(7))
         return dict(prompt="a cat", image=image, strength=0.7, num_inference_steps=4, **extra)
     return dict(prompt="a cat", height=64, width=64, num_inference_steps=3, **extra)
 
