@@ -54,7 +54,7 @@ PYEOF
 
 # setup_one LOCK: the venv of one lock file; prints its Python.
 setup_one() {
-    local lock=$1 version venv py site todo pins
+    local lock=$1 version venv py site todo pins stamp
     version=$(basename "$lock" -lock.txt)
     version=${version#diffusers-}
     venv=$HOSTS_DIR/diffusers-$version/venv
@@ -85,12 +85,20 @@ setup_one() {
     else
         say "$venv matches $(basename "$lock")" >&2
     fi
+    # The import check (torch, transformers: seconds) once per lock; its stamp is the lock's hash.
+    stamp=$venv/.checked-lock.sha256
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$(sha256sum "$lock" | cut -d' ' -f1)" ] && [ -z "$todo" ]; then
+        echo "$py"
+        return 0
+    fi
+    rm -f "$stamp"
     "$py" -W ignore -c "import diffusers
 assert diffusers.__version__ == '$version', diffusers.__version__
 from diffusers import (StableDiffusionPipeline, StableDiffusionXLPipeline,
     StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline, DPMSolverSDEScheduler)
 import torchsde, raiiaf_rs" >&2 ||
         die "diffusers $version's Python ($py) cannot import diffusers $version, its pipelines, torchsde or raiiaf_rs"
+    sha256sum "$lock" | cut -d' ' -f1 >"$stamp"
     echo "$py"
 }
 
