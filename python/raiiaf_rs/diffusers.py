@@ -192,8 +192,42 @@ def _generator(device: str, state_b64: str) -> Any:
     return gen
 
 
+_TXT2IMG = {
+    "batch_size",
+    "num_channels_latents",
+    "height",
+    "width",
+    "dtype",
+    "device",
+    "generator",
+    "latents",
+}
+_IMG2IMG = {
+    "image",
+    "timestep",
+    "batch_size",
+    "num_images_per_prompt",
+    "dtype",
+    "device",
+    "generator",
+}
+
+
 def _is_img2img(pipe: Any) -> bool:
-    return "image" in inspect.signature(pipe.prepare_latents).parameters
+    """Whether ``pipe`` starts from an image (SD/SDXL img2img) or from noise (txt2img), by
+    its ``prepare_latents``; ValueError for any other kind (inpaint, video...), whose
+    latents this module does not know how to record."""
+    fn = getattr(pipe, "prepare_latents", None)
+    params = set(inspect.signature(fn).parameters) if callable(fn) else set()
+    if params >= _IMG2IMG and "mask" not in " ".join(params):
+        return True
+    if params >= _TXT2IMG and "image" not in params:
+        return False
+    raise ValueError(
+        f"{type(pipe).__name__} is not supported by raiiaf_rs.diffusers: it records "
+        "txt2img and img2img pipelines of the Stable Diffusion kind (StableDiffusionPipeline, "
+        "StableDiffusionXLPipeline and their img2img pipelines)"
+    )
 
 
 def _batch_size(call: Mapping[str, Any]) -> int:

@@ -166,3 +166,25 @@ def test_bad_replays_are_refused_clearly(models, tmp_path):
         rd.replay(plain, txt)
     with pytest.raises(ValueError, match="2 generators for a batch of 1"):
         rd.generate(txt, tmp_path / "f.png", generator=gens(1, 2), **call_args("txt2img"))
+
+
+def test_unsupported_pipelines_are_refused(models, tmp_path):
+    import diffusers
+
+    inpaint = diffusers.StableDiffusionInpaintPipeline.from_pipe(
+        pipeline(models, "sd", "txt2img", "euler")
+    )
+    with pytest.raises(ValueError, match="StableDiffusionInpaintPipeline is not supported"):
+        rd.generate(inpaint, tmp_path / "i.png", prompt="a cat", generator=gens(1))
+    assert not (tmp_path / "i.png").exists()
+
+
+def test_model_entries_file_folder_and_repo_id(models, tmp_path):
+    pipe = pipeline(models, "sd", "txt2img", "euler")
+    unet = os.path.join(models["sd"], "unet", "diffusion_pytorch_model.safetensors")
+    (one,) = rd.model_entries(pipe, unet)  # a single-file checkpoint
+    assert one["role"] == "checkpoint" and one["sha256"] == raiiaf_rs.fingerprint(unet).sha256
+    (repo,) = rd.model_entries(pipe, "nobody/not-cached-here")  # never downloads
+    assert repo["sha256"] is None and repo["repo_id"] == "nobody/not-cached-here"
+    roles = [m["role"] for m in rd.model_entries(pipe)]  # pipe.name_or_path: the folder
+    assert roles == sorted(roles) and "unet" in roles and "vae" in roles
