@@ -31,10 +31,17 @@ diffusers 0.35 and 0.42, tests/diffusers):
   encoded latents are stored (``initial_noise_input_latent``) with the noise and the
   states after the noise, and replay starts from them (no encode, no input image needed).
 
-One image of a batch rerun alone runs at batch size 1, which can change the last bits of
-floats (measured ~2e-6; no 8-bit pixel changed); :func:`replay_batch` reruns the batch as
-it ran. Replay reports every difference of pipeline, scheduler, model and environment
-first, as a typed list and as warnings; it never silently runs something else.
+One image of a batch replays as a batch of copies of itself (its prompt, noise and RNG state
+in every slot): CPU kernels give other last bits at another batch size (measured at batch
+size 1: floats ~2e-6 off, about 0.01 % of 8-bit values off by one), so copies keep the
+shapes of the run that made it and the image comes out bit for bit (``alone=True`` trades
+that for speed). :func:`replay_batch` reruns the batch as it ran. Replay reports every
+difference of pipeline, scheduler, model and environment first, as a typed list
+(:func:`differences`) and as warnings; it never silently runs something else.
+
+Supported: diffusers 0.35 to 0.42 (tests/diffusers, ``make diffusers-test``), txt2img and
+img2img pipelines of the Stable Diffusion kind (SD 1.x/2.x, SDXL); others (inpaint...)
+are refused before anything runs.
 
 Not thread-safe for one pipeline object: a call wraps the pipeline's ``prepare_latents``
 (and, for img2img, its scheduler's ``add_noise``) on the instance for its duration.
