@@ -12,6 +12,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from raiiaf_rs import host
@@ -208,17 +209,15 @@ def generate(
     if rec.noise is None and rec.input_latent is None:
         raise RuntimeError(f"{type(pipe).__name__} drew no initial latents through prepare_latents")
 
-    shape_note = _not_stored(explicit)
     env = _environment(pipe, str(gens[0].device))
-    models = model_entries(pipe, model)
     model_name, _ = _model_source(pipe, model)
-    batch_id = uuid.uuid4().hex
+    c = _Call(
+        pipe, explicit, call, rec, shared, forced, sde, sde_seeds,
+        model_entries(pipe, model), model_name, uuid.uuid4().hex, tags,
+    )  # fmt: skip
     saved = []
     for i, image in enumerate(images):
-        meta = _metadata(
-            pipe, explicit, call, rec, i, len(images), shared, forced, sde, sde_seeds,
-            shape_note, models, model_name, batch_id, image, tags,
-        )  # fmt: skip
+        meta = _metadata(c, i, len(images), image)
         latents = {NOISE: rec.noise[i : i + 1]} if rec.noise is not None else {}
         if rec.input_latent is not None:
             latents[INPUT_LATENT] = rec.input_latent[i : i + 1]
@@ -244,26 +243,31 @@ def _not_stored(explicit: Mapping[str, Any]) -> list[str]:
     return sorted(k for k, v in explicit.items() if k not in _OWN and not _json_safe(v))
 
 
-def _metadata(
-    pipe: Any,
-    explicit: Mapping[str, Any],
-    call: Mapping[str, Any],
-    rec: _Recorder,
-    i: int,
-    n: int,
-    shared: bool,
-    forced: bool,
-    sde: Any,
-    sde_seeds: list[int] | None,
-    not_stored: list[str],
-    models: list[dict[str, Any]],
-    model_name: str,
-    batch_id: str,
-    image: Any,
-    tags: Sequence[str],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Call:
+    """One :func:`generate` call, what each of its images' metadata is built from."""
+
+    pipe: Any
+    explicit: Mapping[str, Any]  # the arguments the caller gave
+    call: Mapping[str, Any]  # the same with the pipeline's defaults
+    rec: _Recorder
+    shared: bool  # one generator drew for the whole batch
+    forced: bool  # no generator given: generate() made one per image
+    sde: Any  # the scheduler's noise_sampler_seed (False: not an SDE scheduler)
+    sde_seeds: list[int] | None
+    models: list[dict[str, Any]]
+    model_name: str
+    batch_id: str
+    tags: Sequence[str]
+
+
+def _metadata(c: _Call, i: int, n: int, image: Any) -> dict[str, Any]:
+    """The metadata of image ``i`` of ``n``."""
     import diffusers
 
+    pipe, explicit, call, rec, shared = c.pipe, c.explicit, c.call, c.rec, c.shared
+    sde, sde_seeds, tags = c.sde, c.sde_seeds, c.tags
+    not_stored = _not_stored(explicit)
     per_prompt = int(call.get("num_images_per_prompt") or 1)
     gens = rec.generators
     gen_i = gens[0] if shared else gens[i]
@@ -322,7 +326,7 @@ def _metadata(
         host.Host(APP, diffusers.__version__),
         prompt=_item(call.get("prompt"), i, per_prompt) or "",
         negative_prompt=_item(call.get("negative_prompt"), i, per_prompt) or "",
-        model_name=model_name,
+        model_name=c.model_name,
         tags=[APP, *tags],
         generation=host.Generation(
             seed=int(gen_i.initial_seed()), steps=steps, sampler=sched, cfg_scale=float(cfg or 0)
@@ -332,8 +336,8 @@ def _metadata(
         height=image.height,
         batch_index=i,
         batch_size=n,
-        batch_id=batch_id,
-        models=models,
+        batch_id=c.batch_id,
+        models=c.models,
         extra={
             "passes": to_json([one]),
             APP: {
@@ -342,8 +346,8 @@ def _metadata(
                 "scheduler_config": _scheduler_config(pipe.scheduler),
                 "call": stored_call,
                 "num_images_per_prompt": per_prompt,
-                "generator": "shared" if shared else ("forced" if forced else "per_image"),
-                "generator_is_list": isinstance(call.get("generator"), (list, tuple)) or forced,
+                "generator": "shared" if shared else ("forced" if c.forced else "per_image"),
+                "generator_is_list": isinstance(call.get("generator"), (list, tuple)) or c.forced,
                 "diffusers_version": diffusers.__version__,
             },
         },
