@@ -276,9 +276,9 @@ def replay(
     scheduler, model and environment are found first, returned and warned.
 
     One image of a batch of ``n`` runs as a batch of ``n`` copies of itself (its prompt,
-    noise and RNG state in every slot): kernels give other last bits at (measured
-    on CPU) another batch size, and copies keep the shapes of the run that made it, so the image
-    comes out bit for bit (``n`` times the work). ``alone=True`` runs it at batch size 1
+    noise and RNG state in every slot): at another batch size the kernels give other last
+    bits (measured on CPU), and copies keep the shapes of the run that made it, so the
+    image comes out bit for bit (``n`` times the work). ``alone=True`` runs it at batch size 1
     instead (measured: floats ~2e-6 off, about 0.01 % of 8-bit values off by one).
 
     ``scheduler``: ``"file"`` runs the stored scheduler class and config (the pipeline's
