@@ -2,7 +2,8 @@
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
 .PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
-	torch-test wheels wheel-test cross-clippy hosts-background webui-test comfyui-latest-test \
+	torch-test wheels wheel-test cross-clippy hosts-background webui-test diffusers-test \
+	comfyui-latest-test \
 	comfyui-tests
 
 VENV    := .venv
@@ -19,7 +20,7 @@ export OMP_NUM_THREADS := 1
 # targets wait for them. Stops at the first failing step; `make -k test` runs every step and
 # still fails at the end.
 test: setup hosts-background fmt-check clippy cross-clippy ruff cargo-test wheel-test pytest \
-	comfyui-latest-test webui-test torch-test fuzz
+	comfyui-latest-test webui-test diffusers-test torch-test fuzz
 
 # The install tests in pytest (tests/userenv.py) install the release wheel wheel-test built just
 # before, rather than building another one.
@@ -73,6 +74,13 @@ fuzz:
 # a minute of downloads). `pytest` runs them on ComfyUI 0.3.75.
 comfyui-latest-test: setup
 	@bash dev/setup_comfyui_latest.sh $(MAKE) --no-print-directory comfyui-tests
+
+# The diffusers host (raiiaf_rs.diffusers, tests/diffusers) on diffusers 0.42.1 and on 0.35.2,
+# the oldest it supports: one venv each layered on .venv (dev/setup_diffusers.sh; cold: a few
+# MB of downloads), then capture -> replay pixel identity on tiny SD/SDXL pipelines built
+# from configs (nothing downloaded), under a minute per version.
+diffusers-test: setup
+	@bash dev/setup_diffusers.sh --test
 
 # The optional torch build (cargo feature `torch`: tch 0.26 on torch 2.13.0) in its own venv,
 # .venv-torch: set-up and build (dev/setup_torch.sh; cold: a ~3 GB torch download and ~4 min
@@ -133,7 +141,7 @@ comfyui-tests:
 
 # pytest's exit code 5 means no test was collected: that is a failure here.
 pytest:
-	@rc=0; $(PY) -m pytest tests --ignore=tests/webui || rc=$$?; \
+	@rc=0; $(PY) -m pytest tests --ignore=tests/webui --ignore=tests/diffusers || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make pytest: ERROR: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -1,0 +1,328 @@
+"""Replay: :func:`replay` regenerates one image of a file (a batch's too, bit for bit),
+:func:`replay_batch` a whole batch; :func:`differences` is what they report first."""
+
+from __future__ import annotations
+
+import base64
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import raiiaf_rs
+from raiiaf_rs import host
+from raiiaf_rs.diffusers._common import (
+    APP,
+    INPUT_LATENT,
+    NOISE,
+    Difference,
+    PathLike,
+    Replay,
+    _attr,
+    _bind,
+    _environment,
+    _is_img2img,
+    _item,
+    _maybe_seed,
+    _scheduler_config,
+    model_entries,
+)
+from raiiaf_rs.passes import Pass
+
+#: SDXL arguments that must be tuples again after a JSON round trip.
+_TUPLES = frozenset(
+    {
+        "original_size",
+        "target_size",
+        "crops_coords_top_left",
+        "negative_original_size",
+        "negative_target_size",
+        "negative_crops_coords_top_left",
+    }
+)
+
+
+_PROMPTS = ("prompt", "prompt_2", "negative_prompt", "negative_prompt_2")
+
+
+def _generator(device: str, state_b64: str) -> Any:
+    import torch
+
+    gen = torch.Generator(device=device)
+    raw = bytearray(base64.b64decode(state_b64))
+    gen.set_state(torch.frombuffer(raw, dtype=torch.uint8).clone())
+    return gen
+
+
+@dataclass(frozen=True)
+class _File:
+    """One sidecar read back for replay."""
+
+    name: str
+    art: Any
+    meta: Mapping[str, Any]
+    own: Mapping[str, Any]
+    step: Pass
+
+    @property
+    def index(self) -> int:
+        return int(self.meta.get("batch_index") or 0)
+
+
+def _load(path: PathLike) -> _File:
+    from raiiaf_rs.passes import passes_of
+
+    name = os.path.basename(os.fspath(path))
+    art = raiiaf_rs.read(path, as_torch=True)
+    meta = art.metadata if isinstance(art.metadata, Mapping) else {}
+    own = meta.get(APP)
+    if not isinstance(own, Mapping) or "call" not in own:
+        raise ValueError(
+            f"{name}: not written by raiiaf_rs.diffusers.generate (no '{APP}' settings); "
+            "only its own files can be replayed by a pipeline"
+        )
+    shapes = {k: tuple(v.shape) for k, v in art.latents.items()}
+    found = passes_of(meta, shapes, dict(art.dtypes))
+    if not found:
+        raise ValueError(f"{name}: the file holds no sampler pass")
+    return _File(name, art, meta, own, found[0])
+
+
+def _scheduler_for(f: _File) -> Any:
+    import diffusers
+
+    cls = getattr(diffusers, str(f.own.get("scheduler")), None)
+    if cls is None:
+        raise ValueError(
+            f"{f.name}: the scheduler {f.own.get('scheduler')!r} is not in this diffusers "
+            f"{diffusers.__version__}; pass scheduler='pipe' to replay with the pipeline's own"
+        )
+    return cls.from_config(dict(f.own.get("scheduler_config") or {}))
+
+
+def differences(
+    f: Any, pipe: Any, *, scheduler: str = "file", model: PathLike | None = None
+) -> list[Difference]:
+    """How a replay of the file ``f`` (a path or a read file) by ``pipe`` differs from the
+    stored run, pixel-changing first: pipeline class, scheduler class and config (with
+    ``scheduler="file"`` the file's scheduler runs, and the pipeline's differing one is
+    noted but changes nothing), model weights (SHA-256 per file), environment.
+
+    The one place a diffusers replay compares settings and environment (the shared replay
+    layer's typed list has the same fields)."""
+    f = f if isinstance(f, _File) else _load(f)
+    out: list[Difference] = []
+    here = type(pipe).__name__
+    if f.own.get("pipeline") != here:
+        out.append(Difference("pipeline", "pipeline", f.own.get("pipeline"), here))
+    cur_cls = type(pipe.scheduler).__name__
+    cur_cfg = _scheduler_config(pipe.scheduler)
+    stored_cfg = dict(f.own.get("scheduler_config") or {})
+    used = scheduler == "file"
+    note = "; the file's scheduler is used for this replay" if used else ""
+    if f.own.get("scheduler") != cur_cls:
+        out.append(
+            Difference(
+                "scheduler", "scheduler", f.own.get("scheduler"), cur_cls, not used,
+                reason=f"file {f.own.get('scheduler')}, pipeline {cur_cls}{note}",
+            )
+        )  # fmt: skip
+    else:
+        for k in sorted(set(stored_cfg) | set(cur_cfg)):
+            if stored_cfg.get(k) != cur_cfg.get(k):
+                out.append(
+                    Difference(
+                        f"scheduler.{k}", "scheduler", stored_cfg.get(k), cur_cfg.get(k), not used
+                    )
+                )
+    stored_models = {
+        (m.get("role"), m.get("name")): m.get("sha256") for m in f.meta.get("models") or []
+    }
+    now_models = {(m["role"], m["name"]): m["sha256"] for m in model_entries(pipe, model)}
+    for key in sorted(set(stored_models) | set(now_models), key=str):
+        a, b = stored_models.get(key), now_models.get(key)
+        if a != b:
+            label = f"model {key[0]}/{key[1]}"
+            if a is None or b is None:
+                why = "not recorded in the file" if a is None else "not found for this pipeline"
+                out.append(Difference(label, "model", a, b, reason=f"{label}: SHA-256 {why}"))
+            else:
+                out.append(Difference(label, "model", a, b))
+    env = _environment(pipe, str(f.step.rng.get("device", "cpu")) if f.step.rng else "cpu")
+    for d in host.environment_drift(f.art, env):
+        out.append(
+            Difference(d.component, "environment", d.stored, d.current, bool(d.affects_pixels))
+        )
+    return sorted(out, key=lambda d: not d.affects_pixels)
+
+
+def _generators(files: Sequence[_File]) -> Any:
+    """The call's ``generator`` again: each image's state after the initial noise (one
+    shared generator when one drew for the whole batch)."""
+    import torch
+
+    rng = files[0].step.rng or {}
+    if rng.get("kind") == "torch_generator_states":
+        if rng.get("shared"):
+            return _generator(rng["device"], rng["states"][0])
+        gens = [_generator(f.step.rng["device"], f.step.rng["states"][0]) for f in files]
+    else:  # nothing drawn after the initial noise: any generator will do
+        gens = [torch.Generator().manual_seed(int(f.step.seed or 0)) for f in files]
+    return gens if files[0].own.get("generator_is_list", True) or len(gens) > 1 else gens[0]
+
+
+def _sde(files: Sequence[_File]) -> Any:
+    rng = files[0].step.rng or {}
+    if rng.get("kind") != "noise_sampler_seed":
+        return None
+    if rng.get("batched"):
+        return [int(f.step.rng["seeds"][0]) for f in files]
+    return int(rng["seeds"][0])
+
+
+@contextmanager
+def _replaying(pipe: Any, files: Sequence[_File], call: dict[str, Any]) -> Iterator[None]:
+    """Feed the stored latents back: txt2img through ``latents``; img2img through a
+    ``prepare_latents`` that noises the stored encoded latents with the stored noise."""
+    import torch
+
+    noise = [f.art.latents.get(NOISE) for f in files]
+    noise_t = torch.cat(noise) if all(x is not None for x in noise) else None
+    inputs = [f.art.latents.get(INPUT_LATENT) for f in files]
+    if not all(x is not None for x in inputs):
+        if noise_t is None:
+            raise ValueError(f"{files[0].name}: the file holds no initial noise")
+        if _is_img2img(pipe):
+            raise ValueError(
+                f"{files[0].name}: a txt2img file needs a txt2img pipeline, not "
+                f"{type(pipe).__name__} (e.g. StableDiffusionPipeline.from_pipe(pipe))"
+            )
+        call["latents"] = noise_t
+        yield
+        return
+    if not _is_img2img(pipe):
+        raise ValueError(
+            f"{files[0].name}: an img2img file needs an img2img pipeline, not "
+            f"{type(pipe).__name__} (e.g. StableDiffusionImg2ImgPipeline.from_pipe(pipe))"
+        )
+    init = torch.cat(inputs)
+    call["image"] = init
+    orig = pipe.prepare_latents
+
+    def prepare(*args: Any, **kwargs: Any) -> Any:
+        a = _bind(orig, args, kwargs).arguments
+        start = init.to(a["device"])
+        if noise_t is None or not a.get("add_noise", True):
+            return start
+        return pipe.scheduler.add_noise(start, noise_t.to(a["device"]), a["timestep"])
+
+    with _attr(pipe, "prepare_latents", prepare):
+        yield
+
+
+def _run(
+    pipe: Any, files: Sequence[_File], call: dict[str, Any], scheduler: str, diffs: list[Difference]
+) -> Replay:
+    if scheduler not in ("file", "pipe"):
+        raise ValueError(f"scheduler must be 'file' or 'pipe', not {scheduler!r}")
+    for d in diffs:
+        warnings.warn(f"raiiaf replay: {d.text()}", UserWarning, stacklevel=3)
+    for k in _TUPLES & set(call):
+        call[k] = tuple(call[k])
+    call["generator"] = _generators(files)
+    call["output_type"] = "pil"
+    sched = _scheduler_for(files[0]) if scheduler == "file" else pipe.scheduler
+    seeds = _sde(files)
+    with (
+        _attr(pipe, "scheduler", sched),
+        _replaying(pipe, files, call),
+        _maybe_seed(pipe, seeds),
+    ):
+        images = list(pipe(**call).images)
+    return Replay(images, diffs)
+
+
+def _exactness(f: _File, alone: bool) -> list[Difference]:
+    """What keeps one image of a batch from rerunning bit for bit by itself."""
+    n = int(f.meta.get("batch_size") or 1)
+    out = []
+    if alone and n > 1:
+        out.append(
+            Difference(
+                "batch_size", "batch", n, 1, affects_pixels=True,
+                reason=f"image {f.index} of a batch of {n} rerun alone at batch size 1: floats "
+                "can differ in the last bits, and a few 8-bit values by one (alone=False "
+                "reruns it at the batch's size)",
+            )
+        )  # fmt: skip
+    if n > 1:
+        out += [Difference("exact", "batch", True, False, reason=w) for w in f.step.why_not_exact]
+    return out
+
+
+def replay(
+    path: PathLike,
+    pipe: Any,
+    *,
+    alone: bool = False,
+    scheduler: str = "file",
+    model: PathLike | None = None,
+    **overrides: Any,
+) -> Replay:
+    """Regenerate the image of the sidecar ``path`` with ``pipe`` from its stored noise, RNG
+    states and settings; ``Replay.images`` holds that one image. Differences of pipeline,
+    scheduler, model and environment are found first, returned and warned.
+
+    One image of a batch of ``n`` runs as a batch of ``n`` copies of itself (its prompt,
+    noise and RNG state in every slot): at another batch size the kernels give other last
+    bits (measured on CPU), and copies keep the shapes of the run that made it, so the
+    image comes out bit for bit (``n`` times the work). ``alone=True`` runs it at batch size 1
+    instead (measured: floats ~2e-6 off, about 0.01 % of 8-bit values off by one).
+
+    ``scheduler``: ``"file"`` runs the stored scheduler class and config (the pipeline's
+    own is put back after), ``"pipe"`` the pipeline's. ``overrides``: call arguments that
+    replace stored ones (e.g. ``num_inference_steps``)."""
+    f = _load(path)
+    diffs = differences(f, pipe, scheduler=scheduler, model=model) + _exactness(f, alone)
+    per_prompt = int(f.own.get("num_images_per_prompt") or 1)
+    n = 1 if alone else int(f.meta.get("batch_size") or 1)
+    call = dict(f.own["call"])
+    for k in _PROMPTS:
+        if k in call:
+            mine = _item(call[k], f.index, per_prompt)
+            call[k] = [mine] * len(call[k]) if isinstance(call[k], list) and not alone else mine
+    call["num_images_per_prompt"] = 1 if alone else per_prompt
+    call.update(overrides)
+    out = _run(pipe, [f] * n, call, scheduler, diffs)
+    out.images = [out.images[0 if alone else f.index]]
+    return out
+
+
+def replay_batch(
+    paths: Sequence[PathLike],
+    pipe: Any,
+    *,
+    scheduler: str = "file",
+    model: PathLike | None = None,
+    **overrides: Any,
+) -> Replay:
+    """Regenerate a whole batch from its sidecars (any order), as one pipeline call as it
+    ran: ValueError when the files are not one complete batch of one call."""
+    files = sorted((_load(p) for p in paths), key=lambda f: f.index)
+    if not files:
+        raise ValueError("replay_batch needs the batch's .raiiaf files")
+    ids = {f.meta.get("batch_id") for f in files}
+    n = int(files[0].meta.get("batch_size") or 1)
+    have = [f.index for f in files]
+    if len(ids) != 1 or have != list(range(n)):
+        raise ValueError(
+            f"not one complete batch: batch ids {sorted(map(str, ids))}, images {have} of {n}; "
+            "pass every file of one generate() call"
+        )
+    diffs = differences(files[0], pipe, scheduler=scheduler, model=model)
+    call = dict(files[0].own["call"])
+    call["num_images_per_prompt"] = int(files[0].own.get("num_images_per_prompt") or 1)
+    call.update(overrides)
+    return _run(pipe, files, call, scheduler, diffs)
