@@ -202,7 +202,8 @@ class Archive:
 
     ``resolve`` maps a name to the real path of an allowed file (ValueError otherwise);
     by default :func:`raiiaf_rs.allowed.resolve` over ``roots``. ``environment``: the ENVC
-    document drift is measured against (default: this process's, torch included)."""
+    document drift is measured against (default: this process's, torch included);
+    ``unknown_now``: its components that are not known yet (a missing one is no drift)."""
 
     def __init__(
         self,
@@ -212,6 +213,7 @@ class Archive:
         cache_dir: str | os.PathLike[str],
         resolve: Callable[[str], str] | None = None,
         environment: Mapping[str, Any] | None = None,
+        unknown_now: Sequence[str] = (),
         thumbnail_bytes: int = DEFAULT_MAX_BYTES,
         max_decoded_bytes: int | None = None,
         where: str = "the archive's directories",
@@ -221,6 +223,7 @@ class Archive:
         self.resolve = resolve or partial(allowed.resolve, roots=self.roots, where=where)
         self.environment = dict(environment or environment_module.capture(import_torch=True))
         self.max_decoded_bytes = max_decoded_bytes
+        self.unknown_now = tuple(unknown_now)
         self.thumbnails = ThumbnailCache(
             os.path.join(os.fspath(cache_dir), "thumbnails"),
             max_bytes=thumbnail_bytes,
@@ -342,7 +345,11 @@ class Archive:
                 f"{str(e).replace(path, name)})"
             ) from None
         meta = art.metadata if isinstance(art.metadata, dict) else {}
-        drifts = host.environment_drift(art, self.environment) if art.environment else []
+        drifts = (
+            host.environment_drift(art, self.environment, unknown_now=self.unknown_now)
+            if art.environment
+            else []
+        )
         tensors = [
             {k: t.get(k) for k in ("name", "shape", "dtype", "codec")}
             for t in row.pop("tensors", None) or []

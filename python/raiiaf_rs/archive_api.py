@@ -41,7 +41,8 @@ def asset(name: str) -> bytes:
     return resources.files("raiiaf_rs").joinpath("web", name).read_bytes()
 
 
-def _json(body: Any, status: int = 200) -> Answer:
+def json_answer(body: Any, status: int = 200) -> Answer:
+    """``body`` as a JSON answer."""
     text = json.dumps(body, allow_nan=False, default=str, ensure_ascii=False)
     return status, "application/json", text.encode()
 
@@ -56,7 +57,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _file(params: Mapping[str, str]) -> str:
+def file_param(params: Mapping[str, str]) -> str:
+    """The ``file`` parameter: a file's name as the search gave it."""
     name = params.get("file", "")
     if not name:
         raise ArchiveError("no file named: pass ?file=NAME (a name from the search)")
@@ -76,24 +78,26 @@ def handle(
     Blocking (DuckDB, file reads): run it off an event loop."""
     try:
         if method == "GET" and route == "search":
-            return _json(archive.search(Query.from_params(params)))
+            return json_answer(archive.search(Query.from_params(params)))
         if method == "GET" and route == "facets":
-            return _json(archive.facets())
+            return json_answer(archive.facets())
         if method == "GET" and route == "detail":
-            name = _file(params)
+            name = file_param(params)
             body = archive.detail(name)
             if extra is not None:
                 body.update(extra(archive, name, body))
-            return _json(_finite(body))
+            return json_answer(_finite(body))
         if method == "GET" and route == "thumbnail":
-            return 200, "image/jpeg", archive.thumbnail(_file(params))
+            return 200, "image/jpeg", archive.thumbnail(file_param(params))
         if method == "POST" and route == "index":
-            return _json(dict(archive.index()))
+            return json_answer(dict(archive.index()))
         if method == "GET" and route == "app.js":
             return 200, "text/javascript; charset=utf-8", asset("archive.js")
-        return _json({"error": f"no such route: {method} {PREFIX}{route}"}, 404)
+        return json_answer({"error": f"no such route: {method} {PREFIX}{route}"}, 404)
     except ArchiveError as e:
-        return _json({"error": str(e)}, e.status)
+        return json_answer({"error": str(e)}, e.status)
     except Exception as e:  # a bug: logged, and the server keeps running
         logging.exception("[raiiaf] archive request failed")
-        return _json({"error": f"internal error ({type(e).__name__}); see the server log"}, 500)
+        return json_answer(
+            {"error": f"internal error ({type(e).__name__}); see the server log"}, 500
+        )

@@ -156,19 +156,25 @@ class Table:
         for key in SORT_COLUMNS:  # every order now, so that no search waits for one
             for descending in (False, True):
                 self.order(key, descending)
+        self.page(np.arange(min(1, self.rows)))  # Arrow's first take loads its kernels (~1 s)
+        self.text_mask("a")  # and DuckDB's first query of a prepared statement
 
     # --- filters ---------------------------------------------------------------------------
     def text_mask(self, search: str) -> np.ndarray | None:
         """Rows whose prompt or negative prompt holds, for each word of ``search``, a word
         starting with it; None when ``search`` has no words."""
         mask = None
-        for w in words(search):
-            rids = self.con.execute(
-                "SELECT rid FROM tokens WHERE word >= ? AND word < ? || chr(1114111)", [w, w]
-            ).fetchnumpy()["rid"]
-            hit = np.zeros(self.rows, dtype=bool)
-            hit[np.asarray(rids, dtype=np.int64)] = True
-            mask = hit if mask is None else mask & hit
+        cur = self.con.cursor()  # one per call: searches run on several threads at once
+        try:
+            for w in words(search):
+                rids = cur.execute(
+                    "SELECT rid FROM tokens WHERE word >= ? AND word < ? || chr(1114111)", [w, w]
+                ).fetchnumpy()["rid"]
+                hit = np.zeros(self.rows, dtype=bool)
+                hit[np.asarray(rids, dtype=np.int64)] = True
+                mask = hit if mask is None else mask & hit
+        finally:
+            cur.close()
         return mask
 
     def category_mask(self, column: str, accept: Any) -> np.ndarray:
