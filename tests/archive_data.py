@@ -32,8 +32,14 @@ STYLES = ["watercolor", "oil painting", "photo, 35mm", "ink sketch", "pixel art"
 
 
 def png(seed: int, size: tuple[int, int] = (96, 64)) -> bytes:
+    """A small picture: a gradient and a disc, in colours drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    a, b, disc = (rng.integers(0, 255, 3) for _ in range(3))
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    t = (x / size[0])[..., None]
+    pixels = (a * (1 - t) + b * t).astype(np.uint8)
+    cx, cy, r = rng.integers(20, 76), rng.integers(16, 48), rng.integers(8, 20)
+    pixels[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = disc
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "PNG")
     return out.getvalue()

@@ -26,12 +26,13 @@ const STYLE = `
 .rarc-status { padding: 4px 8px; opacity: 0.75; font-size: 12px; display: flex; gap: 8px; align-items: center; }
 .rarc-status .rarc-error { color: #f77; opacity: 1; }
 .rarc-grid { flex: 1 1 auto; overflow: auto; padding: 8px; display: grid; gap: 8px;
-  grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); align-content: start; }
+  grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); grid-auto-rows: max-content;
+  align-content: start; }
 .rarc-card { background: #26262a; border: 1px solid #333; border-radius: 6px; overflow: hidden; cursor: pointer;
   display: flex; flex-direction: column; }
 .rarc-card:hover { border-color: #6a8; }
-.rarc-thumb { width: 100%; aspect-ratio: 1; object-fit: cover; background: #111; display: block; }
-.rarc-nothumb { width: 100%; aspect-ratio: 1; background: repeating-linear-gradient(45deg, #1a1a1d 0 8px, #202024 8px 16px);
+.rarc-thumb { width: 100%; height: 140px; object-fit: cover; background: #111; display: block; flex: none; }
+.rarc-nothumb { width: 100%; height: 140px; flex: none; background: repeating-linear-gradient(45deg, #1a1a1d 0 8px, #202024 8px 16px);
   display: flex; align-items: center; justify-content: center; opacity: 0.6; font-size: 11px; }
 .rarc-meta { padding: 4px 6px; font-size: 11px; }
 .rarc-prompt { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
