@@ -256,3 +256,14 @@ def test_json_of_huge_seeds(tmp_path):
     )
     a.index()
     assert a.search(Query(seed=str(2**64 - 1)))["rows"][0]["seed"] == str(2**64 - 1)
+
+
+def test_searches_from_many_threads_at_once(arc):
+    """The homes serve requests on several threads: text searches (DuckDB) and the rest
+    run at once without refusing one another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [Query(text="fox"), Query(text="light"), Query(sampler="euler"), Query()] * 8
+    with ThreadPoolExecutor(8) as pool:
+        totals = list(pool.map(lambda q: arc.search(q)["total"], queries))
+    assert totals == [2, 2, 2, 12] * 8
