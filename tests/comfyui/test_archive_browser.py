@@ -128,8 +128,8 @@ def check_times(home: str, opened: dict, times: list[dict]) -> None:
     assert not slow, f"{home}: queries over {LIMIT_MS} ms: {slow}"
 
 
-def open_detail(page, root: str, seed: str) -> None:
-    """Show the real file with ``seed`` (cleared filters, searched by seed) in the detail view."""
+def clear_filters(page, root: str) -> None:
+    """Every filter emptied (the sort kept), without searching."""
     page.evaluate(
         """(root) => {
           for (const e of document.querySelectorAll(`${root} .rarc-bar [name]`)) {
@@ -139,6 +139,11 @@ def open_detail(page, root: str, seed: str) -> None:
         }""",
         root,
     )
+
+
+def open_detail(page, root: str, seed: str) -> None:
+    """Show the real file with ``seed`` (cleared filters, searched by seed) in the detail view."""
+    clear_filters(page, root)
     timed(
         page,
         root,
@@ -255,13 +260,24 @@ def check_tab(browser, server, home: str, shot: Path | None) -> None:
         opened = page.evaluate(f"document.querySelector({root!r}).raiiafTimings[0]")
         opened["action"] = "open"
         check_times(home, opened, drive(page, root))
+        # The list, smallest seeds first (the real files, with thumbnails).
+        clear_filters(page, root)
+        timed(
+            page,
+            root,
+            "list",
+            lambda: page.evaluate(f"document.querySelector({root!r}).raiiafSearch('list')"),
+        )
+        page.wait_for_timeout(1000)  # thumbnails
+        if shot is not None:
+            page.screenshot(path=str(shot))
         open_detail(page, root, "1003")
         detail = page.locator(f"{root} [data-testid=detail]")
         name = "archive/day1/img_003.raiiaf [output]"
         assert detail.get_attribute("data-name") == name
         assert detail.locator("[data-component=torch].rarc-pixels").count() == 1
-        if shot is not None:
-            page.screenshot(path=str(shot))
+        assert "null" not in detail.inner_text()
+        page.screenshot(path=str(ARTIFACTS / f"tab-detail-{shot.stem if shot else 'x'}.png"))
         # Regenerate: one click loads the reload workflow, the loader set to the file.
         detail.locator("button[name=regenerate]").click()
         page.wait_for_function(

@@ -42,7 +42,8 @@ const STYLE = `
 .rarc-err { background: #744; color: #fff; }
 .rarc-pager { display: flex; gap: 8px; justify-content: center; padding: 6px; border-top: 1px solid #333; }
 .rarc-pager button { font: inherit; color: inherit; background: #2a2a2e; border: 1px solid #444; border-radius: 4px; padding: 3px 10px; }
-.rarc-detail { position: absolute; inset: 0; background: var(--bg-color, #1c1c1f); overflow: auto; padding: 10px; z-index: 5; }
+.rarc-detail { position: absolute; inset: 0; background: var(--bg-color, #1c1c1f); overflow: auto; padding: 10px; z-index: 5;
+  font: 12px/1.4 system-ui, sans-serif; color: var(--fg-color, #ddd); overflow-wrap: anywhere; }
 .rarc-detail h3 { margin: 10px 0 4px; font-size: 13px; }
 .rarc-detail img { max-width: 100%; max-height: 320px; display: block; background: #111; border-radius: 4px; }
 .rarc-detail table { border-collapse: collapse; width: 100%; font-size: 12px; }
@@ -381,7 +382,7 @@ export function mount(root, opts = {}) {
     const regen = opts.regenerate
       ? el("button", { name: "regenerate", type: "button", onclick: () => opts.regenerate(d) }, "Regenerate")
       : null;
-    box.replaceChildren(
+    const parts = [
       el("div", { class: "rarc-actions" }, closeButton(box), regen),
       el("div", { "data-testid": "detail-name" }, name),
       row.image_sha256
@@ -409,7 +410,8 @@ export function mount(root, opts = {}) {
       el("h3", {}, "Passes"),
       passesView(d),
       regenerateView(d),
-    );
+    ];
+    box.replaceChildren(...parts.filter(Boolean));
   }
 
   function closeButton(box) {
