@@ -9,6 +9,7 @@ first rows are the real files' so that their details and thumbnails still work.
 from __future__ import annotations
 
 import io
+import json
 import random
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import raiiaf_rs
 from PIL import Image
 
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 HERE_ENV = raiiaf_rs.environment_document(
     [("python", "name=python;version=3.11.7"), ("torch", "name=torch;version=2.5.1;cuda=12.4")]
 )
@@ -72,7 +74,9 @@ def write_file(path: Path, i: int, *, env=HERE_ENV, image=True, **extra) -> Path
 
 def write_files(root: Path, n: int = 12) -> list[Path]:
     """``n`` files under ``root`` (two folders); file 3 has another environment (torch
-    differs), file 4 no image, file 5 ``passes``, file 6 ``captures``, files 8-9 a batch."""
+    differs), file 4 no image, file 5 ``passes``, file 6 ``captures``, file 7 a ComfyUI
+    workflow holding a loader (the pack's reload workflow, set to another file), files 8-9 a
+    batch."""
     out = []
     for i in range(n):
         extra: dict = {}
@@ -92,6 +96,9 @@ def write_files(root: Path, n: int = 12) -> list[Path]:
             extra["captures"] = [
                 {"name": "initial_noise", "node_id": "3", "class_type": "KSampler", "seed": 1006}
             ]
+        if i == 7:
+            workflow = json.loads((WORKFLOWS / "raiiaf_reload_ksampler.json").read_text())
+            extra["comfyui"] = {"workflow": workflow, "prompt": None}
         if i in (8, 9):
             extra.update(batch_id="batch-8", batch_index=i - 8, batch_size=2)
         folder = root / ("day1" if i < n // 2 else "day2")

@@ -254,6 +254,12 @@ def comfy_archive(server) -> None:
         assert "euler" in json.load(r)["samplers"]
 
 
+def checkpoint(page) -> str:
+    return page.evaluate(
+        f"{APP}.graph.nodes.find(n => n.type === 'CheckpointLoaderSimple').widgets[0].value"
+    )
+
+
 def check_tab(browser, server, home: str, shot: Path | None) -> None:
     context, page, root = tab_page(browser, server)
     try:
@@ -285,15 +291,22 @@ def check_tab(browser, server, home: str, shot: Path | None) -> None:
             f"&& n.widgets[0].value === {json.dumps(name)})",
             timeout=30_000,
         )
-        ckpt = page.evaluate(
-            f"{APP}.graph.nodes.find(n => n.type === 'CheckpointLoaderSimple').widgets[0].value"
+        file = server.output_dir / "archive" / "day1" / "img_003.raiiaf"
+        assert checkpoint(page) == raiiaf_rs.read(file).metadata["model_name"]
+        # A file whose stored workflow has a loader: that workflow, the loader set to the file.
+        page.locator(f"{root} [data-testid=detail] button[name=close]").click()
+        open_detail(page, root, "1007")
+        name = "archive/day2/img_007.raiiaf [output]"
+        page.locator(f"{root} [data-testid=detail] button[name=regenerate]").click()
+        page.wait_for_function(
+            f"{APP}.graph.nodes.some(n => n.type === 'RaiiafLoad' "
+            f"&& n.widgets[0].value === {json.dumps(name)})",
+            timeout=30_000,
         )
-        assert (
-            ckpt
-            == raiiaf_rs.read(server.output_dir / "archive/day1/img_003.raiiaf").metadata[
-                "model_name"
-            ]
-        )
+        stored = json.loads((REPO / "workflows" / "raiiaf_reload_ksampler.json").read_text())
+        assert page.evaluate(f"{APP}.graph.nodes.length") == len(stored["nodes"])
+        (ckpt,) = [n for n in stored["nodes"] if n["type"] == "CheckpointLoaderSimple"]
+        assert checkpoint(page) == ckpt["widgets_values"][0]  # the stored workflow as it is
         assert page.errors == [], page.errors
     finally:
         context.close()
