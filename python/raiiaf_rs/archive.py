@@ -5,9 +5,9 @@ the ComfyUI sidebar tab), which only turn HTTP requests into these calls.
 - :meth:`Archive.index` brings the catalog up to date (incremental: only new and changed files
   are read, CATALOG.md) and loads it;
 - :meth:`Archive.search` filters (prompt text, model name or hash, seed, sampler, date, image
-  size, host, drift against this machine), sorts, groups batches and pages, from an in-memory
-  DuckDB table made once per catalog version; every query answers in milliseconds on
-  300,000 rows;
+  size, host, drift against this machine), sorts, groups batches and pages, over the catalog
+  as DuckDB loads it once per catalog version (:mod:`raiiaf_rs.archive_table`); every query
+  answers in milliseconds on 300,000 rows;
 - :meth:`Archive.detail` is one file's settings, environment drift and passes (its manifest
   only: no tensor or image is decoded);
 - :meth:`Archive.thumbnail` a small JPEG from a disk cache (:mod:`raiiaf_rs.thumbnails`).
@@ -251,17 +251,25 @@ class Archive:
 
     def table(self) -> Table:
         """The loaded catalog, loaded again when the catalog file changed since (re-indexed
-        by this or another process)."""
+        by this or another process). While a new version loads, other callers go on with the
+        previous one; only the very first load is waited for."""
         try:
             st = os.stat(self.catalog)
         except FileNotFoundError:
             raise ArchiveError("no catalog yet: index the archive first", 503) from None
         stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
+        current = self._table
+        if current is not None and self._loaded == stamp:
+            return current
+        if not self._lock.acquire(blocking=current is None):
+            return current  # another thread loads the new version meanwhile
+        try:
             if self._table is None or self._loaded != stamp:
                 self._table = Table(self.catalog, self.roots, self.environment)
                 self._loaded = stamp
             return self._table
+        finally:
+            self._lock.release()
 
     # --- search --------------------------------------------------------------------------------
     def search(self, q: Query) -> dict[str, Any]:
