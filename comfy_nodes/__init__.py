@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import autosave, batch_noise, capture, inputs, routes
+from . import archive_routes, autosave, batch_noise, capture, inputs, routes
 from .capture_node import CaptureNoise
 from .load import LoadRaiiaf, ReplayRaiiafNoise
 from .load_batch import LoadRaiiafBatch
@@ -46,4 +46,6 @@ async def comfy_entrypoint() -> RaiiafExtension:
     # JavaScript, is set in the pack root's __init__.py.
     if not routes.register():
         print("[raiiaf] no ComfyUI server: the front-end routes are not available")
+    # The archive browser's sidebar tab (/raiiaf/archive/...).
+    archive_routes.register()
     return RaiiafExtension()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 
 import folder_paths
+from raiiaf_rs import allowed
 
-SUFFIX = ".raiiaf"
+SUFFIX = allowed.SUFFIX
 OUTPUT_TAG = " [output]"
+WHERE = "ComfyUI's input or output directory"
 
 
 def _roots() -> dict[str, str]:
@@ -22,8 +24,7 @@ def _roots() -> dict[str, str]:
 
 
 def _inside(path: str, root: str) -> bool:
-    real, root = os.path.realpath(path), os.path.realpath(root)
-    return real == root or real.startswith(root + os.sep)
+    return allowed.inside(os.path.realpath(path), os.path.realpath(root))
 
 
 def _scan(root: str) -> list[tuple[float, str]]:
@@ -67,28 +68,15 @@ def list_files() -> list[str]:
     return [name for _t, name in found]
 
 
+def roots() -> list[tuple[str, str]]:
+    """The loader's directories as :mod:`raiiaf_rs.allowed` takes them: (tag, directory)."""
+    r = _roots()
+    return [(OUTPUT_TAG, r["output"]), (" [input]", r["input"]), ("", r["input"])]
+
+
 def resolve(name: str) -> str:
     """The real path of a loader choice; ValueError for anything outside the
     input/output directories (``..``, absolute paths, symlinks out)."""
-    if not isinstance(name, str) or not name:
-        raise ValueError("no .raiiaf file selected")
-    root = _roots()["input"]
-    rel = name
-    if name.endswith(OUTPUT_TAG):
-        root, rel = _roots()["output"], name[: -len(OUTPUT_TAG)]
-    elif name.endswith(" [input]"):
-        rel = name[: -len(" [input]")]
-    parts = rel.replace("\\", "/").split("/")
-    if os.path.isabs(rel) or rel.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-        raise ValueError(
-            f"{name!r} is not a file in ComfyUI's input or output directory; "
-            "pick a .raiiaf from the list or upload one"
-        )
-    path = os.path.join(root, *parts)
-    if not _inside(path, root):
-        raise ValueError(f"{name!r} resolves outside ComfyUI's input/output directories")
-    if not rel.endswith(SUFFIX):
-        raise ValueError(f"{name!r} is not a .raiiaf file")
-    if not os.path.isfile(path):
-        raise ValueError(f"{name!r} does not exist in ComfyUI's input or output directory")
-    return os.path.realpath(path)
+    return allowed.resolve(
+        name, roots(), where=WHERE, hint="pick a .raiiaf from the list or upload one"
+    )

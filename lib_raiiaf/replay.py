@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import raiiaf_rs
 from raiiaf_rs import replay as raiiaf_replay
+from raiiaf_rs.allowed import inside as _inside
 from raiiaf_rs.passes import Pass
 
 from . import webui
@@ -129,16 +130,6 @@ def _items(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return [v for v in value if v is not None]
     return [value]
-
-
-def _inside(path: str, folder: str) -> bool:
-    """Whether the real path ``path`` is ``folder`` or below it (case-insensitive where
-    the file system is, e.g. Windows; another drive is never inside)."""
-    a, b = os.path.normcase(path), os.path.normcase(folder)
-    try:
-        return os.path.commonpath([a, b]) == b
-    except ValueError:  # different drives
-        return False
 
 
 def _read_allowed(path: str) -> tuple[str, bytes]:

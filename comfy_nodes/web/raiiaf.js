@@ -32,7 +32,7 @@ const classOf = (node) => node?.comfyClass ?? node?.type;
 const fileWidget = (node) => node?.widgets?.find((w) => w.name === "file");
 
 // --- messages ----------------------------------------------------------------------------
-function toast(severity, summary, detail) {
+export function toast(severity, summary, detail) {
   const t = app.extensionManager?.toast;
   if (typeof t?.add === "function") {
     t.add({ severity, summary, detail, life: severity === "error" ? 15000 : 4000 });
@@ -340,6 +340,22 @@ function loaderGraph(name) {
   };
 }
 
+// Opens what a checked file holds (an upload's or the archive's answer: {name, workflow,
+// prompt}): its workflow, else its API prompt, else a graph holding one loader, with the
+// file selected in every "Load .raiiaf" node. Throws when the workflow cannot be loaded.
+export async function openFileData(data, title) {
+  if (isWorkflow(data.workflow)) {
+    await app.loadGraphData(data.workflow, true, true, title);
+  } else if (isApiPrompt(data.prompt) && typeof app.loadApiJson === "function") {
+    await app.loadApiJson(data.prompt, title);
+  } else {
+    await app.loadGraphData(loaderGraph(data.name), true, true, title);
+  }
+  for (const node of app.graph?.nodes ?? []) {
+    if (classOf(node) === LOADER) selectFile(node, data.name, data.summary ? data : null);
+  }
+}
+
 async function openRaiiaf(file) {
   let data;
   try {
@@ -348,21 +364,11 @@ async function openRaiiaf(file) {
     toast("error", `Cannot open ${file.name}`, e.message);
     return;
   }
-  const title = file.name.replace(/\.raiiaf$/i, "");
   try {
-    if (isWorkflow(data.workflow)) {
-      await app.loadGraphData(data.workflow, true, true, title);
-    } else if (isApiPrompt(data.prompt) && typeof app.loadApiJson === "function") {
-      await app.loadApiJson(data.prompt, title);
-    } else {
-      await app.loadGraphData(loaderGraph(data.name), true, true, title);
-    }
+    await openFileData(data, file.name.replace(/\.raiiaf$/i, ""));
   } catch (e) {
     toast("error", `Cannot load the workflow stored in ${file.name}`, String(e?.message ?? e));
     return;
-  }
-  for (const node of app.graph?.nodes ?? []) {
-    if (classOf(node) === LOADER) selectFile(node, data.name, data);
   }
   toast("success", `Opened ${file.name}`, `stored in the input folder as ${data.name}`);
 }

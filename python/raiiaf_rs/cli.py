@@ -12,11 +12,15 @@ from raiiaf_rs.environment import host_facts
 def main(argv: list[str] | None = None) -> int:
     """Run ``raiiaf`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["query"]:
-        # SQL over a catalog runs here, in Python, with DuckDB; everything else in Rust.
-        from raiiaf_rs.query import main as query
+    if args[:1] in (["query"], ["serve"]):
+        # SQL over a catalog and the archive browser run here, in Python, with DuckDB;
+        # everything else in Rust.
+        if args[0] == "query":
+            from raiiaf_rs.query import main as command
+        else:
+            from raiiaf_rs.serve import main as command
 
-        code = query(args[1:])
+        code = command(args[1:])
         if argv is None:
             sys.exit(code)
         return code
