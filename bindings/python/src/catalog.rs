@@ -13,10 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict};
 use serde_json::Value;
 
+use raiiaf::error::Error;
+use raiiaf_catalog::{self as catalog, FileEntry, IndexOptions, Row};
+
 use super::errors::{detach_guarded, to_pyerr};
 use super::read_options;
-use crate::catalog::{self, FileEntry, IndexOptions, Row};
-use crate::error::Error;
 
 /// An Arrow table of catalog rows (schema: CATALOG.md). Pass it to `pyarrow.table()`,
 /// `polars.DataFrame()` or DuckDB (it implements the Arrow PyCapsule interface).

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::error::Error;
+use raiiaf::error::Error;
 
 /// The attributes every `RaiiafError` has (`None` unless the error sets them).
 pub const FIELDS: [&str; 5] = ["chunk", "expected", "actual", "declared", "limit"];

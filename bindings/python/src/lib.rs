@@ -5,6 +5,10 @@
 //!
 //! Latents arrive and leave as numpy arrays (bfloat16 as uint16 words); the
 //! optional torch build ([`torch`]) also takes and returns torch tensors.
+//!
+//! Without the `python` feature the crate is empty, so `cargo test --workspace` and
+//! clippy build the workspace without a Python interpreter.
+#![cfg(feature = "python")]
 
 mod catalog;
 mod errors;
@@ -22,15 +26,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::{Map, Value};
 
-use crate::env;
-use crate::error::Error;
 use errors::{detach_guarded, to_pyerr};
+use raiiaf::error::Error;
+use raiiaf_env as env;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
-use crate::image::{self, Pixels, PngLevel};
-use crate::tensor::{DType, TensorRef};
+use raiiaf::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
+use raiiaf::image::{self, Pixels, PngLevel};
+use raiiaf::tensor::{DType, TensorRef};
 
 fn parse_json_object(py: Python<'_>, text: &str, what: &str) -> PyResult<Map<String, Value>> {
     match serde_json::from_str::<Value>(text) {
@@ -445,7 +449,7 @@ fn _convert_f32<'py>(
     let target = DType::from_name(target).map_err(|e| to_pyerr(py, e))?;
     let shape = array.shape().to_vec();
     let src: &[u8] = bytemuck::cast_slice(array.as_slice()?);
-    let out = detach_guarded(py, || crate::tensor::convert_f32(src, target))?;
+    let out = detach_guarded(py, || raiiaf::tensor::convert_f32(src, target))?;
     Ok(match target {
         DType::F16 => {
             let values: Vec<half::f16> = bytemuck::pod_collect_to_vec(&out);
@@ -547,7 +551,7 @@ fn _cli_main(py: Python<'_>, argv: Vec<String>, host_facts_json: Option<&str>) -
         Some(text) => parse_json_object(py, text, "host facts")?,
         None => Map::new(),
     };
-    Ok(py.detach(|| crate::cli::main_with(std::iter::once("raiiaf".to_owned()).chain(argv), &facts)))
+    Ok(py.detach(|| raiiaf_cli::main_with(std::iter::once("raiiaf".to_owned()).chain(argv), &facts)))
 }
 
 /// `_codecs() -> list[(name, api_name, aliases, summary)]`: the registered

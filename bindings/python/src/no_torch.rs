@@ -5,8 +5,8 @@
 
 use pyo3::prelude::*;
 
-use crate::error::Error;
-use crate::tensor::DType;
+use raiiaf::error::Error;
+use raiiaf::tensor::DType;
 
 pub const LINKED_TORCH: Option<&str> = None;
 

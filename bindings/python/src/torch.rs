@@ -13,8 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use pyo3::prelude::*;
 use tch::{Device, Kind, TchError, Tensor};
 
-use crate::error::Error;
-use crate::tensor::DType;
+use raiiaf::error::Error;
+use raiiaf::tensor::DType;
 
 /// `torch.__version__` of the torch this extension is linked against.
 pub const LINKED_TORCH: Option<&str> = Some(env!("RAIIAF_LINKED_TORCH"));

@@ -26,7 +26,7 @@ pub use table::{
     batch_of, columns, rows_to_batch, schema, schema_of, Column, Fill, StrGetter, SCHEMA_VERSION,
 };
 
-use crate::format::ReadOptions;
+use raiiaf::format::ReadOptions;
 
 /// What an index run reads besides headers and manifests.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,7 +47,7 @@ pub fn index_entries(files: &[FileEntry], options: IndexOptions) -> Vec<Row> {
 
 /// Finds the `.raiiaf` files under `roots` (files named directly are taken as they are) and
 /// reads their rows, sorted by path.
-pub fn index_paths(roots: &[PathBuf], options: IndexOptions) -> crate::Result<Vec<Row>> {
+pub fn index_paths(roots: &[PathBuf], options: IndexOptions) -> raiiaf::Result<Vec<Row>> {
     let files = find_files(roots)?;
     Ok(index_entries(&files, options))
 }

@@ -12,11 +12,11 @@ use sha2::{Digest, Sha256};
 
 use super::scan::FileEntry;
 use super::IndexOptions;
-use crate::env::drift::{affects_pixels, keyed};
-use crate::error::{Error, Result};
-use crate::format::header::Flavor;
-use crate::format::manifest::DATA;
-use crate::format::{codecs, hex, sha256_hex, Archive, ChunkRecord};
+use raiiaf::error::{Error, Result};
+use raiiaf::format::header::Flavor;
+use raiiaf::format::manifest::DATA;
+use raiiaf::format::{codecs, hex, sha256_hex, Archive, ChunkRecord};
+use raiiaf_env::drift::{affects_pixels, keyed};
 
 /// A stored tensor, as listed in the manifest.
 #[derive(Debug, Clone, PartialEq)]

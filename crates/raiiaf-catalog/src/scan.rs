@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::error::{Error, Result};
+use raiiaf::error::{Error, Result};
 
 /// A file to index, with what the incremental re-index compares: size and modification time.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use parquet::file::properties::WriterProperties;
 use super::scan::{find_files, FileEntry};
 use super::table::{rows_to_batch, schema, SCHEMA_VERSION};
 use super::{index_entries, IndexOptions};
-use crate::error::{Error, Result};
+use raiiaf::error::{Error, Result};
 
 const KEY_SCHEMA: &str = "raiiaf.catalog.schema_version";
 const KEY_OPTIONS: &str = "raiiaf.catalog.options";

@@ -12,7 +12,7 @@ use arrow_buffer::OffsetBuffer;
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef};
 
 use super::row::{Row, ENV_COLUMNS};
-use crate::error::{Error, Result};
+use raiiaf::error::{Error, Result};
 
 /// Changes whenever a column is added, removed or changes type; stored in the Parquet
 /// file's metadata. A catalog of another version is re-indexed from scratch.

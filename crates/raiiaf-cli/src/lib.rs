@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
-use crate::catalog;
-use crate::env::{self, HostFacts};
-use crate::error::{Error, Result};
-use crate::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
-use crate::tensor::{DType, Tensor};
+use raiiaf::error::{Error, Result};
+use raiiaf::format::{self, Archive, Codec, Contents, ReadOptions, WriteOptions};
+use raiiaf::tensor::{DType, Tensor};
+use raiiaf_catalog as catalog;
+use raiiaf_env::{self as env, HostFacts};
 
 #[derive(Parser)]
 #[command(

@@ -76,7 +76,7 @@ fn a_toy_codec_in_one_file() {
     assert_eq!(art.image.as_deref(), Some(&b"not a png"[..]));
     // Listed with the others.
     assert!(codecs::all().iter().any(|c| c.name() == "toy-xor"));
-    assert!(raiiaf::cli::codec_help().contains("toy or toy-xor"));
+    assert!(raiiaf_cli::codec_help().contains("toy or toy-xor"));
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn builtin_codecs_and_their_names() {
     assert_eq!(Codec::default(), Codec::Raw);
     let err = Codec::from_name("lz4").unwrap_err().to_string();
     assert!(err.contains("\"raw\", \"compact\", \"zfp\""), "{err}");
-    let help = raiiaf::cli::codec_help();
+    let help = raiiaf_cli::codec_help();
     for c in codecs::BUILTIN {
         assert!(help.contains(c.name()) && help.contains(c.summary()), "{help}");
     }
@@ -99,7 +99,7 @@ fn builtin_codecs_and_their_names() {
 #[test]
 fn format_md_lists_every_builtin_codec() {
     // FORMAT.md §3.3's table: the `codec` values a record may hold.
-    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/FORMAT.md")).unwrap();
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../FORMAT.md")).unwrap();
     let section = spec
         .split("### 3.3")
         .nth(1)
@@ -117,6 +117,6 @@ fn format_md_lists_every_builtin_codec() {
     names.sort();
     assert_eq!(
         in_table, names,
-        "FORMAT.md §3.3 and src/format/codecs.rs disagree"
+        "FORMAT.md §3.3 and crates/raiiaf/src/format/codecs.rs disagree"
     );
 }

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::capture::SystemFacts;
-use crate::format::envc;
+use raiiaf::format::envc;
 
 /// Facts only the host process knows, passed in from Python. Every key is
 /// optional; a missing fact gives no component (never a guessed one).

@@ -16,7 +16,7 @@ use std::time::UNIX_EPOCH;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use raiiaf::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -93,7 +93,7 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok((crate::format::hex(&hasher.finalize()), size))
+    Ok((raiiaf::format::hex(&hasher.finalize()), size))
 }
 
 /// The fingerprint of `path`, from the cache in `cache_dir` (default:

@@ -90,25 +90,29 @@ pub enum Error {
 pub const DECODED_LIMIT_ENV: &str = "RAIIAF_MAX_DECODED_BYTES";
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
     }
 
-    pub(crate) fn corrupt(chunk: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// A chunk whose bytes are wrong: `chunk` names it, `reason` says what is wrong.
+    pub fn corrupt(chunk: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::CorruptChunk {
             chunk: chunk.into(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn manifest(msg: impl Into<String>) -> Self {
+    /// A manifest that breaks the format's rules.
+    pub fn manifest(msg: impl Into<String>) -> Self {
         Error::Manifest(msg.into())
     }
 
-    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+    /// An argument the caller passed that cannot be used.
+    pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
     }
 }

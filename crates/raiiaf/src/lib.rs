@@ -1,16 +1,18 @@
-//! raiiaf-rs: reads and writes `.raiiaf` files, the container that keeps an
+//! raiiaf: reads and writes `.raiiaf` files, the container that keeps an
 //! AI-generated image together with the exact initial noise it came from,
 //! its latents, generation settings and environment, so the image can be
 //! regenerated bit for bit.
 //!
-//! Layout:
+//! This is the format's core: pure Rust, no Python, Arrow or CLI dependencies.
 //! - [`format`]: the container (header, chunks, manifest, reader, writer);
 //! - [`codec`]: the tensor and chunk codecs;
 //! - [`tensor`]: dtypes and tensors;
-//! - [`env`]: environment capture, drift, model fingerprints;
-//! - [`catalog`]: one row per file, as Arrow/Parquet, for querying whole archives;
-//! - [`cli`]: the `raiiaf` command;
-//! - `python` (feature `python`): the PyO3 bindings, a thin layer on top.
+//! - [`error`]: the one error type every operation returns;
+//! - `image` (feature `png`): PNG encoding of generated images.
+//!
+//! Built on it, in the same workspace: `raiiaf-env` (environment capture, drift,
+//! model fingerprints), `raiiaf-catalog` (one row per file as Arrow/Parquet),
+//! `raiiaf-cli` (the `raiiaf` command) and the PyO3 bindings (`raiiaf_rs` on PyPI).
 //!
 //! ```no_run
 //! use raiiaf::format::{Archive, ReadOptions};
@@ -25,17 +27,16 @@
 //! let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
 //! ```
 
-pub mod catalog;
-pub mod cli;
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod codec;
-pub mod env;
 pub mod error;
 pub mod format;
+#[cfg(feature = "png")]
+#[cfg_attr(docsrs, doc(cfg(feature = "png")))]
 pub mod image;
 pub mod tensor;
-
-#[cfg(feature = "python")]
-mod python;
 
 pub use error::{Error, Result};
 pub use format::{read_file, Archive, Artifact, Codec, Contents, ReadOptions, WriteOptions};

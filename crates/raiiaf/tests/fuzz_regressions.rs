@@ -12,7 +12,7 @@ use raiiaf::format::{Archive, ReadOptions};
 
 fn data_dir(sub: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
+        .join("../../tests/data")
         .join(sub)
 }
 

@@ -9,7 +9,7 @@ use raiiaf::DType;
 use serde_json::Value;
 
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors")
 }
 
 fn expected() -> Value {

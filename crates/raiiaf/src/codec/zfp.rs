@@ -749,7 +749,7 @@ mod tests {
     // ---- helpers ---------------------------------------------------------------------------
 
     fn vectors_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors/reference-1.1.0")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vectors/reference-1.1.0")
     }
 
     fn read_vector(name: &str) -> Vec<u8> {
