@@ -86,7 +86,7 @@ __all__ = [
     "write_bytes",
 ]
 
-#: Tensor codecs, from the extension's registry (src/format/codecs.rs): ``raw`` (default;
+#: Tensor codecs, from the extension's registry (crates/raiiaf/src/format/codecs.rs): ``raw`` (default;
 #: files the reference ``raiiaf`` 1.1.0 reads), ``compact`` (lossless byte-plane zstd, ~15 %
 #: smaller for noise, format 1.1; files name it ``shuffle-zstd``, also accepted), ``zfp`` (the
 #: reference's compressed mode; larger for noise, interop only).

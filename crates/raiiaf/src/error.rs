@@ -7,12 +7,21 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong reading or writing a `.raiiaf` file.
+///
+/// ```
+/// use raiiaf::{Archive, Error, ReadOptions};
+/// let err = Archive::parse(b"PNG, not raiiaf", ReadOptions::default()).unwrap_err();
+/// assert!(matches!(err, Error::BadMagic { .. } | Error::Truncated { .. }), "{err}");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An operating-system error while reading or writing `path`.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -20,21 +29,33 @@ pub enum Error {
     /// The file ends before a structure the header or manifest announced.
     #[error("truncated file: {what} needs bytes {start}..{end} but the file has {file_len} bytes")]
     Truncated {
+        /// The structure (header, chunk, META).
         what: String,
+        /// Its first byte's offset.
         start: u64,
+        /// The offset just past its last byte.
         end: u64,
+        /// The file's actual length.
         file_len: u64,
     },
 
     /// The first bytes are neither `raiiaf` nor the legacy `GEN5`.
     #[error("not a .raiiaf file: the file starts with {found:?}, expected \"raiiaf\" (or legacy \"GEN5\")")]
-    BadMagic { found: String },
+    BadMagic {
+        /// The first bytes, as text.
+        found: String,
+    },
 
     /// A major version this reader does not know; minor versions are compatible.
     #[error(
         "unsupported format version {major}.{minor}: this reader handles major version 1; upgrade raiiaf-rs"
     )]
-    UnsupportedVersion { major: u8, minor: u8 },
+    UnsupportedVersion {
+        /// The header's major version.
+        major: u8,
+        /// The header's minor version.
+        minor: u8,
+    },
 
     /// The manifest (the META chunk's JSON) is unreadable or breaks the format's rules.
     #[error("invalid manifest: {0}")]
@@ -42,13 +63,21 @@ pub enum Error {
 
     /// A chunk's bytes do not decode as its record says.
     #[error("corrupt chunk {chunk}: {reason}")]
-    CorruptChunk { chunk: String, reason: String },
+    CorruptChunk {
+        /// How the chunk is named in messages (type, name, index).
+        chunk: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A chunk decoded, but its SHA-256 differs from the one stored in the manifest.
     #[error("hash mismatch in chunk {chunk}: manifest says {expected}, content hashes to {actual}; the file was altered or damaged")]
     HashMismatch {
+        /// How the chunk is named in messages (type, name, index).
         chunk: String,
+        /// The SHA-256 the manifest records (lowercase hex).
         expected: String,
+        /// The SHA-256 of the decoded content (lowercase hex).
         actual: String,
     },
 
@@ -57,7 +86,14 @@ pub enum Error {
     #[error(
         "{what} declares {declared} bytes, more than the limit of {limit} bytes that this file can justify"
     )]
-    LimitExceeded { what: String, declared: u64, limit: u64 },
+    LimitExceeded {
+        /// The structure whose size is declared.
+        what: String,
+        /// The size the file declares, in bytes.
+        declared: u64,
+        /// The most its bytes can justify.
+        limit: u64,
+    },
 
     /// Decoding would produce more bytes than the caller allows
     /// (`max_decoded_bytes`, default 1 GiB per file): checked before anything
@@ -66,7 +102,14 @@ pub enum Error {
         "{what} would decode to {declared} bytes, more than the limit of {limit} bytes; if the file is \
          trusted, raise max_decoded_bytes (CLI: --max-decoded-bytes, environment: {DECODED_LIMIT_ENV})"
     )]
-    DecodedSizeLimit { what: String, declared: u64, limit: u64 },
+    DecodedSizeLimit {
+        /// What would be decoded.
+        what: String,
+        /// The decoded size, in bytes.
+        declared: u64,
+        /// The caller's limit (`max_decoded_bytes`).
+        limit: u64,
+    },
 
     /// The caller asked for something impossible or lossy without permission.
     #[error("{0}")]

@@ -4,7 +4,7 @@
 //! regenerated bit for bit.
 //!
 //! This is the format's core: pure Rust, no Python, Arrow or CLI dependencies.
-//! - [`format`]: the container (header, chunks, manifest, reader, writer);
+//! - [`format`](mod@format): the container (header, chunks, manifest, reader, writer);
 //! - [`codec`]: the tensor and chunk codecs;
 //! - [`tensor`]: dtypes and tensors;
 //! - [`error`]: the one error type every operation returns;
@@ -27,7 +27,7 @@
 //! let archive = Archive::parse(&bytes, ReadOptions::default()).unwrap();
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod codec;

@@ -9,7 +9,9 @@ pub const MAX_RANK: usize = 8;
 /// The element types a LATN chunk can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// IEEE 754 binary32.
     F32,
+    /// IEEE 754 binary16.
     F16,
     /// bfloat16; format 1.1. Python has no native type for it, so the
     /// bindings carry it as 16-bit words with this dtype recorded.
@@ -17,8 +19,14 @@ pub enum DType {
 }
 
 impl DType {
+    /// Every element type.
     pub const ALL: [DType; 3] = [DType::F32, DType::F16, DType::BF16];
 
+    /// Bytes per element.
+    ///
+    /// ```
+    /// assert_eq!(raiiaf::DType::BF16.itemsize(), 2);
+    /// ```
     pub fn itemsize(self) -> usize {
         match self {
             DType::F32 => 4,
@@ -35,6 +43,13 @@ impl DType {
         }
     }
 
+    /// The element type named `name` (`float32`/`f32`, `float16`/`f16`, `bfloat16`/`bf16`).
+    ///
+    /// ```
+    /// use raiiaf::DType;
+    /// assert_eq!(DType::from_name("bf16").unwrap(), DType::BF16);
+    /// assert!(DType::from_name("int8").is_err());
+    /// ```
     pub fn from_name(name: &str) -> Result<DType> {
         match name {
             "float32" | "f32" => Ok(DType::F32),
@@ -64,6 +79,7 @@ impl DType {
         }
     }
 
+    /// The element type of LATN inner flags (trailing NULs ignored), if any.
     pub fn from_flags(flags: &[u8]) -> Option<DType> {
         let end = flags.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         match &flags[..end] {
@@ -121,6 +137,15 @@ pub struct TensorRef<'a> {
 }
 
 impl<'a> TensorRef<'a> {
+    /// Checks `data` against `shape` and `dtype`.
+    ///
+    /// ```
+    /// use raiiaf::{DType, TensorRef};
+    /// let data = [0u8; 2 * 3 * 4];
+    /// let t = TensorRef::new(DType::F32, vec![2, 3], &data).unwrap();
+    /// assert_eq!(t.shape(), &[2, 3]);
+    /// assert!(TensorRef::new(DType::F32, vec![2, 4], &data).is_err());
+    /// ```
     pub fn new(dtype: DType, shape: Vec<u64>, data: &'a [u8]) -> Result<Self> {
         let expected = byte_size(&shape, dtype)?;
         if data.len() as u64 != expected {
@@ -132,10 +157,12 @@ impl<'a> TensorRef<'a> {
         Ok(TensorRef { dtype, shape, data })
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
+    /// The shape, outermost axis first.
     pub fn shape(&self) -> &[u64] {
         &self.shape
     }
@@ -161,14 +188,17 @@ impl Tensor {
         Ok(Tensor { dtype, shape, data })
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
 
+    /// The shape, outermost axis first.
     pub fn shape(&self) -> &[u64] {
         &self.shape
     }
 
+    /// The element bytes (little-endian, C order).
     pub fn data(&self) -> &[u8] {
         &self.data
     }
@@ -178,6 +208,7 @@ impl Tensor {
         self.data
     }
 
+    /// A borrowed view, for writing.
     pub fn as_ref(&self) -> TensorRef<'_> {
         TensorRef {
             dtype: self.dtype,

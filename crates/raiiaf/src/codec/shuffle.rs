@@ -67,11 +67,14 @@ pub fn encode_and_hash(data: &[u8], itemsize: usize) -> Result<(Vec<Vec<u8>>, [u
 /// generated from the tensor when its bytes are copied or written.
 #[derive(Debug)]
 pub enum Piece<'a> {
+    /// Bytes already encoded.
     Bytes(Vec<u8>),
+    /// A plane stored as it is, generated from the tensor on demand.
     Stored(StoredPlane<'a>),
 }
 
 impl Piece<'_> {
+    /// Its length in bytes.
     pub fn len(&self) -> usize {
         match self {
             Piece::Bytes(b) => b.len(),
@@ -79,6 +82,7 @@ impl Piece<'_> {
         }
     }
 
+    /// Whether it holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

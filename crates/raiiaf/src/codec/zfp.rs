@@ -54,59 +54,100 @@ const TYPE_NAMES: [&str; 4] = ["int32", "int64", "float32", "float64"];
 pub enum ZfpError {
     /// zfp stores 1-D to 4-D fields only.
     #[error("zfp supports arrays of rank 1 to 4, got rank {rank}")]
-    UnsupportedRank { rank: usize },
+    UnsupportedRank {
+        /// The rank asked for.
+        rank: usize,
+    },
     /// An axis is empty or larger than the zfp header can record for this rank.
     #[error("axis {axis} has size {size}; a rank-{rank} zfp array needs every axis in 1..={max}")]
     DimensionOutOfRange {
+        /// The axis (numpy order, outermost first).
         axis: usize,
+        /// Its size.
         size: u64,
+        /// The array's rank.
         rank: usize,
+        /// The largest size the header can record at this rank.
         max: u64,
     },
     /// The element count or byte size of the shape does not fit in `usize`.
     #[error("array of shape {shape:?} is too large for this platform")]
-    TooLarge { shape: Vec<u64> },
+    TooLarge {
+        /// The shape.
+        shape: Vec<u64>,
+    },
     /// `data` given to the encoder is not `product(shape) * 4` bytes.
     #[error("input holds {actual} bytes but float32 shape {shape:?} needs {expected}")]
     InputLength {
+        /// The shape.
         shape: Vec<u64>,
+        /// The bytes the shape needs.
         expected: usize,
+        /// The bytes given.
         actual: usize,
     },
     /// `out` given to the decoder is not `product(shape) * 4` bytes.
     #[error("output buffer holds {actual} bytes but float32 shape {shape:?} needs {expected}")]
     OutputLength {
+        /// The shape.
         shape: Vec<u64>,
+        /// The bytes the shape needs.
         expected: usize,
+        /// The bytes the buffer holds.
         actual: usize,
     },
     /// Fewer than the 12 bytes of a full zfp header.
     #[error("zfp stream of {len} bytes is too short to hold the 12-byte zfp header")]
-    HeaderTooShort { len: usize },
+    HeaderTooShort {
+        /// The stream's length in bytes.
+        len: usize,
+    },
     /// The stream does not start with `b"zfp"`.
     #[error("not a zfp stream: first bytes are {found:02x?}, expected 7a 66 70 (\"zfp\")")]
-    BadMagic { found: [u8; 3] },
+    BadMagic {
+        /// The first three bytes.
+        found: [u8; 3],
+    },
     /// The codec version byte after the magic is not 5 (zfp 1.0.x).
     #[error("zfp codec version {found} is not supported (expected {CODEC_VERSION}, zfp 1.0.x)")]
-    UnsupportedCodecVersion { found: u8 },
+    UnsupportedCodecVersion {
+        /// The version byte.
+        found: u8,
+    },
     /// The header's scalar type is not float32.
     #[error("zfp stream holds {found} values, expected float32")]
-    NotFloat32 { found: &'static str },
+    NotFloat32 {
+        /// The scalar type the header names.
+        found: &'static str,
+    },
     /// The header's mode is not reversible (lossless). `mode` is the 12-bit field; 4095 means a
     /// 64-bit expert-mode word follows, which zfpy never writes.
     #[error(
         "zfp stream is not in reversible (lossless) mode: header mode field is {mode}, expected {MODE_REVERSIBLE}"
     )]
-    NotReversible { mode: u16 },
+    NotReversible {
+        /// The header's 12-bit mode field.
+        mode: u16,
+    },
     /// The header's rank or dimensions (numpy order, outermost first) differ from the expected shape.
     #[error("zfp header says shape {header:?} but the expected shape is {expected:?}")]
-    ShapeMismatch { header: Vec<u64>, expected: Vec<u64> },
+    ShapeMismatch {
+        /// The shape in the zfp header.
+        header: Vec<u64>,
+        /// The shape the caller expects.
+        expected: Vec<u64>,
+    },
     /// Decoding needed bits beyond the end of the stream: the stream is truncated or corrupt.
     #[error(
         "zfp stream truncated or corrupt: decoding needs more than the {available} bytes given \
          (it had consumed {consumed} bytes when this was detected)"
     )]
-    Truncated { consumed: u64, available: usize },
+    Truncated {
+        /// Bytes consumed when the overrun was detected.
+        consumed: u64,
+        /// Bytes the stream holds.
+        available: usize,
+    },
     /// libzfp reported a failure (out of memory, or an internal inconsistency).
     #[error("libzfp failed: {0}")]
     Libzfp(&'static str),

@@ -179,6 +179,7 @@ pub struct SliceInput<'a> {
 }
 
 impl<'a> SliceInput<'a> {
+    /// Reads `bytes` from the start.
     pub fn new(bytes: &'a [u8]) -> Self {
         SliceInput { bytes, pos: 0 }
     }

@@ -36,11 +36,14 @@ pub struct EncodedLatent<'a> {
 /// stored shuffle-zstd plane the writer generates from the tensor as it
 /// copies or writes the file, so that it never exists whole in memory.
 pub enum Part<'a> {
+    /// Bytes, borrowed or owned.
     Bytes(Cow<'a, [u8]>),
+    /// A stored shuffle-zstd plane, generated from the tensor on demand.
     Plane(shuffle::StoredPlane<'a>),
 }
 
 impl Part<'_> {
+    /// Its length in bytes.
     pub fn len(&self) -> usize {
         match self {
             Part::Bytes(b) => b.len(),
@@ -48,6 +51,7 @@ impl Part<'_> {
         }
     }
 
+    /// Whether it holds no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -70,9 +74,13 @@ impl Part<'_> {
 /// [`EncodedLatent`] with [`Part`]s: what the writer asks a codec for
 /// ([`TensorCodec::encode_parts`]).
 pub struct EncodedParts<'a> {
+    /// The chunk's bytes, in order.
     pub parts: Vec<Part<'a>>,
+    /// The record's `compressed`.
     pub compressed: bool,
+    /// The record's `len_header`.
     pub len_header: u64,
+    /// The record's `hash`: lowercase hex SHA-256 of the uncompressed elements.
     pub hash: String,
 }
 
@@ -89,10 +97,13 @@ impl<'a> From<EncodedLatent<'a>> for EncodedParts<'a> {
 
 /// What a codec is given to decode one LATN chunk.
 pub struct DecodeInput<'a> {
+    /// The chunk's manifest record.
     pub record: &'a ChunkRecord,
     /// The whole chunk, `record.compressed_size` bytes.
     pub chunk: &'a [u8],
+    /// The latent's shape (`extra.shape`).
     pub shape: &'a [u64],
+    /// The latent's element type.
     pub dtype: DType,
     /// Whether the caller verifies hashes (a codec may hash while decoding).
     pub verify: bool,
@@ -102,10 +113,13 @@ pub struct DecodeInput<'a> {
 /// file: the chunk's bytes are read on demand, so a codec that streams them
 /// needs memory for the output and bounded windows only.
 pub struct ChunkInput<'a> {
+    /// The chunk's manifest record.
     pub record: &'a ChunkRecord,
     /// The whole chunk, `record.compressed_size` bytes.
     pub chunk: Chunk<'a>,
+    /// The latent's shape (`extra.shape`).
     pub shape: &'a [u64],
+    /// The latent's element type.
     pub dtype: DType,
     /// Whether the caller verifies hashes (a codec may hash while decoding).
     pub verify: bool,

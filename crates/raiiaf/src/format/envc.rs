@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::sha256_hex;
 use crate::error::{Error, Result};
 
+/// The ENVC document's `env_version`.
 pub const ENV_VERSION: u64 = 1;
 
 /// Builds the ENVC document from `(component_id, canonical_string)` pairs.

@@ -8,9 +8,13 @@
 
 use crate::error::{Error, Result};
 
+/// The first bytes of a raiiaf 1.x file.
 pub const RAIIAF_MAGIC: &[u8; 6] = b"raiiaf";
+/// The first bytes of a legacy gen5 file.
 pub const GEN5_MAGIC: &[u8; 4] = b"GEN5";
+/// The length of a raiiaf 1.x header.
 pub const RAIIAF_HEADER_LEN: usize = 33;
+/// The length of a gen5 header.
 pub const GEN5_HEADER_LEN: usize = 32;
 
 /// Which of the two on-disk generations a file belongs to.
@@ -23,6 +27,7 @@ pub enum Flavor {
 }
 
 impl Flavor {
+    /// Its header's length in bytes.
     pub fn header_len(self) -> usize {
         match self {
             Flavor::Raiiaf => RAIIAF_HEADER_LEN,
@@ -38,6 +43,7 @@ impl Flavor {
         }
     }
 
+    /// Its magic, as text.
     pub fn magic_str(self) -> &'static str {
         match self {
             Flavor::Raiiaf => "raiiaf",
@@ -46,16 +52,26 @@ impl Flavor {
     }
 }
 
+/// A file's fixed-size header (FORMAT.md §2), as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// raiiaf 1.x or gen5, from the magic.
     pub flavor: Flavor,
+    /// Format major version; this reader handles 1.
     pub version_major: u8,
+    /// Format minor version (compatible within a major version).
     pub version_minor: u8,
+    /// Header flags (no bits defined; ignored).
     pub flags: u16,
+    /// Where the META chunk starts.
     pub meta_offset: u64,
+    /// META's length in bytes.
     pub meta_size: u64,
+    /// How many chunks the file declares.
     pub chunk_count: u64,
+    /// The file's length as the header declares it.
     pub file_size: u64,
+    /// Reserved (zero; ignored).
     pub reserved: u64,
 }
 

@@ -10,24 +10,37 @@ use crate::tensor::{self, DType};
 
 /// Chunk type tags.
 pub const LATN: &str = "LATN";
+/// The image chunk's type tag.
 pub const DATA: &str = "DATA";
+/// The environment chunk's type tag.
 pub const ENVC: &str = "ENVC";
 
 /// One entry of the manifest's `chunks` array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkRecord {
+    /// Position in the file, from 0.
     pub index: u64,
+    /// The chunk type (`LATN`, `DATA`, `ENVC`).
     pub kind: String,
+    /// The inner header's flags without trailing NULs (a latent's dtype).
     pub flags: String,
+    /// Where the chunk starts in the file.
     pub offset: u64,
+    /// The chunk's length in the file, inner header included.
     pub compressed_size: u64,
+    /// The payload's length once decoded.
     pub uncompressed_size: u64,
     /// Lowercase hex SHA-256 of the uncompressed payload.
     pub hash: String,
+    /// The record's `extra` object (a latent's shape, dtype and name).
     pub extra: Map<String, Value>,
+    /// Whether the payload is compressed.
     pub compressed: bool,
+    /// The codec's header length (FORMAT.md §3.3); absent in gen5 files.
     pub len_header: Option<u64>,
+    /// The codec's data length (FORMAT.md §3.3); absent in gen5 files.
     pub len_data: Option<u64>,
+    /// The tensor codec's name, when not implied by `compressed`.
     pub codec: Option<String>,
 }
 
@@ -222,6 +235,7 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Parses and checks the manifest JSON of a file of `flavor`.
     pub fn parse(text: &[u8], flavor: Flavor) -> Result<Manifest> {
         let text = std::str::from_utf8(text)
             .map_err(|e| Error::manifest(format!("the manifest is not UTF-8 ({e})")))?;

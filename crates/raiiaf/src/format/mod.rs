@@ -73,6 +73,13 @@ pub mod inner_header {
     //! `<4s 4s I>`: chunk type, flags, payload length (u32 little-endian).
     use super::INNER_HEADER_LEN;
 
+    /// The 12 bytes for a chunk of type `kind` with `flags` and `len` payload bytes.
+    ///
+    /// ```
+    /// use raiiaf::format::inner_header;
+    /// let h = inner_header::build(b"LATN", b"F32\0", 16);
+    /// assert_eq!(inner_header::parse(&h), (*b"LATN", *b"F32\0", 16));
+    /// ```
     pub fn build(kind: &[u8; 4], flags: &[u8; 4], len: u32) -> [u8; INNER_HEADER_LEN] {
         let mut h = [0u8; INNER_HEADER_LEN];
         h[..4].copy_from_slice(kind);

@@ -15,6 +15,12 @@ use crate::tensor::{DType, Tensor};
 /// Default of [`ReadOptions::max_decoded_bytes`]: 1 GiB per file.
 pub const DEFAULT_MAX_DECODED_BYTES: u64 = 1 << 30;
 
+/// How a file is read: hash verification and the decoded-size limit.
+///
+/// ```
+/// let options = raiiaf::ReadOptions::default();
+/// assert!(options.verify_hashes);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
     /// Verify each chunk's SHA-256 (on by default). Turning it off is meant
@@ -102,7 +108,9 @@ pub struct Archive<'a> {
 /// Everything a file holds, decoded.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// The file's header.
     pub header: Header,
+    /// The file's manifest.
     pub manifest: Manifest,
     /// Latents by name, in file order.
     pub latents: Vec<(String, Tensor)>,
@@ -218,6 +226,7 @@ impl<'a> Archive<'a> {
         self.source.len()
     }
 
+    /// raiiaf 1.x or gen5.
     pub fn flavor(&self) -> Flavor {
         self.header.flavor
     }

@@ -214,6 +214,7 @@ impl<'s> Chunk<'s> {
 pub struct ReadErrors(std::sync::Arc<std::sync::Mutex<Option<Error>>>);
 
 impl ReadErrors {
+    /// No error yet.
     pub fn new() -> Self {
         ReadErrors::default()
     }
@@ -289,7 +290,9 @@ impl zstd_frame::Input for ChunkStream<'_> {
 /// A [`Chunk`] as the random-access stream the zfp decoder reads in windows.
 /// A failed read is kept in `errors`.
 pub struct ZfpInput<'s> {
+    /// The chunk's bytes.
     pub chunk: Chunk<'s>,
+    /// Where a failed read is kept.
     pub errors: ReadErrors,
 }
 

@@ -107,8 +107,16 @@ pub struct Contents<'a> {
     pub environment: Option<Value>,
 }
 
+/// How a file is written: the latents' codec, overwriting, fsync.
+///
+/// ```
+/// use raiiaf::{Codec, WriteOptions};
+/// let options = WriteOptions { codec: Codec::Compact, ..WriteOptions::default() };
+/// assert!(!options.overwrite);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteOptions {
+    /// The codec for every latent.
     pub codec: Codec,
     /// Replace an existing file (otherwise an existing target is an error).
     pub overwrite: bool,
