@@ -28,7 +28,8 @@ fn type_text(t: &DataType) -> String {
 
 #[test]
 fn catalog_md_lists_every_column_in_order_with_its_type() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../CATALOG.md")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../CATALOG.md")).unwrap();
     let documented: Vec<(String, String)> = text
         .lines()
         .filter_map(|line| {
@@ -53,7 +54,9 @@ fn catalog_md_lists_every_column_in_order_with_its_type() {
 }
 
 fn data(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(dir)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(dir)
 }
 
 #[test]

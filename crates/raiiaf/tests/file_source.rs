@@ -9,7 +9,9 @@ use raiiaf::{DType, Error, TensorRef};
 use serde_json::Map;
 
 fn data_dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(sub)
 }
 
 fn files_in(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
