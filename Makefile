@@ -129,8 +129,8 @@ msrv:
 # none of the bindings', catalog's, CLI's or environment's libraries, its docs build without a
 # warning, and `cargo package` builds it from the packaged files alone.
 package:
-	@bad=$$(cargo tree -p raiiaf -e normal --prefix none --all-features | \
-		grep -E '^(pyo3|numpy|arrow|parquet|clap|nvml|sysinfo|rayon|mimalloc|tch)' || true); \
+	@tree=$$(cargo tree -p raiiaf -e normal --prefix none --all-features) || exit 1; \
+	bad=$$(printf '%s\n' "$$tree" | grep -E '^(pyo3|numpy|arrow|parquet|clap|nvml|sysinfo|rayon|mimalloc|tch)' || true); \
 	if [ -n "$$bad" ]; then echo "make package: the core crate depends on: $$bad" >&2; exit 1; fi
 	RUSTDOCFLAGS="-D warnings" cargo doc -p raiiaf --no-deps --all-features
 	cargo package -p raiiaf --allow-dirty
