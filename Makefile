@@ -3,8 +3,7 @@
 .NOTPARALLEL:
 .PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
 	torch-test wheels wheel-test cross-clippy hosts-background webui-test diffusers-test \
-	comfyui-latest-test \
-	comfyui-tests
+	comfyui-latest-test comfyui-tests msrv package
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -19,8 +18,8 @@ export OMP_NUM_THREADS := 1
 # installing in the background right after `setup` (downloads overlap the Rust builds); their test
 # targets wait for them. Stops at the first failing step; `make -k test` runs every step and
 # still fails at the end.
-test: setup hosts-background fmt-check clippy cross-clippy ruff cargo-test wheel-test pytest \
-	comfyui-latest-test webui-test diffusers-test torch-test fuzz
+test: setup hosts-background fmt-check clippy cross-clippy ruff cargo-test msrv package wheel-test \
+	pytest comfyui-latest-test webui-test diffusers-test torch-test fuzz
 
 # The install tests in pytest (tests/userenv.py) install the release wheel wheel-test built just
 # before, rather than building another one.
@@ -87,7 +86,7 @@ diffusers-test: setup
 # of compiling), clippy, then the torch and API tests against it and the byte-for-byte comparison
 # with the default build (tests/torch_build).
 torch-test: setup
-	@bash dev/setup_torch.sh cargo clippy --release --features torch --lib -- -D warnings
+	@bash dev/setup_torch.sh cargo clippy --release -p raiiaf-python --features torch -- -D warnings
 	RAIIAF_EXPECT_TORCH_BUILD=1 RAIIAF_DEFAULT_PYTHON=$(CURDIR)/$(PY) \
 		.venv-torch/bin/python -m pytest tests/test_torch.py tests/test_api.py \
 		tests/torch_build
@@ -111,17 +110,37 @@ hosts-background:
 fmt-check:
 	cargo fmt --check
 
-# Core without the python feature (all targets), then the PyO3 bindings.
+# Every crate of the workspace, all targets, in ONE check build: the bindings crate with its abi3
+# feature (without it the crate is empty, and the other crates' code does not depend on it), so
+# each dependency is checked once with one feature set instead of once per feature set.
 clippy:
-	cargo clippy --all-targets -- -D warnings
-	PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy --features abi3 --lib -- -D warnings
+	PYO3_PYTHON=$(CURDIR)/$(PY) cargo clippy --workspace --all-targets \
+		--features raiiaf-python/abi3 -- -D warnings
 
 ruff:
 	$(RUFF) check $(PY_DIRS)
 	$(RUFF) format --check $(PY_DIRS)
 
+# Unit, integration and doc tests of every crate (the bindings crate is empty without `python`).
 cargo-test:
-	cargo test
+	cargo test --workspace
+
+# The core crate builds on its minimum supported Rust version (rust-version in Cargo.toml): the
+# toolchain is installed once (minimal profile) and kept; a check build of the core alone.
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+msrv:
+	@rustup toolchain list | grep -q "^$(MSRV)-" || rustup toolchain install $(MSRV) --profile minimal
+	cargo +$(MSRV) check -p raiiaf --all-features
+
+# The core crate is ready for crates.io (never published from here): its dependency tree holds
+# none of the bindings', catalog's, CLI's or environment's libraries, its docs build without a
+# warning, and `cargo package` builds it from the packaged files alone.
+package:
+	@tree=$$(cargo tree -p raiiaf -e normal --prefix none --all-features) || exit 1; \
+	bad=$$(printf '%s\n' "$$tree" | grep -E '^(pyo3|numpy|arrow|parquet|clap|nvml|sysinfo|rayon|mimalloc|tch)' || true); \
+	if [ -n "$$bad" ]; then echo "make package: the core crate depends on: $$bad" >&2; exit 1; fi
+	RUSTDOCFLAGS="-D warnings" cargo doc -p raiiaf --no-deps --all-features
+	cargo package -p raiiaf --allow-dirty
 
 # clippy for the Windows and aarch64 targets (tests/wheel/cross_clippy.sh; check builds only).
 cross-clippy:

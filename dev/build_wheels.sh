@@ -68,7 +68,7 @@ fi
 
 # --- build ------------------------------------------------------------------------------
 mkdir -p "$OUT"
-if [ -n "$(git status --porcelain -- src python Cargo.toml Cargo.lock pyproject.toml build.rs 2>/dev/null)" ]; then
+if [ -n "$(git status --porcelain -- crates bindings python Cargo.toml Cargo.lock pyproject.toml 2>/dev/null)" ]; then
     say "note: building uncommitted changes of the work tree (git status)"
 fi
 declare -A artefact seconds checks
@@ -151,7 +151,7 @@ wants linux-aarch64 && check_linux linux-aarch64 aarch64
 wants windows-x86_64 && check_windows
 if wants sdist; then
     "$TOOLS/bin/python" tests/wheel/check_wheel.py "${artefact[sdist]}" || die "sdist: contents check failed"
-    checks[sdist]="contents (pyproject, Cargo.toml/lock, src, python)"
+    checks[sdist]="contents (pyproject, Cargo.toml/lock, crates, bindings, python)"
 fi
 
 printf '\n%-15s %-72s %8s %6s  %s\n' target artefact size build checks

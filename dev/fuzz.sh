@@ -6,7 +6,7 @@
 #   FUZZ_TARGETS="read manifest"
 #   FUZZ_JOBS=1            parallel libFuzzer workers per target
 #
-# Targets (fuzz/fuzz_targets/, bodies in tests/fuzz_harness/mod.rs):
+# Targets (fuzz/fuzz_targets/, bodies in crates/raiiaf/tests/fuzz_harness/mod.rs):
 #   read      Archive::parse + read_all/verify_all on arbitrary bytes, hashes checked and not
 #   manifest  manifest JSON alone and inside a real file's META chunk
 #
@@ -15,7 +15,7 @@
 # fuzz/corpus/<target> (not committed). A crash, panic, timeout, leak or allocation beyond
 # the format's limits fails the run, and its input is copied to
 # tests/data/fuzz-regressions/<target>/, which `cargo test` replays
-# (tests/fuzz_regressions.rs): commit it with the fix.
+# (crates/raiiaf/tests/fuzz_regressions.rs): commit it with the fix.
 #
 # Only the stable toolchain is needed: cargo-fuzz passes nightly `-Z` flags, which
 # RUSTC_BOOTSTRAP=1 lets stable rustc accept.
@@ -36,7 +36,7 @@ fi
 say "generating seeds"
 rm -rf fuzz/seeds
 mkdir -p fuzz/seeds/read fuzz/seeds/manifest
-RAIIAF_FUZZ_SEEDS="$PWD/fuzz/seeds" cargo test --quiet --test fuzz_regressions write_fuzz_seeds \
+RAIIAF_FUZZ_SEEDS="$PWD/fuzz/seeds" cargo test --quiet -p raiiaf --test fuzz_regressions write_fuzz_seeds \
     -- --ignored >/dev/null
 find tests/data/vectors tests/data/adversarial -type f \( -name '*.raiiaf' -o -name '*.gen5' \) \
     -exec cp {} fuzz/seeds/read/ \;

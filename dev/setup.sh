@@ -6,7 +6,7 @@
 #   2. Python venv at .venv (python3 >= 3.9; override with PYTHON=...)
 #   3. Python deps from tests/requirements.txt (re-installed only when that file changes)
 #   4. the extension, built into the venv with `maturin develop --release`
-#      (re-built only when Cargo.*, pyproject.toml, src/ or python/ change)
+#      (re-built only when Cargo.*, pyproject.toml, crates/, bindings/ or python/ change)
 #   5. ComfyUI 0.3.75, its deps and the tiny test model (dev/setup_comfyui.sh)
 #   6. Debian's chromium for the front-end tests (dev/setup_browser.sh)
 # Stamps live inside .venv, so deleting .venv starts over. .venv, target/, .comfyui/ and the

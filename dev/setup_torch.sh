@@ -9,7 +9,7 @@
 # Re-built only when the build inputs change. A cold build compiles libtorch's C
 # API wrapper (tch): about 4 minutes on 2 cores.
 # With arguments, runs them afterwards in the build's environment, e.g.
-#   bash dev/setup_torch.sh cargo clippy --release --features torch --lib
+#   bash dev/setup_torch.sh cargo clippy --release -p raiiaf-python --features torch
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OMP_NUM_THREADS=1

@@ -1,7 +1,8 @@
 """Checks a catalog row against what the file says through other doors: `raiiaf inspect --json`
 (header and manifest) and `raiiaf_rs.read` (the verified environment). Written independently of
-the Rust row builder (src/catalog/row.rs) so that a mistake in one is caught by the other; shared
-by the catalog tests and the ComfyUI and A1111 tests that index the files their hosts wrote."""
+the Rust row builder (crates/raiiaf-catalog/src/row.rs) so that a mistake in one is caught by the
+other; shared by the catalog tests and the ComfyUI and A1111 tests that index the files their hosts
+wrote."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def test_the_five_exception_lists_agree():
     """The classes are made in Rust and named again in four Python files (the re-export, both
     stubs, the package's __all__). Each list must hold exactly the same classes, with the same
     bases in the stubs as at run time: adding one in Rust and forgetting a file fails here."""
-    rust = _class_names_in("src/python/errors.rs", r'make\(\s*py,\s*"(\w+Error)"')
+    rust = _class_names_in("bindings/python/src/errors.rs", r'make\(\s*py,\s*"(\w+Error)"')
     module = errors.__all__
     stub = _class_names_in("python/raiiaf_rs/errors.pyi", r"(?m)^class (\w+Error)\(")
     native_stub = _class_names_in("python/raiiaf_rs/_raiiaf_rs.pyi", r"(?m)^(\w+Error) = _errors\.")

@@ -23,7 +23,13 @@ import requirement  # noqa: E402  (the repository root's requirement.py)
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PROJECT = PYPROJECT["project"]
 COMFY = PYPROJECT["tool"]["comfy"]
-CARGO = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))
+WORKSPACE = tomllib.loads((ROOT / "Cargo.toml").read_text(encoding="utf-8"))["workspace"]
+# Version and licence are set once for the Cargo workspace; every crate inherits them.
+CARGO = WORKSPACE["package"]
+CRATES = {
+    member: tomllib.loads((ROOT / member / "Cargo.toml").read_text(encoding="utf-8"))["package"]
+    for member in WORKSPACE["members"]
+}
 
 
 def test_registry_node_id_follows_the_registry_rules():
@@ -37,7 +43,9 @@ def test_registry_node_id_follows_the_registry_rules():
 def test_one_version_everywhere():
     version = PROJECT["version"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), "the registry wants X.Y.Z"
-    assert CARGO["package"]["version"] == version
+    assert CARGO["version"] == version
+    for member, package in CRATES.items():
+        assert package["version"] == {"workspace": True}, member
     assert raiiaf_rs.__version__ == version
     # The pack's requirement admits the wheel built from the same commit.
     assert requirement.version_problem(version) is None
@@ -47,7 +55,9 @@ def test_registry_fields():
     assert PROJECT["description"].strip()
     assert PROJECT["license"] == {"file": "LICENSE"}
     assert "MIT License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert CARGO["package"]["license"] == "MIT"
+    assert CARGO["license"] == "MIT"
+    for member, package in CRATES.items():
+        assert package["license"] == {"workspace": True}, member
     assert PROJECT["urls"]["Repository"].startswith("https://github.com/")
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", COMFY["PublisherId"])
     assert COMFY["DisplayName"].strip()

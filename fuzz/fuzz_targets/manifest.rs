@@ -2,7 +2,7 @@
 //! is manifest JSON, parsed alone and as that file's META chunk.
 #![no_main]
 
-#[path = "../../tests/fuzz_harness/mod.rs"]
+#[path = "../../crates/raiiaf/tests/fuzz_harness/mod.rs"]
 mod harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::manifest(data));

@@ -2,7 +2,7 @@
 //! on arbitrary bytes, with hash verification on and off.
 #![no_main]
 
-#[path = "../../tests/fuzz_harness/mod.rs"]
+#[path = "../../crates/raiiaf/tests/fuzz_harness/mod.rs"]
 mod harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::read(data));

@@ -86,9 +86,9 @@ __all__ = [
     "write_bytes",
 ]
 
-#: Tensor codecs, from the extension's registry (src/format/codecs.rs): ``raw`` (default;
-#: files the reference ``raiiaf`` 1.1.0 reads), ``compact`` (lossless byte-plane zstd, ~15 %
-#: smaller for noise, format 1.1; files name it ``shuffle-zstd``, also accepted), ``zfp`` (the
+#: Tensor codecs, from the extension's registry (crates/raiiaf/src/format/codecs.rs): ``raw``
+#: (default; files the reference ``raiiaf`` 1.1.0 reads), ``compact`` (lossless byte-plane zstd, ~15
+#: % smaller for noise, format 1.1; files name it ``shuffle-zstd``, also accepted), ``zfp`` (the
 #: reference's compressed mode; larger for noise, interop only).
 CODECS: tuple[str, ...] = tuple(api for _, api, _, _ in native._codecs())
 #: Every name ``codec=`` accepts: the names files record and their aliases.

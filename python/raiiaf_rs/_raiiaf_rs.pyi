@@ -6,7 +6,7 @@ import numpy as np
 
 from raiiaf_rs import errors as _errors
 
-# The exception classes, created by the extension (src/python/errors.rs).
+# The exception classes, created by the extension (bindings/python/src/errors.rs).
 RaiiafError = _errors.RaiiafError
 CorruptFileError = _errors.CorruptFileError
 LimitExceededError = _errors.LimitExceededError
@@ -70,7 +70,7 @@ def _fingerprint(path: str, cache_dir: str | None = None) -> tuple[str, int, boo
 def _cli_main(argv: list[str], host_facts_json: str | None = None) -> int: ...
 def _encode_png(array: np.ndarray, text_pairs: list[tuple[str, str]], level: str) -> bytes: ...
 
-# The catalog (src/python/catalog.rs; public API: raiiaf_rs.indexing).
+# The catalog (bindings/python/src/catalog.rs; public API: raiiaf_rs.indexing).
 class CatalogTable:
     """An Arrow table of catalog rows (schema: CATALOG.md), exported through the Arrow
     PyCapsule interface."""

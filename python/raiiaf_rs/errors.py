@@ -1,9 +1,9 @@
 """Exceptions raised by raiiaf_rs. Catch ``RaiiafError`` for all of them.
 
-The classes are created by the native extension (``src/python/errors.rs``), which raises them
-directly, with the error's fields as attributes: ``chunk`` (the chunk or part of the file
-concerned, e.g. ``LATN "initial_noise" (#0)``), ``expected`` and ``actual`` (SHA-256 digests of a
-:class:`HashMismatchError`), ``declared`` and ``limit`` (bytes, for a
+The classes are created by the native extension (``bindings/python/src/errors.rs``), which
+raises them directly, with the error's fields as attributes: ``chunk`` (the chunk or part of the
+file concerned, e.g. ``LATN "initial_noise" (#0)``), ``expected`` and ``actual`` (SHA-256 digests
+of a :class:`HashMismatchError`), ``declared`` and ``limit`` (bytes, for a
 :class:`LimitExceededError`); ``None`` where the error has no such field.
 
 Operating-system errors (missing file, permissions) are the built-in

@@ -2,8 +2,10 @@
 # `make cross-clippy`: clippy (-D warnings) for the release targets this machine cannot test
 # natively, x86_64-pc-windows-gnu and aarch64-unknown-linux-gnu, so that code which only
 # compiles (or only warns) off x86_64 Linux fails `make test` rather than the release build.
-# Per target: the core with all targets (lib, CLI, tests), then the abi3 bindings (lib only;
-# pyo3 needs no interpreter for an abi3 cross check). Check builds only, nothing is linked: each
+# Per target: one check build of the whole workspace, all targets, with the bindings' abi3 feature
+# (pyo3 needs no interpreter for an abi3 cross check): every dependency is checked once per
+# target with one feature set, not once for the core and again for the bindings. Check builds
+# only, nothing is linked: each
 # target needs its std (`rustup target add`, from Rust's own servers) and its C compiler (below).
 # Where the std download fails the step fails: a check that did not run never passes.
 # Builds in target/cross-check, apart from the native and the wheel builds.
@@ -20,8 +22,7 @@ for t in x86_64-pc-windows-gnu aarch64-unknown-linux-gnu; do
         exit 1
     fi
     start=$SECONDS
-    nice -n 10 cargo clippy --quiet --target "$t" --target-dir "$DIR" --all-targets -- -D warnings
-    PYO3_CROSS=1 nice -n 10 cargo clippy --quiet --target "$t" --target-dir "$DIR" \
-        --features abi3 --lib -- -D warnings
+    PYO3_CROSS=1 nice -n 10 cargo clippy --quiet --target "$t" --target-dir "$DIR" --workspace \
+        --all-targets --features raiiaf-python/abi3 -- -D warnings
     echo "cross-clippy: $t clean ($((SECONDS - start)) s)"
 done

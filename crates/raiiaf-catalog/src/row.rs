@@ -1,0 +1,431 @@
+//! One file's catalog row. It is read from the header, the manifest and the environment chunk
+//! only: no tensor or image is decoded unless the run verifies. Metadata keys are looked up
+//! where the hosts' common layer writes them (`raiiaf_rs.host`: `model_info` and the
+//! normalised top-level `metadata` keys), with the older places as fallbacks.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::scan::FileEntry;
+use super::IndexOptions;
+use raiiaf::error::{Error, Result};
+use raiiaf::format::header::Flavor;
+use raiiaf::format::manifest::DATA;
+use raiiaf::format::{codecs, hex, sha256_hex, Archive, ChunkRecord};
+use raiiaf_env::drift::{affects_pixels, keyed};
+
+/// A stored tensor, as listed in the manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorEntry {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub dtype: String,
+    /// The codec's name in the file (`raw`, `zfp`, `shuffle-zstd`; `zstd` in GEN5 files).
+    pub codec: String,
+    /// SHA-256 of the decoded elements: equal tensors have equal digests whatever the codec.
+    pub sha256: String,
+    /// Bytes decoded / bytes stored.
+    pub bytes: i64,
+    pub stored_bytes: i64,
+}
+
+/// One LoRA applied to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lora {
+    pub name: String,
+    pub sha256: Option<String>,
+    pub strength_model: Option<f64>,
+    pub strength_clip: Option<f64>,
+}
+
+/// One environment component (FORMAT.md §6): its id (repeated ids numbered `gpu[1]`…), its
+/// canonical string and whether it can change pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvComponent {
+    pub id: String,
+    pub canonical: String,
+    pub affects_pixels: bool,
+}
+
+/// The environment components that get a column of their own (`env_<id>`): the canonical
+/// string without its `name=<id>;` prefix, several occurrences (GPUs) joined by ` | `.
+pub const ENV_COLUMNS: [&str; 14] = [
+    "torch",
+    "cuda",
+    "gpu",
+    "torch_backends",
+    "os",
+    "python",
+    "numpy",
+    "cpu",
+    "ram",
+    "host",
+    "attention",
+    "dtype",
+    "noise_device",
+    "determinism",
+];
+
+/// One row of the catalog. Every field but the file's own (`path`, `size`, `mtime_ns`) is
+/// `None` (or empty) when the file does not say, or when it could not be read (`error`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row {
+    pub path: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    pub file_sha256: Option<String>,
+    pub flavor: Option<String>,
+    pub format_version: Option<String>,
+    pub created: Option<String>,
+    pub host_app: Option<String>,
+    pub host_version: Option<String>,
+    pub model_name: Option<String>,
+    pub model_sha256: Option<String>,
+    pub loras: Vec<Lora>,
+    pub prompt: Option<String>,
+    pub negative_prompt: Option<String>,
+    /// Seeds reach 2^64 - 1 (ComfyUI), beyond i64: stored as DECIMAL(20, 0).
+    pub seed: Option<i128>,
+    pub steps: Option<i64>,
+    pub cfg: Option<f64>,
+    pub sampler: Option<String>,
+    pub scheduler: Option<String>,
+    pub denoise: Option<f64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub batch_index: Option<i64>,
+    pub batch_size: Option<i64>,
+    pub batch_id: Option<String>,
+    pub tensors: Vec<TensorEntry>,
+    /// The `initial_noise` tensor's SHA-256: files sharing one noise share this value.
+    pub noise_sha256: Option<String>,
+    pub has_image: Option<bool>,
+    pub image_sha256: Option<String>,
+    pub environment: Vec<EnvComponent>,
+    /// `env_<id>` for each id of [`ENV_COLUMNS`], in that order.
+    pub env: [Option<String>; ENV_COLUMNS.len()],
+    /// The `driver` field of the GPU components, joined by ` | `.
+    pub env_gpu_driver: Option<String>,
+    /// SHA-256 over the pixel-affecting components (sorted `id=canonical` lines): two files with
+    /// the same value were made in environments that agree on everything that can move pixels.
+    pub env_pixel_sha256: Option<String>,
+    /// With `--verify`: every chunk decoded and every SHA-256 matched.
+    pub verified: Option<bool>,
+    /// Why the file (or part of it) could not be read; `None` for a good file.
+    pub error: Option<String>,
+}
+
+/// Files up to this size are read whole, in one call; larger ones are opened and read chunk by
+/// chunk (header, manifest, environment; the rest only to verify).
+const WHOLE_FILE_BELOW: u64 = 16 * 1024;
+
+impl Row {
+    /// The row of one file. Never fails: what went wrong goes into `error`.
+    pub fn read(entry: &FileEntry, options: IndexOptions) -> Row {
+        let mut row = Row {
+            path: entry.path.to_string_lossy().into_owned(),
+            size: i64::try_from(entry.size).unwrap_or(i64::MAX),
+            mtime_ns: entry.mtime_ns,
+            ..Row::default()
+        };
+        if let Some(e) = &entry.error {
+            row.error = Some(e.clone());
+            return row;
+        }
+        let path = &entry.path;
+        let read = if entry.size <= WHOLE_FILE_BELOW {
+            read_whole(path).and_then(|bytes| {
+                if options.hash {
+                    row.file_sha256 = Some(sha256_hex(&bytes));
+                }
+                row.fill(&Archive::parse(&bytes, options.read)?, options)
+            })
+        } else {
+            let hashed = if options.hash {
+                hash_file(path).map(|h| row.file_sha256 = Some(h))
+            } else {
+                Ok(())
+            };
+            hashed.and_then(|()| row.fill(&Archive::open(path, options.read)?, options))
+        };
+        row.record(read, options);
+        row
+    }
+
+    fn record(&mut self, read: Result<()>, options: IndexOptions) {
+        if let Err(e) = read {
+            self.error = Some(e.to_string());
+            if options.verify {
+                self.verified = Some(false);
+            }
+        }
+    }
+
+    /// The row of a file whose bytes are already in memory (e.g. fetched from object storage
+    /// by a Spark job); `path` and `mtime_ns` are recorded as given.
+    pub fn from_bytes(path: String, bytes: &[u8], mtime_ns: i64, options: IndexOptions) -> Row {
+        let mut row = Row {
+            path,
+            size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            mtime_ns,
+            ..Row::default()
+        };
+        if options.hash {
+            row.file_sha256 = Some(sha256_hex(bytes));
+        }
+        let read = Archive::parse(bytes, options.read).and_then(|a| row.fill(&a, options));
+        row.record(read, options);
+        row
+    }
+
+    /// Fills the row from a validated archive: its header, manifest and environment (and, to
+    /// verify, everything).
+    fn fill(&mut self, archive: &Archive<'_>, options: IndexOptions) -> Result<()> {
+        let header = archive.header();
+        self.flavor = Some(header.flavor.magic_str().to_owned());
+        self.format_version = Some(format!("{}.{}", header.version_major, header.version_minor));
+        let manifest = archive.manifest();
+        let empty = Map::new();
+        let info = manifest.model_info().unwrap_or(&empty);
+        let meta = manifest.extra_metadata().unwrap_or(&empty);
+        self.fill_metadata(info, meta);
+        for rec in archive.latent_records() {
+            self.tensors.push(tensor_entry(rec, header.flavor));
+        }
+        self.noise_sha256 = self
+            .tensors
+            .iter()
+            .find(|t| t.name == "initial_noise")
+            .map(|t| t.sha256.clone());
+        let image = manifest.chunks().iter().find(|r| r.kind == DATA);
+        self.has_image = Some(image.is_some());
+        if let Some(rec) = image {
+            self.image_sha256 = Some(rec.hash.clone());
+            self.width = self.width.or_else(|| rec.extra.get("width").and_then(as_i64));
+            self.height = self.height.or_else(|| rec.extra.get("height").and_then(as_i64));
+        }
+        if let Some(doc) = archive.environment()? {
+            self.fill_environment(&doc);
+        }
+        if options.verify {
+            archive.verify_all()?;
+            self.verified = Some(true);
+        }
+        Ok(())
+    }
+
+    fn fill_metadata(&mut self, info: &Map<String, Value>, meta: &Map<String, Value>) {
+        let empty = Map::new();
+        let settings = info
+            .get("generation_settings")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        // The normalised place first, then older or host-specific ones.
+        let pick = |keys: &[&str]| -> Option<&Value> {
+            keys.iter()
+                .find_map(|k| settings.get(*k).or_else(|| meta.get(*k)).filter(|v| !v.is_null()))
+        };
+        self.created = text(info.get("date"));
+        self.prompt = text(info.get("prompt")).or_else(|| text(meta.get("prompt")));
+        self.negative_prompt =
+            text(meta.get("negative_prompt")).or_else(|| text(info.get("negative_prompt")));
+        self.model_name = text(info.get("model_name")).or_else(|| text(meta.get("model_name")));
+        self.seed = pick(&["seed"]).and_then(as_i128);
+        self.steps = pick(&["steps"]).and_then(as_i64);
+        self.cfg = pick(&["cfg_scale", "cfg"]).and_then(as_f64);
+        self.sampler = text(pick(&["sampler", "sampler_name"]));
+        self.scheduler = text(pick(&["scheduler"]));
+        self.denoise = meta.get("denoise").and_then(as_f64);
+        self.width = meta.get("width").and_then(as_i64);
+        self.height = meta.get("height").and_then(as_i64);
+        self.batch_index = meta.get("batch_index").and_then(as_i64);
+        self.batch_size = meta.get("batch_size").and_then(as_i64);
+        self.batch_id = text(meta.get("batch_id"));
+        if let Some(host) = meta.get("host").and_then(Value::as_object) {
+            self.host_app = text(host.get("app"));
+            self.host_version = text(host.get("version"));
+        }
+        let models = meta.get("models").and_then(Value::as_array);
+        let checkpoint = models.and_then(|list| {
+            let role = |m: &&Value| {
+                let r = m.get("role").and_then(Value::as_str).unwrap_or("");
+                matches!(r, "checkpoint" | "ckpt_name" | "unet" | "unet_name" | "model")
+            };
+            list.iter().find(role).or_else(|| list.first())
+        });
+        if let Some(m) = checkpoint {
+            self.model_sha256 = text(m.get("sha256"));
+            if self.model_name.is_none() {
+                self.model_name = text(m.get("name"));
+            }
+        }
+        for l in meta.get("loras").and_then(Value::as_array).into_iter().flatten() {
+            let Some(name) = text(l.get("name")) else {
+                continue;
+            };
+            self.loras.push(Lora {
+                name,
+                sha256: text(l.get("sha256")),
+                strength_model: l
+                    .get("strength_model")
+                    .or_else(|| l.get("strength"))
+                    .and_then(as_f64),
+                strength_clip: l.get("strength_clip").and_then(as_f64),
+            });
+        }
+    }
+
+    /// A row holding only the environment columns of an ENVC document (`path` empty): the
+    /// current environment, to compare a catalog with.
+    pub fn from_environment(doc: &Value) -> Row {
+        let mut row = Row::default();
+        row.fill_environment(doc);
+        row
+    }
+
+    fn fill_environment(&mut self, doc: &Value) {
+        let mut pixel_lines = Vec::new();
+        for (id, canonical) in keyed(doc) {
+            let base = id.split('[').next().unwrap_or(&id).to_owned();
+            let fields = canonical
+                .strip_prefix(&format!("name={base}"))
+                .map(|rest| rest.strip_prefix(';').unwrap_or(rest))
+                .unwrap_or(&canonical)
+                .to_owned();
+            if let Some(i) = ENV_COLUMNS.iter().position(|c| *c == base) {
+                join(&mut self.env[i], &fields);
+            }
+            if base == "gpu" {
+                if let Some(driver) = field(&canonical, "driver") {
+                    join(&mut self.env_gpu_driver, driver);
+                }
+            }
+            if base == "host" {
+                self.host_app = self
+                    .host_app
+                    .take()
+                    .or_else(|| field(&canonical, "app").map(str::to_owned));
+                self.host_version = self
+                    .host_version
+                    .take()
+                    .or_else(|| field(&canonical, "version").map(str::to_owned));
+            }
+            let pixels = affects_pixels(&id);
+            if pixels {
+                pixel_lines.push(format!("{id}={canonical}"));
+            }
+            self.environment.push(EnvComponent {
+                id,
+                canonical,
+                affects_pixels: pixels,
+            });
+        }
+        pixel_lines.sort();
+        let mut h = Sha256::new();
+        for line in &pixel_lines {
+            h.update(line.as_bytes());
+            h.update(b"\n");
+        }
+        self.env_pixel_sha256 = Some(hex(&h.finalize()));
+    }
+}
+
+fn tensor_entry(rec: &ChunkRecord, flavor: Flavor) -> TensorEntry {
+    let codec = match codecs::for_record(rec, flavor) {
+        Ok(Some(codec)) => codec.name().to_owned(),
+        Ok(None) => "zstd".to_owned(),
+        Err(_) => rec.codec.clone().unwrap_or_else(|| "unknown".to_owned()),
+    };
+    TensorEntry {
+        name: rec.latent_name(),
+        shape: rec
+            .shape()
+            .map(|s| s.iter().map(|&d| i64::try_from(d).unwrap_or(i64::MAX)).collect())
+            .unwrap_or_default(),
+        dtype: rec.dtype().map(|d| d.name().to_owned()).unwrap_or_default(),
+        codec,
+        sha256: rec.hash.to_ascii_lowercase(),
+        bytes: i64::try_from(rec.uncompressed_size).unwrap_or(i64::MAX),
+        stored_bytes: i64::try_from(rec.compressed_size).unwrap_or(i64::MAX),
+    }
+}
+
+fn read_whole(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// SHA-256 of a file, read in 1 MiB pieces (memory stays bounded whatever its size).
+fn hash_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// `key=value` field of a canonical string.
+fn field<'a>(canonical: &'a str, key: &str) -> Option<&'a str> {
+    canonical
+        .split(';')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn join(slot: &mut Option<String>, value: &str) {
+    match slot {
+        Some(s) => {
+            s.push_str(" | ");
+            s.push_str(value);
+        }
+        None => *slot = Some(value.to_owned()),
+    }
+}
+
+/// A non-empty string (numbers and booleans as JSON prints them).
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn as_i128(v: &Value) -> Option<i128> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .map(i128::from)
+            .or_else(|| n.as_i64().map(i128::from))
+            .or_else(|| {
+                let f = n.as_f64()?;
+                (f.fract() == 0.0 && f.abs() < 1e20).then_some(f as i128)
+            }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    // DECIMAL(20, 0) holds |x| < 10^20.
+    .filter(|x: &i128| x.unsigned_abs() < 100_000_000_000_000_000_000)
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    as_i128(v).and_then(|x| i64::try_from(x).ok())
+}

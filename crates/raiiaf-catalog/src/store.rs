@@ -1,0 +1,214 @@
+//! The catalog on disk: one Parquet file (zstd), written atomically, with the schema version
+//! and the options of the run in its key-value metadata. Re-indexing against an existing
+//! catalog reads only the files that are new or whose size or modification time changed, keeps
+//! the other rows as they are, and drops the rows of files that are gone.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, RecordBatch, StringArray, UInt32Array};
+use arrow_select::concat::concat_batches;
+use arrow_select::take::take_record_batch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use super::scan::{find_files, FileEntry};
+use super::table::{rows_to_batch, schema, SCHEMA_VERSION};
+use super::{index_entries, IndexOptions};
+use raiiaf::error::{Error, Result};
+
+const KEY_SCHEMA: &str = "raiiaf.catalog.schema_version";
+const KEY_OPTIONS: &str = "raiiaf.catalog.options";
+
+/// What an index run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexReport {
+    /// Files found under the roots.
+    pub files: usize,
+    /// Files read in this run (new, changed, previously failed, or all on a full run).
+    pub read: usize,
+    /// Rows kept from the existing catalog unchanged.
+    pub reused: usize,
+    /// Rows of the existing catalog dropped because their file is gone.
+    pub dropped: usize,
+    /// Rows with an `error`.
+    pub errors: usize,
+}
+
+fn options_key(options: IndexOptions) -> String {
+    format!("hash={};verify={}", options.hash as u8, options.verify as u8)
+}
+
+fn parquet_err(what: &str) -> impl Fn(parquet::errors::ParquetError) -> Error + '_ {
+    move |e| Error::invalid(format!("{what}: {e}"))
+}
+
+/// Writes `batch` to `path` as Parquet, atomically (a temporary file in the same directory,
+/// renamed over the target), recording the options it was made with.
+pub fn write_catalog(path: &Path, batch: &RecordBatch, options: IndexOptions) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(parquet_err("zstd level"))?,
+        ))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(KEY_SCHEMA.to_owned(), SCHEMA_VERSION.to_owned()),
+            KeyValue::new(KEY_OPTIONS.to_owned(), options_key(options)),
+        ]))
+        .build();
+    let result = (|| {
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let what = format!("writing {}", tmp.display());
+        let mut writer =
+            ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet_err(&what))?;
+        writer.write(batch).map_err(parquet_err(&what))?;
+        let file = writer.into_inner().map_err(parquet_err(&what))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A catalog written by [`write_catalog`], with the options it was made with; `None` when it
+/// has another schema version (an older raiiaf-rs): it is then rebuilt. A file that is not a
+/// catalog is refused rather than overwritten: the output path may be a typo.
+pub fn read_catalog(path: &Path) -> Result<Option<(RecordBatch, String)>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let what = format!("reading the catalog {}", path.display());
+    let not_catalog = |why: String| {
+        Error::invalid(format!(
+            "{} exists and is not a raiiaf catalog ({why}); choose another output path, or delete it",
+            path.display()
+        ))
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| not_catalog(e.to_string()))?;
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let get = |key: &str| kv.iter().find(|k| k.key == key).and_then(|k| k.value.clone());
+    match get(KEY_SCHEMA) {
+        None => return Err(not_catalog("no catalog schema version in its metadata".into())),
+        Some(v) if v != SCHEMA_VERSION || builder.schema().fields() != schema().fields() => return Ok(None),
+        Some(_) => {}
+    }
+    let options = get(KEY_OPTIONS).unwrap_or_default();
+    let reader = builder.build().map_err(parquet_err(&what))?;
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+    let batch = concat_batches(&schema(), &batches).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+    Ok(Some((batch, options)))
+}
+
+/// Indexes `roots` into the Parquet catalog at `output`. With an existing catalog made with
+/// the same options (and `full` false), only new and changed files are read; rows of files no
+/// longer under `roots` are dropped. Rows are sorted by path.
+pub fn index_to_parquet(
+    roots: &[PathBuf],
+    output: &Path,
+    options: IndexOptions,
+    full: bool,
+) -> Result<IndexReport> {
+    let files = find_files(roots)?;
+    let old = if full || !output.exists() {
+        None
+    } else {
+        read_catalog(output)?.filter(|(_, o)| *o == options_key(options))
+    };
+    let mut report = IndexReport {
+        files: files.len(),
+        ..IndexReport::default()
+    };
+    // Which old rows still describe their file exactly.
+    let mut reused: HashMap<&Path, u32> = HashMap::new();
+    let (mut old_rows, mut old_seen) = (0, 0);
+    if let Some((batch, _)) = &old {
+        old_rows = batch.num_rows();
+        let col = |name: &str| batch.column_by_name(name).cloned();
+        let (Some(paths), Some(sizes), Some(mtimes), Some(errors)) =
+            (col("path"), col("size"), col("mtime_ns"), col("error"))
+        else {
+            return Err(Error::Internal(
+                "catalog columns missing after the schema check".into(),
+            ));
+        };
+        let paths = paths.as_any().downcast_ref::<StringArray>();
+        let sizes = sizes.as_any().downcast_ref::<arrow_array::Int64Array>();
+        let mtimes = mtimes.as_any().downcast_ref::<arrow_array::Int64Array>();
+        let (Some(paths), Some(sizes), Some(mtimes)) = (paths, sizes, mtimes) else {
+            return Err(Error::Internal(
+                "catalog column types after the schema check".into(),
+            ));
+        };
+        let by_path: HashMap<&str, usize> = (0..old_rows).map(|i| (paths.value(i), i)).collect();
+        for f in &files {
+            let Some(&i) = f.path.to_str().and_then(|p| by_path.get(p)) else {
+                continue;
+            };
+            old_seen += 1;
+            let unchanged = f.error.is_none()
+                && errors.is_null(i)
+                && sizes.value(i) == i64::try_from(f.size).unwrap_or(-1)
+                && mtimes.value(i) == f.mtime_ns;
+            if unchanged {
+                reused.insert(f.path.as_path(), i as u32);
+            }
+        }
+    }
+    let to_read: Vec<FileEntry> = files
+        .iter()
+        .filter(|f| !reused.contains_key(f.path.as_path()))
+        .cloned()
+        .collect();
+    let new_rows = index_entries(&to_read, options);
+    report.read = new_rows.len();
+    report.reused = reused.len();
+    report.dropped = old_rows.saturating_sub(old_seen);
+    report.errors = new_rows.iter().filter(|r| r.error.is_some()).count();
+    let new_batch = rows_to_batch(&new_rows)?;
+
+    let batch = match &old {
+        Some((old_batch, _)) if !reused.is_empty() => {
+            // Old rows kept, then the new ones, put in path order (the files' order).
+            let mut kept: Vec<(&Path, u32)> = reused.iter().map(|(p, i)| (*p, *i)).collect();
+            kept.sort();
+            let old_idx = UInt32Array::from(kept.iter().map(|(_, i)| *i).collect::<Vec<_>>());
+            let kept_batch = take_record_batch(old_batch, &old_idx).map_err(arrow_err)?;
+            let both = concat_batches(&schema(), [&kept_batch, &new_batch]).map_err(arrow_err)?;
+            let mut order: Vec<(&Path, u32)> = kept
+                .iter()
+                .map(|(p, _)| *p)
+                .chain(to_read.iter().map(|f| f.path.as_path()))
+                .zip(0u32..)
+                .collect();
+            order.sort();
+            let idx = UInt32Array::from(order.iter().map(|(_, i)| *i).collect::<Vec<_>>());
+            take_record_batch(&both, &idx).map_err(arrow_err)?
+        }
+        _ => new_batch,
+    };
+    write_catalog(output, &batch, options)?;
+    Ok(report)
+}
+
+fn arrow_err(e: arrow_schema::ArrowError) -> Error {
+    Error::Internal(format!("merging the catalog: {e}"))
+}

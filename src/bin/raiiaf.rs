@@ -1,5 +1,0 @@
-//! `raiiaf` as a standalone binary; the Python package installs the same
-//! command as a console script.
-fn main() {
-    std::process::exit(raiiaf::cli::main(std::env::args()));
-}
