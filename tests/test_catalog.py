@@ -390,7 +390,7 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path):
     meta = {
         "prompt": "",  # kept: the file records an empty prompt
         "negative_prompt": "",
-        "model_name": {"not": "a string"},  # an object: null
+        "scheduler": {"not": "a string"},  # an object: null
         "generation_settings": {"seed": "12x", "steps": "7", "cfg_scale": [1], "sampler": ""},
         "width": 2**70,  # beyond int64: null
         "batch_id": 5,  # a number as JSON prints it
@@ -399,7 +399,7 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path):
     raiiaf_rs.write(bare, {"final_latent": noise((1, 4, 8, 8), 1)}, None, meta, environment=None)
     r = _row(bare)
     assert (r["prompt"], r["negative_prompt"], r["sampler"]) == ("", "", "")
-    assert (r["model_name"], r["seed"], r["cfg"], r["width"]) == (None, None, None, None)
+    assert (r["scheduler"], r["seed"], r["cfg"], r["width"]) == (None, None, None, None)
     assert (r["steps"], r["batch_id"]) == (7, "5")
     assert r["loras"] == [
         {"name": "", "sha256": None, "strength_model": 0.5, "strength_clip": None}
@@ -417,7 +417,7 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path):
     # Queries see empty and unknown apart.
     out = tmp_path / "c.parquet"
     raiiaf_rs.index(bare, out)
-    q = f"SELECT negative_prompt = '', model_name IS NULL FROM '{out}'"
+    q = f"SELECT negative_prompt = '', scheduler IS NULL FROM '{out}'"
     assert duckdb.sql(q).fetchall() == [(True, True)]
 
 
@@ -453,7 +453,7 @@ def test_error_rows_keep_only_the_files_own_columns(tmp_path):
         assert rows[str(good)]["verified"] is (True if verify else None)
     out = tmp_path / "c.parquet"
     raiiaf_rs.index(tmp_path, out)
-    damaged = duckdb.sql(f"SELECT count(*) FROM '{out}' WHERE NOT verified").fetchone()[0]
+    damaged = duckdb.sql(f"SELECT count(*) FROM '{out}' WHERE NOT verified").fetchall()[0][0]
     assert damaged == 3
 
 
@@ -472,7 +472,7 @@ def test_a_lone_surrogate_prompt_is_an_error_row_like_read(tmp_path):
     with pytest.raises(raiiaf_rs.RaiiafError, match="not valid JSON"):
         raiiaf_rs.read(path)
     r = _row(path)
-    assert "not valid JSON" in r["error"] and "surrogate" in r["error"]
+    assert "not valid JSON" in r["error"] and "hex escape" in r["error"]
     assert r["prompt"] is None and r["verified"] is False
 
 
