@@ -382,7 +382,7 @@ def _row(path: Path, **options) -> dict:
     return rows_by_path(table(raiiaf_rs.catalog(path, **options)))[str(path)]
 
 
-def test_null_and_empty_rules_of_a_readable_file(tmp_path):
+def test_null_and_empty_rules_of_a_readable_file(tmp_path, png_bytes):
     """CATALOG.md "Null, empty and error", readable files: empty strings kept, wrong types
     null, no image/ENVC/noise/LoRA give nulls and empty lists, `verified` null without
     --verify and true with it."""
@@ -414,6 +414,24 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path):
         None,
     )
     assert _row(bare, verify=True)["verified"] is True
+    # A malformed `passes` value: pass_count null, lists empty, no error; a component with no
+    # field but its name: an empty env_ column; an image and no tensor: an empty `tensors`.
+    odd = tmp_path / "odd.raiiaf"
+    env = raiiaf_rs.environment_document([("cpu", "name=cpu"), ("os", "name=os;version=x")])
+    raiiaf_rs.write(
+        odd,
+        {"initial_noise": noise((1, 4, 8, 8), 2)},
+        None,
+        {"passes": {"order": 0}},
+        environment=env,
+    )
+    r = _row(odd)
+    assert (r["pass_count"], r["pass_roles"], r["pass_exact"], r["error"]) == (None, [], [], None)
+    assert (r["env_cpu"], r["env_os"], r["env_gpu_driver"]) == ("", "version=x", None)
+    image_only = tmp_path / "image.raiiaf"
+    raiiaf_rs.write(image_only, {}, png_bytes, {}, environment=None)
+    r = _row(image_only)
+    assert (r["tensors"], r["has_image"], r["pass_count"], r["error"]) == ([], True, 0, None)
     # Queries see empty and unknown apart.
     out = tmp_path / "c.parquet"
     raiiaf_rs.index(bare, out)
