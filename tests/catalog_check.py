@@ -37,8 +37,9 @@ def inspect_json(path: str | Path) -> dict[str, Any]:
 
 
 def _first(*values: Any) -> Any:
+    """The first value the file gives; an empty string is a value (CATALOG.md keeps it)."""
     for v in values:
-        if v not in (None, ""):
+        if v is not None:
             return v
     return None
 
@@ -105,7 +106,7 @@ def expected_row(path: str | Path) -> dict[str, Any]:
                 "strength_clip": lo.get("strength_clip"),
             }
             for lo in meta.get("loras") or []
-            if lo.get("name")
+            if lo.get("name") is not None
         ],
     }
     if host:

@@ -198,7 +198,7 @@ def test_index_writes_parquet_equal_to_the_table(archive, tmp_path):
     assert report == {"files": 12, "read": 12, "reused": 0, "dropped": 0, "errors": 1}
     assert index_table(out).to_pylist() == table(raiiaf_rs.catalog(archive)).to_pylist()
     meta = pq.read_metadata(out).metadata
-    assert meta[b"raiiaf.catalog.schema_version"] == b"1"
+    assert meta[b"raiiaf.catalog.schema_version"] == b"2"
 
 
 def test_incremental_reindex_reads_only_new_and_changed_files(archive, tmp_path, png_bytes):
@@ -376,3 +376,160 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 16, out.stdout
+
+
+def _row(path: Path, **options) -> dict:
+    return rows_by_path(table(raiiaf_rs.catalog(path, **options)))[str(path)]
+
+
+def test_null_and_empty_rules_of_a_readable_file(tmp_path, png_bytes):
+    """CATALOG.md "Null, empty and error", readable files: empty strings kept, wrong types
+    null, no image/ENVC/noise/LoRA give nulls and empty lists, `verified` null without
+    --verify and true with it."""
+    bare = tmp_path / "bare.raiiaf"
+    meta = {
+        "prompt": "",  # kept: the file records an empty prompt
+        "negative_prompt": "",
+        "scheduler": {"not": "a string"},  # an object: null
+        "generation_settings": {"seed": "12x", "steps": "7", "cfg_scale": [1], "sampler": ""},
+        "width": 2**70,  # beyond int64: null
+        "batch_id": 5,  # a number as JSON prints it
+        "loras": [{"name": None}, {"name": "", "strength": "0.5"}],
+    }
+    raiiaf_rs.write(bare, {"final_latent": noise((1, 4, 8, 8), 1)}, None, meta, environment=None)
+    r = _row(bare)
+    assert (r["prompt"], r["negative_prompt"], r["sampler"]) == ("", "", "")
+    assert (r["scheduler"], r["seed"], r["cfg"], r["width"]) == (None, None, None, None)
+    assert (r["steps"], r["batch_id"]) == (7, "5")
+    assert r["loras"] == [
+        {"name": "", "sha256": None, "strength_model": 0.5, "strength_clip": None}
+    ]
+    assert (r["has_image"], r["image_sha256"], r["noise_sha256"]) == (False, None, None)
+    assert r["environment"] == [] and r["env_python"] is None and r["env_pixel_sha256"] is None
+    assert (r["pass_count"], r["pass_roles"], r["pass_seeds"]) == (0, [], [])
+    assert (r["flavor"], r["file_sha256"], r["verified"], r["error"]) == (
+        "raiiaf",
+        None,
+        None,
+        None,
+    )
+    assert _row(bare, verify=True)["verified"] is True
+    # A malformed `passes` value: pass_count null, lists empty, no error; a component with no
+    # field but its name: an empty env_ column; an image and no tensor: an empty `tensors`.
+    odd = tmp_path / "odd.raiiaf"
+    env = raiiaf_rs.environment_document([("cpu", "name=cpu"), ("os", "name=os;version=x")])
+    raiiaf_rs.write(
+        odd,
+        {"initial_noise": noise((1, 4, 8, 8), 2)},
+        None,
+        {"passes": {"order": 0}},
+        environment=env,
+    )
+    r = _row(odd)
+    assert (r["pass_count"], r["pass_roles"], r["pass_exact"], r["error"]) == (None, [], [], None)
+    assert (r["env_cpu"], r["env_os"], r["env_gpu_driver"]) == ("", "version=x", None)
+    image_only = tmp_path / "image.raiiaf"
+    raiiaf_rs.write(image_only, {}, png_bytes, {}, environment=None)
+    r = _row(image_only)
+    assert (r["tensors"], r["has_image"], r["pass_count"], r["error"]) == ([], True, 0, None)
+    # Queries see empty and unknown apart.
+    out = tmp_path / "c.parquet"
+    raiiaf_rs.index(bare, out)
+    q = f"SELECT negative_prompt = '', scheduler IS NULL FROM '{out}'"
+    assert duckdb.sql(q).fetchall() == [(True, True)]
+
+
+def test_error_rows_keep_only_the_files_own_columns(tmp_path):
+    """An error row: path, size, mtime_ns, file_sha256 (with hash), verified false, error;
+    every other column null or empty, with or without --verify, so `WHERE NOT verified` lists
+    every damaged file (it missed them when `verified` was null)."""
+    good = write_sample(tmp_path / "good.raiiaf", 0)
+    data = bytearray(good.read_bytes())
+    data[33 + 12 + 5] ^= 1  # a tensor byte: only --verify sees it, after the metadata was read
+    (tmp_path / "flipped.raiiaf").write_bytes(bytes(data))
+    (tmp_path / "empty.raiiaf").write_bytes(b"")
+    (tmp_path / "broken.raiiaf").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "garbage.raiiaf").write_bytes(b"hello")
+    import hashlib
+
+    for verify in (False, True):
+        rows = rows_by_path(table(raiiaf_rs.catalog(tmp_path, verify=verify, hash=True)))
+        for name in ("empty", "broken", "garbage") + (("flipped",) if verify else ()):
+            path = tmp_path / f"{name}.raiiaf"
+            r = rows[str(path)]
+            assert r["error"] and r["verified"] is False, (name, r)
+            lists = {k for k, v in r.items() if isinstance(v, list)}
+            own = {"path", "size", "mtime_ns", "file_sha256", "verified", "error"}
+            assert all(r[k] is None for k in r if k not in own | lists), (name, r)
+            assert all(r[k] == [] for k in lists), (name, r)
+            if name == "broken":
+                assert (r["size"], r["mtime_ns"], r["file_sha256"]) == (0, 0, None)
+                assert "cannot stat the file" in r["error"]
+            else:
+                assert r["size"] == path.stat().st_size
+                assert r["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert rows[str(good)]["verified"] is (True if verify else None)
+    out = tmp_path / "c.parquet"
+    raiiaf_rs.index(tmp_path, out)
+    damaged = duckdb.sql(f"SELECT count(*) FROM '{out}' WHERE NOT verified").fetchall()[0][0]
+    assert damaged == 3
+
+
+def test_a_declared_size_the_file_cannot_hold_is_an_error_without_verify(tmp_path):
+    """A 1.7 KB file declaring a 4 TiB tensor, a 64 GiB image: error rows without --verify."""
+    for name in ("bomb-compact-shape-4-tib.raiiaf", "bomb-data-declares-64-gib.raiiaf"):
+        r = _row(ADVERSARIAL / name)
+        assert "declares" in r["error"] and r["verified"] is False, (name, r["error"])
+        assert r["tensors"] == [] and r["prompt"] is None
+
+
+def test_a_lone_surrogate_prompt_is_an_error_row_like_read(tmp_path):
+    """CATALOG.md "Text as written": a manifest with a lone surrogate escape is not JSON the
+    library reads (raiiaf_rs.read refuses it), so its row is an error row saying so."""
+    path = ADVERSARIAL / "json-lone-surrogate.raiiaf"
+    with pytest.raises(raiiaf_rs.RaiiafError, match="not valid JSON"):
+        raiiaf_rs.read(path)
+    r = _row(path)
+    assert "not valid JSON" in r["error"] and "hex escape" in r["error"]
+    assert r["prompt"] is None and r["verified"] is False
+
+
+def test_pass_columns_answer_which_pass_questions(tmp_path):
+    """The pass columns: stored `passes` and old files (webui hires, ComfyUI captures, a lone
+    noise), the same columns for every host; DuckDB finds hires files and a refiner's seed."""
+    from raiiaf_rs import passes
+
+    cases = {
+        c.stem: json.loads(c.read_text())
+        for c in (Path(__file__).parent / "data" / "passes").glob("*.json")
+    }
+    for stem, c in cases.items():
+        latents = {k: np.zeros(v["shape"], v["dtype"]) for k, v in c["latents"].items()}
+        raiiaf_rs.write(tmp_path / f"{stem}.raiiaf", latents, None, c["metadata"], environment=None)
+    out = tmp_path / "c.parquet"
+    raiiaf_rs.index(tmp_path, out)
+    rows = rows_by_path(pq.read_table(out))
+    for stem, c in cases.items():
+        r = rows[str(tmp_path / f"{stem}.raiiaf")]
+        want = c["passes"]
+        assert r["pass_count"] == len(want), stem
+        assert r["pass_roles"] == [p["role"] for p in want], stem
+        assert [None if s is None else int(s) for s in r["pass_seeds"]] == [p["seed"] for p in want]
+        assert r["pass_hosts"] == [p["source"]["host"] for p in want], stem
+        assert r["pass_noise"] == [p["noise"] for p in want], stem
+        assert r["pass_samplers"] == [p["settings"].get("sampler") for p in want], stem
+        assert r["pass_exact"] == [p["exact"] for p in want], stem
+        # The Python reader on the written file agrees.
+        art = raiiaf_rs.read(tmp_path / f"{stem}.raiiaf")
+        got = passes.passes_of(art.metadata, {k: v.shape for k, v in art.latents.items()})
+        assert [p.role for p in got] == r["pass_roles"], stem
+    hires = duckdb.sql(
+        f"SELECT parse_filename(path), pass_seeds[list_position(pass_roles, 'hires')]::BIGINT"
+        f" FROM '{out}' WHERE list_contains(pass_roles, 'hires') ORDER BY 1"
+    ).fetchall()  # which files have a hires pass, and its seed
+    assert hires == [("comfyui_captures_hires.raiiaf", 7), ("webui_hires.raiiaf", None)]
+    refiner = duckdb.sql(
+        f"SELECT pass_hosts[list_position(pass_roles, 'refiner')] FROM '{out}'"
+        " WHERE list_contains(pass_roles, 'refiner')"
+    ).fetchall()
+    assert refiner == [("diffusers",)]

@@ -117,3 +117,65 @@ def test_spark_command_line(archive, tmp_path):  # noqa: F811
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"{out}: 12 rows" in r.stdout
     assert len(pq.read_table(out)) == 12
+
+
+def test_binary_source_finds_the_indexers_files_and_never_aborts(spark, archive, tmp_path):  # noqa: F811
+    """`source="binary"` on a local file system: the files `raiiaf index` finds, no more, no less
+    (any-case names, dotfiles, `_` files, empty files, broken links, glob characters; a
+    symlinked directory loop not followed), with the same rows; a file over Spark's binaryFile
+    limit gets an error row instead of aborting the job."""
+    from raiiaf_rs import spark as rspark
+
+    good = archive / "day1" / "img_0.raiiaf"
+    small = archive / "day1" / "img_1.raiiaf"  # the largest one is over the limit set below
+    (archive / "odd").mkdir()
+    for name in (".hidden.raiiaf", "_under.raiiaf", "MIXED.Raiiaf", "we{ir}d [1].raiiaf"):
+        shutil.copy(good, archive / "odd" / name)
+    (archive / "odd" / ".raiiaf").write_bytes(good.read_bytes())  # no extension: not indexed
+    (archive / "odd" / "zero.raiiaf").write_bytes(b"")
+    (archive / "odd" / "broken.raiiaf").symlink_to(archive / "nowhere.raiiaf")
+    (archive / "odd" / "loop").symlink_to(archive)  # followed, it would list everything again
+    (archive / "odd" / "linked.raiiaf").symlink_to(small)  # a link to a file is a file
+    local = normalised(rows_by_path(pq.read_table(_local(archive, tmp_path))))
+    assert len(local) == 12 + 7
+    sizes = sorted(r["size"] for r in local.values())
+    limit = sizes[-3]  # the two largest files are over it
+    spark.conf.set("spark.sql.sources.binaryFile.maxLength", str(limit))
+    try:
+        out = str(tmp_path / "binary-odd")
+        n = rspark.index(spark, [str(archive)], out, source="binary")
+    finally:
+        spark.conf.unset("spark.sql.sources.binaryFile.maxLength")
+    got = {
+        uri.removeprefix("file:"): row
+        for uri, row in normalised(rows_by_path(pq.read_table(out))).items()
+    }
+    assert n == len(got) and sorted(got) == sorted(local)
+    over = 0
+    for path, want in local.items():
+        row = got[path]
+        assert row["path"] == "file:" + path
+        assert row["mtime_ns"] == want["mtime_ns"] // 10**6 * 10**6, path
+        if want["size"] > limit:
+            over += 1
+            assert row["error"].startswith(f"{want['size']} bytes: over Spark's binaryFile limit")
+            assert (row["size"], row["verified"], row["prompt"]) == (want["size"], False, None)
+            continue
+        same = {k for k in want if k not in ("path", "mtime_ns")}
+        assert {k: row[k] for k in same} == {k: want[k] for k in same}, path
+    assert over == 2
+    assert local[str(archive / "odd" / "zero.raiiaf")]["error"]
+    assert "cannot stat" in local[str(archive / "odd" / "broken.raiiaf")]["error"]
+
+
+def test_binary_listing_of_a_hadoop_file_system_follows_the_indexers_rules(spark, archive):  # noqa: F811
+    """The listing used for `s3a://`, `hdfs://`… (no local indexer there), run through Hadoop's
+    local file system: the same files as the indexer's walk, by URI."""
+    from raiiaf_rs import spark as rspark
+
+    for name in (".hidden.raiiaf", "_under.raiiaf", "MIXED.Raiiaf", ".raiiaf", "zero.gen5"):
+        (archive / "day1" / name).write_bytes(b"")
+    listed = rspark._hadoop_listing(spark, "file:" + str(archive))
+    want = rspark.find_files([archive])
+    assert sorted(u.removeprefix("file:") for u, _, _ in listed) == want
+    assert all(n == os.path.getsize(u.removeprefix("file:")) for u, n, _ in listed)

@@ -60,7 +60,8 @@ def catalog(
     Only headers, manifests and environment chunks are read, unless ``hash`` (each file's
     SHA-256: reads every byte) or ``verify`` (decode every chunk and check every SHA-256:
     column ``verified``). A file that cannot be read still gets a row, with ``error`` saying
-    why. A path that does not exist raises ``FileNotFoundError``.
+    why, ``verified`` false and no other metadata (CATALOG.md). A path that does not exist
+    raises ``FileNotFoundError``.
     """
     return native._catalog(_paths(paths), hash, verify, max_decoded_bytes)
 

@@ -14,7 +14,15 @@ Two ways to reach the files:
 - ``source="binary"``: Spark's ``binaryFile`` source reads the files through Hadoop's file
   systems (``s3a://``, ``gs://``, ``abfss://``, ``hdfs://``, ``file:``); each file's bytes travel
   to an executor whole. ``path`` is then the URI Spark reports and ``mtime_ns`` has Hadoop's
-  millisecond precision.
+  millisecond precision. The driver lists the files by the indexer's rules (CATALOG.md, "Which
+  files": any-case ``.raiiaf``/``.gen5`` names, dotfiles included, symlinked directories not
+  followed; local paths are listed by the indexer itself), not by ``binaryFile``'s, which
+  follows symlinked directories and skips names starting with ``.`` or ``_`` and empty files.
+  Files that ``binaryFile`` cannot hand over get their row on the driver, the row the indexer
+  gives: empty files and broken links (an error row), dotfiles and ``_`` files (read on the
+  driver through the same file system), and files over Spark's ``binaryFile`` limit
+  (``spark.sql.sources.binaryFile.maxLength``, 2 GiB; an error row saying so, never an aborted
+  job: index such files with ``source="path"``).
 
 Command line (``spark-submit`` runs the same ``main``)::
 
@@ -27,7 +35,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import stat
 import sys
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -83,6 +94,162 @@ def _index_binary_partition(
         yield from table.to_batches()
 
 
+#: Spark's ``binaryFile`` refuses larger files (``spark.sql.sources.binaryFile.maxLength``).
+_BINARY_MAX_DEFAULT = 2**31 - 1
+
+#: Characters Hadoop reads as a glob in a path given to ``load``.
+_GLOB_CHARS = re.compile(r"([{}\[\]*?\\])")
+
+
+def is_catalog_name(name: str) -> bool:
+    """The indexer's name rule (``scan.rs``, Rust's ``Path::extension``): the text after the
+    last dot is ``raiiaf`` or ``gen5`` in any case, and something comes before that dot (a file
+    named just ``.raiiaf`` has no extension)."""
+    stem, dot, ext = name.rpartition(".")
+    return bool(dot and stem) and ext.lower() in ("raiiaf", "gen5")
+
+
+def _is_local(path: str) -> bool:
+    scheme = urllib.parse.urlsplit(path).scheme
+    return len(scheme) <= 1 or scheme == "file"  # "C:" is a drive, not a scheme
+
+
+def _local_path(path: str) -> str:
+    """A local root as a path: ``file:///x`` and ``file:/x`` are ``/x`` (Hadoop paths are not
+    percent-encoded)."""
+    for prefix in ("file://", "file:"):
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return path
+
+
+def _hadoop_listing(spark: Any, root: str) -> list[tuple[str, int, int]]:
+    """``(uri, size, mtime_ns)`` of the catalog files under ``root`` on a Hadoop file system,
+    by the indexer's rules: recursive, symlinked directories not followed, any-case names,
+    dotfiles and ``_`` files included, a file named directly taken whatever its name."""
+    jvm = spark._jvm
+    root_path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = root_path.getFileSystem(spark._jsc.hadoopConfiguration())
+    out = []
+
+    def add(status: Any) -> None:
+        out.append(
+            (
+                status.getPath().toString(),
+                int(status.getLen()),
+                int(status.getModificationTime()) * 10**6,
+            )
+        )
+
+    top = fs.getFileStatus(root_path)  # a missing root fails the run, as `raiiaf index`'s
+    if not top.isDirectory():
+        add(top)
+        return out
+    stack = [root_path]
+    while stack:
+        for status in fs.listStatus(stack.pop()):
+            if status.isSymlink():
+                continue
+            if status.isDirectory():
+                stack.append(status.getPath())
+            elif is_catalog_name(status.getPath().getName()):
+                add(status)
+    return out
+
+
+def _read_hadoop(spark: Any, uri: str) -> bytes:
+    jvm = spark._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    stream = path.getFileSystem(spark._jsc.hadoopConfiguration()).open(path)
+    try:
+        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
+def _replaced(table: Any, **columns: Any) -> Any:
+    """``table`` with these columns' values replaced, fields (and nullability) kept."""
+    for name, values in columns.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.schema.field(i), values)
+    return table
+
+
+def _binary_dataframe(
+    spark: Any, paths: list[str], schema: Any, partitions: int | None, args: tuple
+) -> Any:
+    """``source="binary"``: the files listed by the indexer's rules; ``binaryFile`` reads those
+    it can hand over, the driver makes the rows of the others (see the module docstring)."""
+    import pyarrow as pa
+
+    limit = int(spark.conf.get("spark.sql.sources.binaryFile.maxLength", str(_BINARY_MAX_DEFAULT)))
+    verify, max_decoded = args[1:]
+    through_spark: list[str] = []
+    driver_tables = []
+
+    def driver_row(uri: str, content: bytes, mtime_ns: int) -> None:
+        driver_tables.append(pa.table(native._catalog_bytes([(uri, content, mtime_ns)], *args)))
+
+    def unread_row(uri: str, size: int, mtime_ns: int, error: str) -> None:
+        # A file not read at all: its own columns and why (no file_sha256: nothing was hashed).
+        table = pa.table(native._catalog_bytes([(uri, b"", mtime_ns)], False, verify, max_decoded))
+        table = _replaced(table, size=pa.array([size], pa.int64()), error=pa.array([error]))
+        driver_tables.append(table)
+
+    listed: list[tuple[str, int, int, str | None]] = []  # (uri, size, mtime_ns, local path)
+    for root in paths:
+        if not _is_local(root):
+            listed.extend((u, n, m, None) for u, n, m in _hadoop_listing(spark, root))
+            continue
+        for path in find_files([_local_path(root)]):
+            try:
+                st = os.stat(path)
+            except OSError:  # a broken link: the indexer's own error row
+                table = pa.table(native._catalog_files([path], *args))
+                driver_tables.append(_replaced(table, path=pa.array(["file:" + path])))
+                continue
+            if stat.S_ISDIR(st.st_mode):  # the walk could not list it: the indexer's row
+                try:
+                    os.listdir(path)
+                except OSError as e:
+                    error = f"cannot list the directory: {e.strerror} (os error {e.errno})"
+                    unread_row("file:" + path, 0, 0, error)
+                continue
+            listed.append(("file:" + path, st.st_size, st.st_mtime_ns // 10**6 * 10**6, path))
+    for uri, size, mtime_ns, local in listed:
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        if size > limit:
+            error = (
+                f"{size} bytes: over Spark's binaryFile limit of {limit} bytes "
+                "(spark.sql.sources.binaryFile.maxLength); index it with source='path'"
+            )
+            unread_row(uri, size, mtime_ns, error)
+        elif size == 0 or name.startswith((".", "_")):
+            if size == 0:
+                content = b""
+            elif local:
+                with open(local, "rb") as f:
+                    content = f.read()
+            else:
+                content = _read_hadoop(spark, uri)
+            driver_row(uri, content, mtime_ns)
+        else:
+            through_spark.append(uri)
+    frames = []
+    if through_spark:
+        df = spark.read.format("binaryFile").load(
+            [_GLOB_CHARS.sub(r"\\\1", u) for u in through_spark]
+        )
+        if partitions:
+            df = df.repartition(partitions)
+        frames.append(df.mapInArrow(lambda it: _index_binary_partition(it, *args), schema))
+    if driver_tables:
+        frames.append(spark.createDataFrame(pa.concat_tables(driver_tables), schema=schema))
+    if not frames:
+        return spark.createDataFrame([], schema)
+    return frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+
+
 def catalog_dataframe(
     spark: Any,
     paths: Iterable[str | os.PathLike[str]],
@@ -99,15 +266,7 @@ def catalog_dataframe(
     args = (hash, verify, max_decoded_bytes)
     paths = [os.fspath(p) for p in paths]
     if source == "binary":
-        df = (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .option("pathGlobFilter", "*.{raiiaf,gen5,RAIIAF,GEN5}")
-            .load(paths)
-        )
-        if partitions:
-            df = df.repartition(partitions)
-        return df.mapInArrow(lambda it: _index_binary_partition(it, *args), schema)
+        return _binary_dataframe(spark, paths, schema, partitions, args)
     if source != "path":
         raise ValueError(f"source={source!r}: use 'path' or 'binary'")
     listed = list(files) if files is not None else find_files(paths)

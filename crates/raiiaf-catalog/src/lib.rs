@@ -4,12 +4,14 @@
 //!
 //! - [`scan`]: which files (directory walk, size and mtime);
 //! - [`row`]: one file's row, read from its header, manifest and environment only;
+//! - [`passes`]: the sampler passes (`pass_*` columns), by the pass schema's rules;
 //! - [`table`]: rows to an Arrow record batch with the documented schema;
 //! - [`store`]: the Parquet file, and incremental re-indexing against it.
 //!
 //! Indexing never stops on one bad file: a file that cannot be read gets a row whose `error`
 //! column says why.
 
+pub mod passes;
 pub mod row;
 pub mod scan;
 pub mod store;

@@ -10,12 +10,13 @@ use std::path::Path;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::passes::{passes_of, MetaView, PassEntry};
 use super::scan::FileEntry;
 use super::IndexOptions;
 use raiiaf::error::{Error, Result};
 use raiiaf::format::header::Flavor;
 use raiiaf::format::manifest::DATA;
-use raiiaf::format::{codecs, hex, sha256_hex, Archive, ChunkRecord};
+use raiiaf::format::{codecs, hex, inflate_limit, sha256_hex, Archive, ChunkRecord};
 use raiiaf_env::drift::{affects_pixels, keyed};
 
 /// A stored tensor, as listed in the manifest.
@@ -71,7 +72,8 @@ pub const ENV_COLUMNS: [&str; 14] = [
 ];
 
 /// One row of the catalog. Every field but the file's own (`path`, `size`, `mtime_ns`) is
-/// `None` (or empty) when the file does not say, or when it could not be read (`error`).
+/// `None` (or empty) when the file does not say. A row with an `error` keeps only the file's
+/// own fields and `file_sha256`, with `verified` false (CATALOG.md, "Null, empty and error").
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Row {
     pub path: String,
@@ -113,6 +115,10 @@ pub struct Row {
     /// SHA-256 over the pixel-affecting components (sorted `id=canonical` lines): two files with
     /// the same value were made in environments that agree on everything that can move pixels.
     pub env_pixel_sha256: Option<String>,
+    /// How many sampler passes the file records (`None`: a malformed `passes` value).
+    pub pass_count: Option<i64>,
+    /// The passes in run order (the `passes` key, or the old-file rules).
+    pub passes: Vec<PassEntry>,
     /// With `--verify`: every chunk decoded and every SHA-256 matched.
     pub verified: Option<bool>,
     /// Why the file (or part of it) could not be read; `None` for a good file.
@@ -133,7 +139,7 @@ impl Row {
             ..Row::default()
         };
         if let Some(e) = &entry.error {
-            row.error = Some(e.clone());
+            row.fail(e.clone());
             return row;
         }
         let path = &entry.path;
@@ -152,17 +158,29 @@ impl Row {
             };
             hashed.and_then(|()| row.fill(&Archive::open(path, options.read)?, options))
         };
-        row.record(read, options);
+        row.record(read);
         row
     }
 
-    fn record(&mut self, read: Result<()>, options: IndexOptions) {
+    /// A failed read leaves only what is true of the file whatever its content (`path`, `size`,
+    /// `mtime_ns`, `file_sha256`), `verified` false and the reason: no half-read metadata, so
+    /// `WHERE seed = …` never matches a damaged file and `WHERE NOT verified` lists every one.
+    fn record(&mut self, read: Result<()>) {
         if let Err(e) = read {
-            self.error = Some(e.to_string());
-            if options.verify {
-                self.verified = Some(false);
-            }
+            self.fail(e.to_string());
         }
+    }
+
+    fn fail(&mut self, error: String) {
+        *self = Row {
+            path: std::mem::take(&mut self.path),
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            file_sha256: self.file_sha256.take(),
+            verified: Some(false),
+            error: Some(error),
+            ..Row::default()
+        };
     }
 
     /// The row of a file whose bytes are already in memory (e.g. fetched from object storage
@@ -178,7 +196,7 @@ impl Row {
             row.file_sha256 = Some(sha256_hex(bytes));
         }
         let read = Archive::parse(bytes, options.read).and_then(|a| row.fill(&a, options));
-        row.record(read, options);
+        row.record(read);
         row
     }
 
@@ -194,7 +212,18 @@ impl Row {
         let meta = manifest.extra_metadata().unwrap_or(&empty);
         self.fill_metadata(info, meta);
         for rec in archive.latent_records() {
+            // A declared size the stored bytes cannot hold (a 1.5 KB file announcing a 64 GiB
+            // tensor) is an error without --verify too: the manifest alone shows it.
+            rec.check_latent_size()?;
             self.tensors.push(tensor_entry(rec, header.flavor));
+        }
+        let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
+        match passes_of(MetaView { info, meta }, &names) {
+            Some(passes) => {
+                self.pass_count = Some(passes.len() as i64);
+                self.passes = passes;
+            }
+            None => self.pass_count = None,
         }
         self.noise_sha256 = self
             .tensors
@@ -204,6 +233,15 @@ impl Row {
         let image = manifest.chunks().iter().find(|r| r.kind == DATA);
         self.has_image = Some(image.is_some());
         if let Some(rec) = image {
+            // As for tensors: an image whose declared size no stored frame can inflate to.
+            let limit = inflate_limit(rec.compressed_size);
+            if rec.compressed && rec.uncompressed_size > limit {
+                return Err(Error::LimitExceeded {
+                    what: format!("chunk {}", rec.label()),
+                    declared: rec.uncompressed_size,
+                    limit,
+                });
+            }
             self.image_sha256 = Some(rec.hash.clone());
             self.width = self.width.or_else(|| rec.extra.get("width").and_then(as_i64));
             self.height = self.height.or_else(|| rec.extra.get("height").and_then(as_i64));
@@ -391,10 +429,10 @@ fn join(slot: &mut Option<String>, value: &str) {
     }
 }
 
-/// A non-empty string (numbers and booleans as JSON prints them).
+/// A string as written, empty ones included (numbers and booleans as JSON prints them).
 fn text(v: Option<&Value>) -> Option<String> {
     match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
@@ -409,7 +447,7 @@ fn as_f64(v: &Value) -> Option<f64> {
     }
 }
 
-fn as_i128(v: &Value) -> Option<i128> {
+pub(super) fn as_i128(v: &Value) -> Option<i128> {
     match v {
         Value::Number(n) => n
             .as_u64()

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{Decimal128Builder, Float64Builder, Int64Builder, ListBuilder};
+use arrow_array::builder::{
+    BooleanBuilder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+};
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
 };
@@ -16,7 +18,7 @@ use raiiaf::error::{Error, Result};
 
 /// Changes whenever a column is added, removed or changes type; stored in the Parquet
 /// file's metadata. A catalog of another version is re-indexed from scratch.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// DECIMAL(20, 0): every u64 seed (ComfyUI's reach 2^64 - 1) and every i64.
 const SEED_TYPE: DataType = DataType::Decimal128(20, 0);
@@ -81,6 +83,11 @@ pub enum Fill {
     Loras,
     Tensors,
     Environment,
+    /// `list<string>`, `list<decimal(20, 0)>`, `list<bool>`: one value per item of the row
+    /// (e.g. per sampler pass); an empty list when the row has none.
+    StrList(for<'a> fn(&'a Row) -> Vec<Option<&'a str>>),
+    SeedList(fn(&Row) -> Vec<Option<i128>>),
+    BoolList(fn(&Row) -> Vec<Option<bool>>),
 }
 
 /// A string column's getter (boxed: the `env_<id>` columns capture their index).
@@ -130,6 +137,9 @@ impl Column {
             Fill::Loras => list(DataType::Struct(lora_fields())),
             Fill::Tensors => list(DataType::Struct(tensor_fields())),
             Fill::Environment => list(DataType::Struct(env_fields())),
+            Fill::StrList(_) => list(DataType::Utf8),
+            Fill::SeedList(_) => list(SEED_TYPE),
+            Fill::BoolList(_) => list(DataType::Boolean),
         }
     }
 
@@ -153,6 +163,30 @@ impl Column {
             Fill::Loras => loras(rows)?,
             Fill::Tensors => tensors(rows)?,
             Fill::Environment => environment(rows)?,
+            Fill::StrList(get) => {
+                let mut b = ListBuilder::new(StringBuilder::new());
+                for r in rows {
+                    get(r).into_iter().for_each(|v| b.values().append_option(v));
+                    b.append(true);
+                }
+                Arc::new(b.finish())
+            }
+            Fill::SeedList(get) => {
+                let mut b = ListBuilder::new(Decimal128Builder::new().with_data_type(SEED_TYPE));
+                for r in rows {
+                    get(r).into_iter().for_each(|v| b.values().append_option(v));
+                    b.append(true);
+                }
+                Arc::new(b.finish())
+            }
+            Fill::BoolList(get) => {
+                let mut b = ListBuilder::new(BooleanBuilder::new());
+                for r in rows {
+                    get(r).into_iter().for_each(|v| b.values().append_option(v));
+                    b.append(true);
+                }
+                Arc::new(b.finish())
+            }
         })
     }
 }
@@ -188,6 +222,31 @@ pub fn columns() -> &'static [Column] {
             Column::string("batch_id", |r| r.batch_id.as_deref()),
             Column::new("tensors", Fill::Tensors),
             Column::string("noise_sha256", |r| r.noise_sha256.as_deref()),
+            Column::new("pass_count", Fill::Int(|r| r.pass_count)),
+            Column::new(
+                "pass_roles",
+                Fill::StrList(|r| r.passes.iter().map(|p| p.role.as_deref()).collect()),
+            ),
+            Column::new(
+                "pass_seeds",
+                Fill::SeedList(|r| r.passes.iter().map(|p| p.seed).collect()),
+            ),
+            Column::new(
+                "pass_hosts",
+                Fill::StrList(|r| r.passes.iter().map(|p| p.host.as_deref()).collect()),
+            ),
+            Column::new(
+                "pass_noise",
+                Fill::StrList(|r| r.passes.iter().map(|p| p.noise.as_deref()).collect()),
+            ),
+            Column::new(
+                "pass_samplers",
+                Fill::StrList(|r| r.passes.iter().map(|p| p.sampler.as_deref()).collect()),
+            ),
+            Column::new(
+                "pass_exact",
+                Fill::BoolList(|r| r.passes.iter().map(|p| Some(p.exact)).collect()),
+            ),
             Column::new("has_image", Fill::Bool(|r| r.has_image)),
             Column::string("image_sha256", |r| r.image_sha256.as_deref()),
             Column::new("environment", Fill::Environment),
