@@ -198,7 +198,7 @@ def test_index_writes_parquet_equal_to_the_table(archive, tmp_path):
     assert report == {"files": 12, "read": 12, "reused": 0, "dropped": 0, "errors": 1}
     assert index_table(out).to_pylist() == table(raiiaf_rs.catalog(archive)).to_pylist()
     meta = pq.read_metadata(out).metadata
-    assert meta[b"raiiaf.catalog.schema_version"] == b"1"
+    assert meta[b"raiiaf.catalog.schema_version"] == b"2"
 
 
 def test_incremental_reindex_reads_only_new_and_changed_files(archive, tmp_path, png_bytes):

@@ -265,6 +265,7 @@ impl Row {
         });
         if let Some(m) = checkpoint {
             self.model_sha256 = text(m.get("sha256"));
+            self.model_hash = text(m.get("short_hash")).map(|h| h.to_ascii_lowercase());
             if self.model_name.is_none() {
                 self.model_name = text(m.get("name"));
             }
