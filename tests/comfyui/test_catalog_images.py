@@ -43,7 +43,12 @@ def test_saveimage_pngs_are_indexed_by_the_save_nodes_rules(comfy):
     )
     graph["8"] = {
         "class_type": "RaiiafSaveImage",
-        "inputs": {"images": ["6", 0], "filename_prefix": "catraiiaf"},
+        "inputs": {
+            "images": ["6", 0],
+            "filename_prefix": "catraiiaf",
+            "codec": "raw",
+            "save_final_latent": False,
+        },
     }
     comfy.wait(comfy.queue(graph, {"extra_pnginfo": {"workflow": {"nodes": []}}}), timeout=300)
     out = Path(comfy.output_dir)
