@@ -71,6 +71,10 @@ def expected_row(path: str | Path) -> dict[str, Any]:
             info.get("model_name"), meta.get("model_name"), (ckpt or {}).get("name")
         ),
         "model_sha256": _first((ckpt or {}).get("sha256")),
+        "model_hash": _first(
+            ((ckpt or {}).get("short_hash") or "").lower(), ((ckpt or {}).get("sha256") or "")[:10]
+        ),
+        "source_kind": "raiiaf",
         "seed": _first(gs.get("seed"), meta.get("seed")),
         "steps": _first(gs.get("steps"), meta.get("steps")),
         "cfg": _first(gs.get("cfg_scale"), gs.get("cfg"), meta.get("cfg_scale"), meta.get("cfg")),

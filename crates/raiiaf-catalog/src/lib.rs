@@ -1,4 +1,5 @@
-//! The catalog: one row per `.raiiaf` file, as an Arrow table stored in Parquet, so an archive
+//! The catalog: one row per `.raiiaf` file (and per PNG/JPEG/WebP with generation metadata:
+//! [`image_row`]), as an Arrow table stored in Parquet, so an archive
 //! of many thousands of generations can be queried (DuckDB, polars, pyarrow, Spark) instead of
 //! opened file by file. The schema is specified in CATALOG.md.
 //!
@@ -11,6 +12,10 @@
 //! Indexing never stops on one bad file: a file that cannot be read gets a row whose `error`
 //! column says why.
 
+pub mod a1111;
+pub mod comfy_graph;
+pub mod embedded;
+pub mod image_row;
 pub mod passes;
 pub mod row;
 pub mod scan;
@@ -41,10 +46,14 @@ pub struct IndexOptions {
     pub read: ReadOptions,
 }
 
-/// Rows for `files`, in the same order, read in parallel (rayon's pool: one thread per core
+/// Rows for `files`, in the same order (images without generation metadata have none), read
+/// in parallel (rayon's pool: one thread per core
 /// unless `RAYON_NUM_THREADS` says otherwise).
 pub fn index_entries(files: &[FileEntry], options: IndexOptions) -> Vec<Row> {
-    files.par_iter().map(|entry| Row::read(entry, options)).collect()
+    files
+        .par_iter()
+        .filter_map(|entry| image_row::row_for(entry, options))
+        .collect()
 }
 
 /// Finds the `.raiiaf` files under `roots` (files named directly are taken as they are) and

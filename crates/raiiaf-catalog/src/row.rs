@@ -123,6 +123,12 @@ pub struct Row {
     pub verified: Option<bool>,
     /// Why the file (or part of it) could not be read; `None` for a good file.
     pub error: Option<String>,
+    /// What kind of file the row was read from (CATALOG.md); `None`: a `.raiiaf` file.
+    pub source_kind: Option<&'static str>,
+    /// The image this row describes: the image itself, or the one beside a `.raiiaf`.
+    pub image_path: Option<String>,
+    /// The webui's short model hash (A1111 infotext `Model hash`).
+    pub model_hash: Option<String>,
 }
 
 /// Files up to this size are read whole, in one call; larger ones are opened and read chunk by
@@ -297,6 +303,7 @@ impl Row {
         });
         if let Some(m) = checkpoint {
             self.model_sha256 = text(m.get("sha256"));
+            self.model_hash = text(m.get("short_hash")).map(|h| h.to_ascii_lowercase());
             if self.model_name.is_none() {
                 self.model_name = text(m.get("name"));
             }
@@ -397,7 +404,7 @@ fn read_whole(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// SHA-256 of a file, read in 1 MiB pieces (memory stays bounded whatever its size).
-fn hash_file(path: &Path) -> Result<String> {
+pub(super) fn hash_file(path: &Path) -> Result<String> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -439,7 +446,7 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn as_f64(v: &Value) -> Option<f64> {
+pub(super) fn as_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -464,6 +471,6 @@ pub(super) fn as_i128(v: &Value) -> Option<i128> {
     .filter(|x: &i128| x.unsigned_abs() < 100_000_000_000_000_000_000)
 }
 
-fn as_i64(v: &Value) -> Option<i64> {
+pub(super) fn as_i64(v: &Value) -> Option<i64> {
     as_i128(v).and_then(|x| i64::try_from(x).ok())
 }

@@ -1,10 +1,13 @@
-//! Which files an index run reads: `.raiiaf` (and legacy `.gen5`) files under the given directories (recursively,
-//! not following symlinked directories, so a link cycle cannot loop), plus files named directly.
+//! Which files an index run reads: `.raiiaf` (and legacy `.gen5`) files and PNG, JPEG and WebP
+//! images under the given directories (recursively, not following symlinked directories, so a
+//! link cycle cannot loop), plus files named directly. An image beside a `.raiiaf` of the same
+//! stem is noted on that file's entry instead of being one of its own.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use crate::image_row::is_image_name;
 use raiiaf::error::{Error, Result};
 
 /// A file to index, with what the incremental re-index compares: size and modification time.
@@ -17,6 +20,8 @@ pub struct FileEntry {
     pub mtime_ns: i64,
     /// Why the file's metadata could not be read; its row then carries this error.
     pub error: Option<String>,
+    /// The image beside a `.raiiaf` file (same stem), found by [`find_files`].
+    pub image: Option<PathBuf>,
 }
 
 impl FileEntry {
@@ -33,12 +38,14 @@ impl FileEntry {
                     .unwrap_or(0),
                 path,
                 error: None,
+                image: None,
             },
             Err(e) => FileEntry {
                 path,
                 size: 0,
                 mtime_ns: 0,
                 error: Some(format!("cannot stat the file: {e}")),
+                image: None,
             },
         }
     }
@@ -68,6 +75,7 @@ pub fn find_files(roots: &[PathBuf]) -> Result<Vec<FileEntry>> {
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out.dedup_by(|a, b| a.path == b.path);
+    super::image_row::pair_sidecars(&mut out);
     Ok(out)
 }
 
@@ -80,6 +88,7 @@ fn walk(dir: &Path, out: &mut Vec<FileEntry>) {
                 size: 0,
                 mtime_ns: 0,
                 error: Some(format!("cannot list the directory: {e}")),
+                image: None,
             });
             return;
         }
@@ -88,7 +97,7 @@ fn walk(dir: &Path, out: &mut Vec<FileEntry>) {
         let path = entry.path();
         match entry.file_type() {
             Ok(t) if t.is_dir() => walk(&path, out),
-            Ok(_) if is_raiiaf_name(&path) => out.push(FileEntry::stat(path)),
+            Ok(_) if is_raiiaf_name(&path) || is_image_name(&path) => out.push(FileEntry::stat(path)),
             _ => {}
         }
     }

@@ -16,6 +16,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
+use super::image_row::is_image_name;
 use super::scan::{find_files, FileEntry};
 use super::table::{rows_to_batch, schema, SCHEMA_VERSION};
 use super::{index_entries, IndexOptions};
@@ -143,9 +144,13 @@ pub fn index_to_parquet(
     if let Some((batch, _)) = &old {
         old_rows = batch.num_rows();
         let col = |name: &str| batch.column_by_name(name).cloned();
-        let (Some(paths), Some(sizes), Some(mtimes), Some(errors)) =
-            (col("path"), col("size"), col("mtime_ns"), col("error"))
-        else {
+        let (Some(paths), Some(sizes), Some(mtimes), Some(errors), Some(images)) = (
+            col("path"),
+            col("size"),
+            col("mtime_ns"),
+            col("error"),
+            col("image_path"),
+        ) else {
             return Err(Error::Internal(
                 "catalog columns missing after the schema check".into(),
             ));
@@ -153,7 +158,8 @@ pub fn index_to_parquet(
         let paths = paths.as_any().downcast_ref::<StringArray>();
         let sizes = sizes.as_any().downcast_ref::<arrow_array::Int64Array>();
         let mtimes = mtimes.as_any().downcast_ref::<arrow_array::Int64Array>();
-        let (Some(paths), Some(sizes), Some(mtimes)) = (paths, sizes, mtimes) else {
+        let images = images.as_any().downcast_ref::<StringArray>();
+        let (Some(paths), Some(sizes), Some(mtimes), Some(images)) = (paths, sizes, mtimes, images) else {
             return Err(Error::Internal(
                 "catalog column types after the schema check".into(),
             ));
@@ -167,7 +173,9 @@ pub fn index_to_parquet(
             let unchanged = f.error.is_none()
                 && errors.is_null(i)
                 && sizes.value(i) == i64::try_from(f.size).unwrap_or(-1)
-                && mtimes.value(i) == f.mtime_ns;
+                && mtimes.value(i) == f.mtime_ns
+                // A .raiiaf whose image beside it appeared or went away is read again.
+                && same_image(f, images, i);
             if unchanged {
                 reused.insert(f.path.as_path(), i as u32);
             }
@@ -179,7 +187,7 @@ pub fn index_to_parquet(
         .cloned()
         .collect();
     let new_rows = index_entries(&to_read, options);
-    report.read = new_rows.len();
+    report.read = to_read.len();
     report.reused = reused.len();
     report.dropped = old_rows.saturating_sub(old_seen);
     report.errors = new_rows.iter().filter(|r| r.error.is_some()).count();
@@ -196,7 +204,8 @@ pub fn index_to_parquet(
             let mut order: Vec<(&Path, u32)> = kept
                 .iter()
                 .map(|(p, _)| *p)
-                .chain(to_read.iter().map(|f| f.path.as_path()))
+                // (the rows read, not the files: an image without metadata has none)
+                .chain(new_rows.iter().map(|r| Path::new(r.path.as_str())))
                 .zip(0u32..)
                 .collect();
             order.sort();
@@ -207,6 +216,19 @@ pub fn index_to_parquet(
     };
     write_catalog(output, &batch, options)?;
     Ok(report)
+}
+
+/// Whether the old row's `image_path` is still the image this entry's row would name: the
+/// image beside a `.raiiaf`, or the image file itself.
+fn same_image(f: &FileEntry, images: &StringArray, i: usize) -> bool {
+    let want = f
+        .image
+        .as_deref()
+        .or(is_image_name(&f.path).then_some(f.path.as_path()));
+    match want {
+        None => images.is_null(i),
+        Some(p) => images.is_valid(i) && p.to_str() == Some(images.value(i)),
+    }
 }
 
 fn arrow_err(e: arrow_schema::ArrowError) -> Error {

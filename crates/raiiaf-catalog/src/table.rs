@@ -196,6 +196,12 @@ pub fn columns() -> &'static [Column] {
     static COLUMNS: LazyLock<Vec<Column>> = LazyLock::new(|| {
         let mut c = vec![
             Column::string("path", |r| Some(r.path.as_str())).required(),
+            Column::string("source_kind", |r| Some(r.source_kind.unwrap_or("raiiaf"))).required(),
+            Column::string("image_path", |r| {
+                r.image_path
+                    .as_deref()
+                    .or(r.source_kind.is_some().then_some(r.path.as_str()))
+            }),
             Column::new("size", Fill::Int(|r| Some(r.size))).required(),
             Column::new("mtime_ns", Fill::Int(|r| Some(r.mtime_ns))).required(),
             Column::string("file_sha256", |r| r.file_sha256.as_deref()),
@@ -206,6 +212,12 @@ pub fn columns() -> &'static [Column] {
             Column::string("host_version", |r| r.host_version.as_deref()),
             Column::string("model_name", |r| r.model_name.as_deref()),
             Column::string("model_sha256", |r| r.model_sha256.as_deref()),
+            // The webui's short hash: written in an infotext, else the SHA-256's first 10 digits.
+            Column::string("model_hash", |r| {
+                r.model_hash
+                    .as_deref()
+                    .or_else(|| r.model_sha256.as_deref().and_then(|s| s.get(..10)))
+            }),
             Column::new("loras", Fill::Loras),
             Column::string("prompt", |r| r.prompt.as_deref()),
             Column::string("negative_prompt", |r| r.negative_prompt.as_deref()),
