@@ -4,6 +4,7 @@ Part of ``bench/bench_catalog.py`` (its "Indexer against the floor" table), or a
 
     .venv/bin/python bench/bench_floor.py                 # 20,000 .raiiaf files and 20,000 PNGs
     .venv/bin/python bench/bench_floor.py --files 2000 --runs 3
+    .venv/bin/python bench/bench_floor.py --raiiaf-dir D --png-dir P --raiiaf-bin OLD/raiiaf
 
 Rows, all over the same files in the same run, each the best of R interleaved rounds (the median
 is in the notes: other processes share the cores):
@@ -55,10 +56,13 @@ def target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
 
 
-def build_binaries() -> tuple[Path, Path]:
-    """Builds (release) and returns the ``raiiaf`` CLI and the ``index_floor`` example."""
-    cmd = ["cargo", "build", "--release", "--quiet", "--bin", "raiiaf", "--example", "index_floor"]
-    subprocess.run(cmd, cwd=REPO, check=True)
+def build_binaries(build: bool = True) -> tuple[Path, Path]:
+    """Builds (release; unless ``build`` is false: as they are) and returns the ``raiiaf`` CLI
+    and the ``index_floor`` example."""
+    if build:
+        cmd = ["cargo", "build", "--release", "--quiet", "--bin", "raiiaf", "--example",
+               "index_floor"]  # fmt: skip
+        subprocess.run(cmd, cwd=REPO, check=True)
     release = target_dir() / "release"
     return release / "raiiaf", release / "examples" / "index_floor"
 
@@ -143,10 +147,20 @@ def pil_loop(files: list[Path]) -> float:
     return seconds
 
 
-def floor_table(raiiaf_root: Path, png_root: Path, tmp: Path, runs: int, threads: int) -> float:
+def floor_table(
+    raiiaf_root: Path,
+    png_root: Path,
+    tmp: Path,
+    runs: int,
+    threads: int,
+    raiiaf_bin: Path | None = None,
+    build: bool = True,
+) -> float:
     """Times every row over ``runs`` interleaved rounds and prints the table; returns the
-    indexer's ratio to the floor on the ``.raiiaf`` files."""
-    raiiaf_bin, floor_bin = build_binaries()
+    indexer's ratio to the floor on the ``.raiiaf`` files. ``raiiaf_bin``: another build of the
+    CLI to time (an older one, to compare) instead of this tree's."""
+    built, floor_bin = build_binaries(build)
+    raiiaf_bin = raiiaf_bin or built
     n_raiiaf = sum(1 for _ in raiiaf_root.rglob("*.raiiaf"))
     pngs = sorted(png_root.rglob("*.png"))
     out = tmp / "floor-catalog.parquet"
@@ -250,6 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--raiiaf-dir", type=Path, help="index these .raiiaf files instead of generating them"
     )
+    parser.add_argument(
+        "--png-dir", type=Path, help="read these PNGs (A1111 parameters) instead of writing them"
+    )
+    parser.add_argument(
+        "--raiiaf-bin", type=Path, help="time this build of the CLI instead of this tree's"
+    )
+    parser.add_argument(
+        "--no-build", action="store_true", help="use the binaries already built (no cargo build)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="raiiaf-bench-floor-", dir="/tmp"))
@@ -262,8 +285,12 @@ def main(argv: list[str] | None = None) -> int:
             env: dict[str, Any] = bench_catalog.raiiaf_rs.environment.capture(import_torch=False)
             bench_catalog.generate(raiiaf_root, args.files, args.workers, env,
                                    bench_catalog.make_png())  # fmt: skip
-        write_pngs(tmp / "pngs", args.files, args.workers)
-        floor_table(raiiaf_root, tmp / "pngs", tmp, max(1, args.runs), args.threads)
+        png_root = args.png_dir
+        if png_root is None:
+            png_root = tmp / "pngs"
+            write_pngs(png_root, args.files, args.workers)
+        floor_table(raiiaf_root, png_root, tmp, max(1, args.runs), args.threads, args.raiiaf_bin,
+                    build=not args.no_build)  # fmt: skip
     finally:
         if args.keep:
             print(f"\nKept {tmp}", file=sys.stderr)

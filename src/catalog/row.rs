@@ -229,7 +229,7 @@ impl Row {
         // The normalised place first, then older or host-specific ones.
         let pick = |keys: &[&str]| -> Option<&Value> {
             keys.iter()
-                .find_map(|k| settings.get(*k).or_else(|| meta.get(*k)).filter(|v| !v.is_null()))
+                .find_map(|k| settings.get(*k).or_else(|| meta.get(k)).filter(|v| !v.is_null()))
         };
         self.created = text(info.get("date"));
         self.prompt = text(info.get("prompt")).or_else(|| text(meta.get("prompt")));
@@ -376,7 +376,8 @@ impl EnvSummary {
 /// share a handful of environments (one per machine and software update), so most files skip
 /// decompressing, parsing and hashing theirs.
 struct EnvCached {
-    /// The record, `index` set to 0 (its position in the file does not change the result).
+    flavor: Flavor,
+    /// The record (compared without its place in the file: see `same_record`).
     record: ChunkRecord,
     stored: Vec<u8>,
     verify_hashes: bool,
@@ -400,14 +401,11 @@ fn environment_of(archive: &Archive<'_>) -> Result<Option<Rc<EnvSummary>>> {
     let options = archive.options();
     let stored = archive.stored_bytes(rec)?;
     let same = |c: &EnvCached| {
-        c.verify_hashes == options.verify_hashes
+        c.flavor == archive.flavor()
+            && c.verify_hashes == options.verify_hashes
             && c.max_decoded_bytes == options.max_decoded_bytes
             && *c.stored == *stored
-            && c.record
-                == ChunkRecord {
-                    index: 0,
-                    ..rec.clone()
-                }
+            && same_record(&c.record, rec)
     };
     if let Some(hit) =
         ENV_CACHE.with_borrow(|cache| cache.iter().find(|c| same(c)).map(|c| c.summary.clone()))
@@ -423,10 +421,8 @@ fn environment_of(archive: &Archive<'_>) -> Result<Option<Rc<EnvSummary>>> {
             cache.pop_front();
         }
         cache.push_back(EnvCached {
-            record: ChunkRecord {
-                index: 0,
-                ..rec.clone()
-            },
+            flavor: archive.flavor(),
+            record: rec.clone(),
             stored: stored.into_owned(),
             verify_hashes: options.verify_hashes,
             max_decoded_bytes: options.max_decoded_bytes,
@@ -434,6 +430,35 @@ fn environment_of(archive: &Archive<'_>) -> Result<Option<Rc<EnvSummary>>> {
         });
     });
     Ok(Some(summary))
+}
+
+/// Equal records but for where they are in the file (`index`, `offset`: the stored bytes are
+/// compared themselves), compared in place, without a clone per file.
+fn same_record(a: &ChunkRecord, b: &ChunkRecord) -> bool {
+    let ChunkRecord {
+        index: _,
+        offset: _,
+        kind,
+        flags,
+        compressed_size,
+        uncompressed_size,
+        hash,
+        extra,
+        compressed,
+        len_header,
+        len_data,
+        codec,
+    } = a;
+    *kind == b.kind
+        && *flags == b.flags
+        && *compressed_size == b.compressed_size
+        && *uncompressed_size == b.uncompressed_size
+        && *hash == b.hash
+        && *extra == b.extra
+        && *compressed == b.compressed
+        && *len_header == b.len_header
+        && *len_data == b.len_data
+        && *codec == b.codec
 }
 
 /// The `model_info` keys a row reads.
