@@ -43,6 +43,11 @@ Rows of the table, one run, each with files/s and the ratio to the reference loo
   (``header_parse`` + ``metadata_parser``: manifest only, no environment): not an API of the
   reference, a lower bound for any loop built on it.
 
+Then the indexer against the floor (``bench_floor.py``, ``--floor-runs``, default 5; 0 skips
+it): ``raiiaf index --full`` (the release CLI, 2 threads) beside open + read 8 KB + close over
+the same files, with and without SHA-256, on the tiny files and on N PNGs with A1111
+``parameters``, and a PIL loop reading those; ratios to the floor, target >= 0.5x.
+
 Then three DuckDB queries over the Parquet catalog, through ``raiiaf_rs.query.connect`` (views
 ``catalog``, ``current_env``, ``drift``), best of R, with their row counts: (a) count per
 model and sampler, (b) files sharing one noise tensor, (c) files of one model whose environment
@@ -96,6 +101,7 @@ from typing import Any, Callable
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import bench_floor  # noqa: E402  (bench/, beside this file)
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import raiiaf_rs  # noqa: E402
@@ -859,6 +865,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how cold rows empty the page cache: fadvise DONTNEED on the files before each run "
         "(default); drop_caches at most once per run of the script (root); none: no cold rows",
     )
+    parser.add_argument(
+        "--floor-runs",
+        type=int,
+        default=5,
+        help="interleaved rounds of the table against the floor (bench_floor.py); 0 skips it (5)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     n, runs = args.files, max(1, args.runs)
     if n < 1:
@@ -916,6 +928,12 @@ def main(argv: list[str] | None = None) -> int:
             f"records torch 2.1.0; this machine: {', '.join(torch_now) or 'no torch'})."
         )
         sys.stdout.flush()
+
+        if args.floor_runs > 0:
+            # The same tiny files against the floor, beside 20,000 PNGs (bench_floor.py).
+            bench_floor.write_pngs(tmp / "pngs", n, args.workers)
+            bench_floor.floor_table(root, tmp / "pngs", tmp, args.floor_runs, threads=2)
+            shutil.rmtree(tmp / "pngs", ignore_errors=True)
 
         summary = [ref_line(f"tiny files ({n:,})", warm_rate, ref_rate)]
         if args.realistic_files > 0:

@@ -3,9 +3,12 @@
 //! where the hosts' common layer writes them (`raiiaf_rs.host`: `model_info` and the
 //! normalised top-level `metadata` keys), with the older places as fallbacks.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -15,7 +18,7 @@ use super::scan::FileEntry;
 use super::IndexOptions;
 use raiiaf::error::{Error, Result};
 use raiiaf::format::header::Flavor;
-use raiiaf::format::manifest::DATA;
+use raiiaf::format::manifest::{DATA, ENVC};
 use raiiaf::format::{codecs, hex, inflate_limit, sha256_hex, Archive, ChunkRecord};
 use raiiaf_env::drift::{affects_pixels, keyed};
 
@@ -150,11 +153,12 @@ impl Row {
         }
         let path = &entry.path;
         let read = if entry.size <= WHOLE_FILE_BELOW {
-            read_whole(path).and_then(|bytes| {
+            READ_BUF.with_borrow_mut(|buf| {
+                read_whole(path, entry.size, buf)?;
                 if options.hash {
-                    row.file_sha256 = Some(sha256_hex(&bytes));
+                    row.file_sha256 = Some(sha256_hex(buf));
                 }
-                row.fill(&Archive::parse(&bytes, options.read)?, options)
+                row.fill(&Archive::parse(buf, options.read)?, options)
             })
         } else {
             let hashed = if options.hash {
@@ -213,10 +217,9 @@ impl Row {
         self.flavor = Some(header.flavor.magic_str().to_owned());
         self.format_version = Some(format!("{}.{}", header.version_major, header.version_minor));
         let manifest = archive.manifest();
-        let empty = Map::new();
-        let info = manifest.model_info().unwrap_or(&empty);
-        let meta = manifest.extra_metadata().unwrap_or(&empty);
-        self.fill_metadata(info, meta);
+        let (info, meta) = manifest.pick(INFO_KEYS, META_KEYS);
+        let (info, meta) = (Picked::new(info, INFO_KEYS), Picked::new(meta, META_KEYS));
+        self.fill_metadata(&info, &meta);
         for rec in archive.latent_records() {
             // A declared size the stored bytes cannot hold (a 1.5 KB file announcing a 64 GiB
             // tensor) is an error without --verify too: the manifest alone shows it.
@@ -224,7 +227,11 @@ impl Row {
             self.tensors.push(tensor_entry(rec, header.flavor));
         }
         let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
-        match passes_of(MetaView { info, meta }, &names) {
+        let view = MetaView {
+            info: &info.map,
+            meta: &meta.map,
+        };
+        match passes_of(view, &names) {
             Some(passes) => {
                 self.pass_count = Some(passes.len() as i64);
                 self.passes = passes;
@@ -252,8 +259,8 @@ impl Row {
             self.width = self.width.or_else(|| rec.extra.get("width").and_then(as_i64));
             self.height = self.height.or_else(|| rec.extra.get("height").and_then(as_i64));
         }
-        if let Some(doc) = archive.environment()? {
-            self.fill_environment(&doc);
+        if let Some(env) = environment_of(archive)? {
+            env.apply(self);
         }
         if options.verify {
             archive.verify_all()?;
@@ -262,7 +269,7 @@ impl Row {
         Ok(())
     }
 
-    fn fill_metadata(&mut self, info: &Map<String, Value>, meta: &Map<String, Value>) {
+    fn fill_metadata(&mut self, info: &Picked, meta: &Picked) {
         let empty = Map::new();
         let settings = info
             .get("generation_settings")
@@ -271,7 +278,7 @@ impl Row {
         // The normalised place first, then older or host-specific ones.
         let pick = |keys: &[&str]| -> Option<&Value> {
             keys.iter()
-                .find_map(|k| settings.get(*k).or_else(|| meta.get(*k)).filter(|v| !v.is_null()))
+                .find_map(|k| settings.get(*k).or_else(|| meta.get(k)).filter(|v| !v.is_null()))
         };
         self.created = text(info.get("date"));
         self.prompt = text(info.get("prompt")).or_else(|| text(meta.get("prompt")));
@@ -333,6 +340,25 @@ impl Row {
     }
 
     fn fill_environment(&mut self, doc: &Value) {
+        EnvSummary::of(doc).apply(self);
+    }
+}
+
+/// What an ENVC document gives a row: its environment columns, and the host when the
+/// metadata does not name one.
+#[derive(Debug, Clone, Default)]
+struct EnvSummary {
+    environment: Vec<EnvComponent>,
+    env: [Option<String>; ENV_COLUMNS.len()],
+    env_gpu_driver: Option<String>,
+    env_pixel_sha256: Option<String>,
+    host_app: Option<String>,
+    host_version: Option<String>,
+}
+
+impl EnvSummary {
+    fn of(doc: &Value) -> EnvSummary {
+        let mut out = EnvSummary::default();
         let mut pixel_lines = Vec::new();
         for (id, canonical) in keyed(doc) {
             let base = id.split('[').next().unwrap_or(&id).to_owned();
@@ -342,19 +368,20 @@ impl Row {
                 .unwrap_or(&canonical)
                 .to_owned();
             if let Some(i) = ENV_COLUMNS.iter().position(|c| *c == base) {
-                join(&mut self.env[i], &fields);
+                join(&mut out.env[i], &fields);
             }
             if base == "gpu" {
                 if let Some(driver) = field(&canonical, "driver") {
-                    join(&mut self.env_gpu_driver, driver);
+                    join(&mut out.env_gpu_driver, driver);
                 }
             }
             if base == "host" {
-                self.host_app = self
+                // The first host component that names them.
+                out.host_app = out
                     .host_app
                     .take()
                     .or_else(|| field(&canonical, "app").map(str::to_owned));
-                self.host_version = self
+                out.host_version = out
                     .host_version
                     .take()
                     .or_else(|| field(&canonical, "version").map(str::to_owned));
@@ -363,7 +390,7 @@ impl Row {
             if pixels {
                 pixel_lines.push(format!("{id}={canonical}"));
             }
-            self.environment.push(EnvComponent {
+            out.environment.push(EnvComponent {
                 id,
                 canonical,
                 affects_pixels: pixels,
@@ -375,7 +402,176 @@ impl Row {
             h.update(line.as_bytes());
             h.update(b"\n");
         }
-        self.env_pixel_sha256 = Some(hex(&h.finalize()));
+        out.env_pixel_sha256 = Some(hex(&h.finalize()));
+        out
+    }
+
+    /// Into `row`: the environment columns; the host only where the metadata named none.
+    fn apply(&self, row: &mut Row) {
+        row.environment.clone_from(&self.environment);
+        row.env.clone_from(&self.env);
+        row.env_gpu_driver.clone_from(&self.env_gpu_driver);
+        row.env_pixel_sha256.clone_from(&self.env_pixel_sha256);
+        if row.host_app.is_none() {
+            row.host_app.clone_from(&self.host_app);
+        }
+        if row.host_version.is_none() {
+            row.host_version.clone_from(&self.host_version);
+        }
+    }
+}
+
+/// One environment chunk already read by this thread: the same stored bytes under the same
+/// record, read with the same options, give the same summary. The files of one archive mostly
+/// share a handful of environments (one per machine and software update), so most files skip
+/// decompressing, parsing and hashing theirs.
+struct EnvCached {
+    flavor: Flavor,
+    /// The record (compared without its place in the file: see `same_record`).
+    record: ChunkRecord,
+    stored: Vec<u8>,
+    verify_hashes: bool,
+    max_decoded_bytes: u64,
+    summary: Rc<EnvSummary>,
+}
+
+/// How many distinct environments each thread remembers.
+const ENV_CACHE_LEN: usize = 8;
+
+thread_local! {
+    static ENV_CACHE: RefCell<VecDeque<EnvCached>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The summary of `archive`'s ENVC chunk (`None` without one), from this thread's cache when
+/// the identical chunk was read before; a chunk that fails is never cached.
+fn environment_of(archive: &Archive<'_>) -> Result<Option<Rc<EnvSummary>>> {
+    let Some(rec) = archive.manifest().chunks().iter().find(|r| r.kind == ENVC) else {
+        return Ok(None);
+    };
+    let options = archive.options();
+    let stored = archive.stored_bytes(rec)?;
+    let same = |c: &EnvCached| {
+        c.flavor == archive.flavor()
+            && c.verify_hashes == options.verify_hashes
+            && c.max_decoded_bytes == options.max_decoded_bytes
+            && *c.stored == *stored
+            && same_record(&c.record, rec)
+    };
+    if let Some(hit) =
+        ENV_CACHE.with_borrow(|cache| cache.iter().find(|c| same(c)).map(|c| c.summary.clone()))
+    {
+        return Ok(Some(hit));
+    }
+    let Some(doc) = archive.environment()? else {
+        return Ok(None);
+    };
+    let summary = Rc::new(EnvSummary::of(&doc));
+    ENV_CACHE.with_borrow_mut(|cache| {
+        if cache.len() == ENV_CACHE_LEN {
+            cache.pop_front();
+        }
+        cache.push_back(EnvCached {
+            flavor: archive.flavor(),
+            record: rec.clone(),
+            stored: stored.into_owned(),
+            verify_hashes: options.verify_hashes,
+            max_decoded_bytes: options.max_decoded_bytes,
+            summary: summary.clone(),
+        });
+    });
+    Ok(Some(summary))
+}
+
+/// Equal records but for where they are in the file (`index`, `offset`: the stored bytes are
+/// compared themselves), compared in place, without a clone per file.
+fn same_record(a: &ChunkRecord, b: &ChunkRecord) -> bool {
+    let ChunkRecord {
+        index: _,
+        offset: _,
+        kind,
+        flags,
+        compressed_size,
+        uncompressed_size,
+        hash,
+        extra,
+        compressed,
+        len_header,
+        len_data,
+        codec,
+    } = a;
+    *kind == b.kind
+        && *flags == b.flags
+        && *compressed_size == b.compressed_size
+        && *uncompressed_size == b.uncompressed_size
+        && *hash == b.hash
+        && *extra == b.extra
+        && *compressed == b.compressed
+        && *len_header == b.len_header
+        && *len_data == b.len_data
+        && *codec == b.codec
+}
+
+/// The `model_info` keys a row reads.
+const INFO_KEYS: &[&str] = &[
+    "date",
+    "prompt",
+    "negative_prompt",
+    "model_name",
+    "generation_settings",
+    // the pass columns (passes.rs reads both sections)
+    "passes",
+    "captures",
+    "a1111",
+];
+
+/// The free-form `metadata` keys a row reads. Only these are parsed: the rest of the manifest
+/// (ComfyUI graphs, workflows) is skipped without building it.
+const META_KEYS: &[&str] = &[
+    "prompt",
+    "negative_prompt",
+    "model_name",
+    "seed",
+    "steps",
+    "cfg_scale",
+    "cfg",
+    "sampler",
+    "sampler_name",
+    "scheduler",
+    "denoise",
+    "width",
+    "height",
+    "batch_index",
+    "batch_size",
+    "batch_id",
+    "host",
+    "models",
+    "loras",
+    // the pass columns (passes.rs reads both sections)
+    "passes",
+    "captures",
+    "a1111",
+    "generation_settings",
+];
+
+/// A manifest section holding only the keys of its list (INFO_KEYS or META_KEYS). Reading a
+/// key that is not listed is a bug (it would always read as absent): debug builds, so the
+/// tests, panic on it, saying which list to add it to.
+struct Picked {
+    map: Map<String, Value>,
+    keys: &'static [&'static str],
+}
+
+impl Picked {
+    fn new(map: Map<String, Value>, keys: &'static [&'static str]) -> Picked {
+        Picked { map, keys }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        debug_assert!(
+            self.keys.contains(&key),
+            "the catalog reads {key:?}, which is not in INFO_KEYS / META_KEYS (src/catalog/row.rs): add it there"
+        );
+        self.map.get(key)
     }
 }
 
@@ -399,8 +595,42 @@ fn tensor_entry(rec: &ChunkRecord, flavor: Flavor) -> TensorEntry {
     }
 }
 
-fn read_whole(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+thread_local! {
+    /// Each indexing thread reads its small files into one buffer, reused: a fresh buffer per
+    /// file cost the kernel a page to zero for every file.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads the whole file into `buf` (replacing its contents). `size` is the size the scan saw:
+/// a file of that size is read with one `read`; one that has grown since is read to its end.
+fn read_whole(path: &Path, size: u64, buf: &mut Vec<u8>) -> Result<()> {
+    let io = |e| Error::io(path, e);
+    let mut file = File::open(path).map_err(io)?;
+    let size = usize::try_from(size).unwrap_or(0);
+    // Never shrunk: its pages stay mapped from one file to the next.
+    if buf.len() < size + 1 {
+        buf.resize(size + 1, 0);
+    }
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize(filled * 2, 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                // The size the scan saw: done, without a second read to see the end.
+                if filled == size {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    buf.truncate(filled);
+    Ok(())
 }
 
 /// SHA-256 of a file, read in 1 MiB pieces (memory stays bounded whatever its size).

@@ -51,38 +51,119 @@ fn parquet_err(what: &str) -> impl Fn(parquet::errors::ParquetError) -> Error + 
 /// Writes `batch` to `path` as Parquet, atomically (a temporary file in the same directory,
 /// renamed over the target), recording the options it was made with.
 pub fn write_catalog(path: &Path, batch: &RecordBatch, options: IndexOptions) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(parquet_err("zstd level"))?,
-        ))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new(KEY_SCHEMA.to_owned(), SCHEMA_VERSION.to_owned()),
-            KeyValue::new(KEY_OPTIONS.to_owned(), options_key(options)),
-        ]))
-        .build();
-    let result = (|| {
+    let mut writer = CatalogWriter::create(path, batch.schema(), options)?;
+    writer.write(batch)?;
+    writer.finish()
+}
+
+/// A catalog being written, batch by batch: to a temporary file in the target's directory,
+/// renamed over the target by [`CatalogWriter::finish`], removed if it is dropped unfinished.
+struct CatalogWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+}
+
+impl CatalogWriter {
+    fn create(path: &Path, schema: arrow_schema::SchemaRef, options: IndexOptions) -> Result<CatalogWriter> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).map_err(parquet_err("zstd level"))?,
+            ))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(KEY_SCHEMA.to_owned(), SCHEMA_VERSION.to_owned()),
+                KeyValue::new(KEY_OPTIONS.to_owned(), options_key(options)),
+            ]))
+            .build();
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let what = format!("writing {}", tmp.display());
-        let mut writer =
-            ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet_err(&what))?;
-        writer.write(batch).map_err(parquet_err(&what))?;
-        let file = writer.into_inner().map_err(parquet_err(&what))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let mut out = CatalogWriter {
+            path: path.to_path_buf(),
+            tmp,
+            writer: None,
+        };
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(parquet_err(&out.what()))?;
+        out.writer = Some(writer);
+        Ok(out)
     }
-    result
+
+    fn what(&self) -> String {
+        format!("writing {}", self.tmp.display())
+    }
+
+    /// Encodes `batch` (columns are compressed as they come, not all at the end).
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let what = self.what();
+        match &mut self.writer {
+            Some(w) => w.write(batch).map_err(parquet_err(&what)),
+            None => Err(Error::Internal("catalog writer used after finish".into())),
+        }
+    }
+
+    /// Closes the file, syncs it and renames it over the target.
+    fn finish(mut self) -> Result<()> {
+        let what = self.what();
+        let Some(writer) = self.writer.take() else {
+            return Err(Error::Internal("catalog writer finished twice".into()));
+        };
+        let file = writer.into_inner().map_err(parquet_err(&what))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        self.tmp = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for CatalogWriter {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Files read per batch when a catalog is written as it is read.
+const STREAM_BATCH: usize = 2048;
+
+/// Reads the rows of `files` (in order) and writes them to `output`, overlapping the two: the
+/// reading threads fill one batch of rows while this thread encodes the previous one. Returns
+/// how many rows have an `error`.
+fn index_streaming(files: &[FileEntry], output: &Path, options: IndexOptions) -> Result<usize> {
+    let mut writer = CatalogWriter::create(output, schema(), options)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<super::Row>>(1);
+    let mut errors = 0;
+    std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || {
+            for part in files.chunks(STREAM_BATCH) {
+                // A closed channel: the writer failed and stopped; so does reading.
+                if tx.send(index_entries(part, options)).is_err() {
+                    break;
+                }
+            }
+        });
+        // Every batch is received even after a failure, so the reader never blocks.
+        let mut result = Ok(());
+        for rows in rx {
+            errors += rows.iter().filter(|r| r.error.is_some()).count();
+            if result.is_ok() {
+                result = rows_to_batch(&rows).and_then(|batch| writer.write(&batch));
+            }
+        }
+        result
+    })?;
+    if files.is_empty() {
+        writer.write(&rows_to_batch(&[])?)?;
+    }
+    writer.finish()?;
+    Ok(errors)
 }
 
 /// A catalog written by [`write_catalog`], with the options it was made with; `None` when it
@@ -181,6 +262,13 @@ pub fn index_to_parquet(
             }
         }
     }
+    report.dropped = old_rows.saturating_sub(old_seen);
+    if reused.is_empty() {
+        // Nothing kept: every row is new, written as it is read.
+        report.read = files.len();
+        report.errors = index_streaming(&files, output, options)?;
+        return Ok(report);
+    }
     let to_read: Vec<FileEntry> = files
         .iter()
         .filter(|f| !reused.contains_key(f.path.as_path()))
@@ -189,7 +277,6 @@ pub fn index_to_parquet(
     let new_rows = index_entries(&to_read, options);
     report.read = to_read.len();
     report.reused = reused.len();
-    report.dropped = old_rows.saturating_sub(old_seen);
     report.errors = new_rows.iter().filter(|r| r.error.is_some()).count();
     let new_batch = rows_to_batch(&new_rows)?;
 

@@ -2,6 +2,11 @@
 //! other chunk. Parsing is strict about everything needed to locate and
 //! decode payloads, and lenient about descriptive metadata.
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::header::Flavor;
@@ -225,11 +230,15 @@ impl ChunkRecord {
     }
 }
 
-/// A parsed manifest: the whole JSON document plus its typed chunk records.
+/// A parsed manifest: the JSON text, validated whole, plus its typed chunk records. The
+/// document as a `Value` tree is built only when asked for ([`Manifest::json`]): the catalog
+/// reads thousands of manifests and needs a few fields of each ([`Manifest::pick`]), and
+/// building every manifest's tree was a sixth of its time.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    // Private: the records are parsed from `json` and must stay in step.
-    json: Value,
+    // Private: the records are parsed from `text` and must stay in step.
+    text: String,
+    json: OnceLock<Value>,
     chunks: Vec<ChunkRecord>,
     root_key: &'static str,
 }
@@ -237,19 +246,33 @@ pub struct Manifest {
 impl Manifest {
     /// Parses and checks the manifest JSON of a file of `flavor`.
     pub fn parse(text: &[u8], flavor: Flavor) -> Result<Manifest> {
-        let text = std::str::from_utf8(text)
-            .map_err(|e| Error::manifest(format!("the manifest is not UTF-8 ({e})")))?;
-        // serde_json refuses nesting deeper than 128 levels, so hostile
-        // documents cannot exhaust the stack.
-        let json: Value = serde_json::from_str(text)
-            .map_err(|e| Error::manifest(format!("the manifest is not valid JSON ({e})")))?;
+        Manifest::parse_owned(text.to_vec(), flavor)
+    }
+
+    /// [`Manifest::parse`] of text already owned (the decoded META chunk), without a copy.
+    pub fn parse_owned(text: Vec<u8>, flavor: Flavor) -> Result<Manifest> {
+        let text = String::from_utf8(text)
+            .map_err(|e| Error::manifest(format!("the manifest is not UTF-8 ({})", e.utf8_error())))?;
         let root_key = flavor.manifest_root();
-        let root = json
-            .get(root_key)
-            .and_then(Value::as_object)
-            .ok_or_else(|| Error::manifest(format!("no {root_key:?} object at the top level")))?;
-        let chunks = root
-            .get("chunks")
+        // One pass over the whole document: every value is parsed (so the text is valid JSON
+        // exactly when a `Value` could be built from it, numbers in range included), only
+        // `chunks` is kept. serde_json refuses nesting deeper than 128 levels, so hostile
+        // documents cannot exhaust the stack.
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let root = TopSeed {
+            key: root_key,
+            inner: ChunksSeed,
+        }
+        .deserialize(&mut de)
+        .and_then(|root| de.end().map(|()| root))
+        .map_err(|e| Error::manifest(format!("the manifest is not valid JSON ({e})")))?;
+        let Some(Some(chunks)) = root else {
+            return Err(Error::manifest(format!(
+                "no {root_key:?} object at the top level"
+            )));
+        };
+        let chunks = chunks
+            .as_ref()
             .and_then(Value::as_array)
             .ok_or_else(|| Error::manifest(format!("{root_key}.chunks is missing or not a list")))?
             .iter()
@@ -257,15 +280,56 @@ impl Manifest {
             .map(|(i, v)| ChunkRecord::parse(v, i))
             .collect::<Result<Vec<_>>>()?;
         Ok(Manifest {
-            json,
+            text,
+            json: OnceLock::new(),
             chunks,
             root_key,
         })
     }
 
-    /// The whole JSON document.
+    /// The whole JSON document (parsed on the first call).
     pub fn json(&self) -> &Value {
-        &self.json
+        // The text was parsed whole in `parse_owned`: this parse cannot fail.
+        self.json
+            .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
+    }
+
+    /// The manifest's JSON text, as stored.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The keys `info_keys` of `model_info` and `meta_keys` of the free-form `metadata`, each
+    /// as the `Value` [`Manifest::json`] holds there (the last of repeated keys, as there);
+    /// every other value is skipped without building it. A section that is absent or not an
+    /// object gives an empty map.
+    pub fn pick(&self, info_keys: &[&str], meta_keys: &[&str]) -> (Map<String, Value>, Map<String, Value>) {
+        if let Some(json) = self.json.get() {
+            let section = |name: &str, keys: &[&str]| -> Map<String, Value> {
+                let Some(m) = json
+                    .get(self.root_key)
+                    .and_then(|r| r.get(name))
+                    .and_then(Value::as_object)
+                else {
+                    return Map::new();
+                };
+                m.iter()
+                    .filter(|(k, _)| keys.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            return (section("model_info", info_keys), section("metadata", meta_keys));
+        }
+        let mut de = serde_json::Deserializer::from_str(&self.text);
+        let seed = TopSeed {
+            key: self.root_key,
+            inner: SectionsSeed { info_keys, meta_keys },
+        };
+        // Valid (checked in `parse_owned`): an error cannot happen; it would give empty maps.
+        match seed.deserialize(&mut de) {
+            Ok(Some(Some(sections))) => sections,
+            _ => (Map::new(), Map::new()),
+        }
     }
 
     /// The chunk records, in the manifest's order.
@@ -274,7 +338,7 @@ impl Manifest {
     }
 
     fn root(&self) -> Option<&Map<String, Value>> {
-        self.json.get(self.root_key).and_then(Value::as_object)
+        self.json().get(self.root_key).and_then(Value::as_object)
     }
 
     /// `model_info` (model name, prompt, generation settings…), if present.
@@ -307,5 +371,332 @@ impl Manifest {
             }
         }
         out
+    }
+}
+
+// ----------------------------------------------------------------------------- lean parsing
+//
+// Visitors that walk a manifest once, keep what they are asked for and parse (validate) the
+// rest without building it. Repeated keys: the last one wins, as in `Value`'s maps.
+
+/// Any JSON value, parsed and dropped. Unlike `IgnoredAny` (which only scans numbers), numbers
+/// are parsed, so a document is accepted exactly when a `Value` could be built from it.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Skip, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Skip, D::Error> {
+        Skip::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Skip, A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+}
+
+/// An object's key, borrowed when it has no escapes (no allocation per key).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The top-level document: `None` when it is not an object or has no `key`; `Some(None)` when
+/// `key`'s value is not an object; `Some(Some(x))` with what `inner` took from that object.
+struct TopSeed<S> {
+    key: &'static str,
+    inner: S,
+}
+
+/// Reads an object with `MapAccess` (what the seed keeps from it), anything else to `None`.
+trait ObjectSeed<'de>: Copy {
+    type Out;
+    fn object<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Out, A::Error>;
+}
+
+struct ObjectOrNone<S>(S);
+
+impl<'de, S: ObjectSeed<'de>> DeserializeSeed<'de> for ObjectOrNone<S> {
+    type Value = Option<S::Out>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, S: ObjectSeed<'de>> Visitor<'de> for ObjectOrNone<S> {
+    type Value = Option<S::Out>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        self.0.object(map).map(Some)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        SkipVisitor.visit_seq(seq).map(|_| None)
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+impl<'de, S: ObjectSeed<'de>> DeserializeSeed<'de> for TopSeed<S> {
+    type Value = Option<Option<S::Out>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        #[derive(Clone, Copy)]
+        struct Top<S> {
+            key: &'static str,
+            inner: S,
+        }
+        impl<'de, S: ObjectSeed<'de>> ObjectSeed<'de> for Top<S> {
+            type Out = Option<Option<S::Out>>;
+            fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
+                let mut found = None;
+                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                    if k == self.key {
+                        found = Some(map.next_value_seed(ObjectOrNone(self.inner))?);
+                    } else {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+                Ok(found)
+            }
+        }
+        let top = Top {
+            key: self.key,
+            inner: self.inner,
+        };
+        Ok(ObjectOrNone(top).deserialize(d)?.flatten())
+    }
+}
+
+/// The root object's `chunks` (as a `Value`: a few small records), the rest skipped.
+#[derive(Clone, Copy)]
+struct ChunksSeed;
+
+impl<'de> ObjectSeed<'de> for ChunksSeed {
+    type Out = Option<Value>;
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
+        let mut chunks = None;
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            if k == "chunks" {
+                chunks = Some(map.next_value::<Value>()?);
+            } else {
+                map.next_value::<Skip>()?;
+            }
+        }
+        Ok(chunks)
+    }
+}
+
+/// The root object's `model_info` and `metadata`, each with only the keys asked for.
+#[derive(Clone, Copy)]
+struct SectionsSeed<'k> {
+    info_keys: &'k [&'k str],
+    meta_keys: &'k [&'k str],
+}
+
+impl<'de> ObjectSeed<'de> for SectionsSeed<'_> {
+    type Out = (Map<String, Value>, Map<String, Value>);
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
+        let (mut info, mut meta) = (Map::new(), Map::new());
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            let keys = match k.as_ref() {
+                "model_info" => self.info_keys,
+                "metadata" => self.meta_keys,
+                _ => {
+                    map.next_value::<Skip>()?;
+                    continue;
+                }
+            };
+            let section = map
+                .next_value_seed(ObjectOrNone(PickSeed(keys)))?
+                .unwrap_or_default();
+            if k == "model_info" {
+                info = section;
+            } else {
+                meta = section;
+            }
+        }
+        Ok((info, meta))
+    }
+}
+
+/// An object's keys among `.0`, as `Value`s; the others skipped.
+#[derive(Clone, Copy)]
+struct PickSeed<'k>(&'k [&'k str]);
+
+impl<'de> ObjectSeed<'de> for PickSeed<'_> {
+    type Out = Map<String, Value>;
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
+        let mut out = Map::new();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            if self.0.contains(&k.as_ref()) {
+                out.insert(k.into_owned(), map.next_value::<Value>()?);
+            } else {
+                map.next_value::<Skip>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(root: &str) -> Vec<u8> {
+        format!(r#"{{"raiiaf_metadata": {root}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn pick_keeps_what_json_holds_for_the_keys_asked() {
+        let text = doc(
+            r#"{"chunks": [], "model_info": {"prompt": "a", "x": {"deep": [1, 2]}, "prompt": "b"},
+                "metadata": {"seed": 18446744073709551615, "graph": {"1": {"inputs": {}}},
+                             "cfg": 7.5, "host": {"app": "ComfyUI"}}}"#,
+        );
+        let m = Manifest::parse_owned(text, Flavor::Raiiaf).unwrap();
+        let (info, meta) = m.pick(&["prompt", "date"], &["seed", "cfg", "host"]);
+        // The last of repeated keys, as in the Value tree; unlisted keys are not there.
+        assert_eq!(Value::Object(info), serde_json::json!({"prompt": "b"}));
+        let want =
+            serde_json::json!({"seed": 18446744073709551615u64, "cfg": 7.5, "host": {"app": "ComfyUI"}});
+        assert_eq!(Value::Object(meta.clone()), want);
+        // The same from the tree, once it has been built.
+        assert_eq!(m.json()["raiiaf_metadata"]["model_info"]["prompt"], "b");
+        assert_eq!(Value::Object(m.pick(&[], &["seed", "cfg", "host"]).1), want);
+    }
+
+    #[test]
+    fn sections_that_are_not_objects_pick_nothing() {
+        let m = Manifest::parse_owned(
+            doc(r#"{"chunks": [], "model_info": [1], "metadata": "x"}"#),
+            Flavor::Raiiaf,
+        )
+        .unwrap();
+        let (info, meta) = m.pick(&["prompt"], &["seed"]);
+        assert!(info.is_empty() && meta.is_empty());
+    }
+
+    #[test]
+    fn skipped_values_are_validated_like_a_value_tree() {
+        // Out of range or malformed anywhere, even where nothing is kept: refused, as a
+        // `Value` parse refuses it.
+        for bad in [
+            r#"{"chunks": [], "metadata": {"x": 1e400}}"#,
+            r#"{"chunks": [], "metadata": {"x": "\ud800 lone"}}"#,
+            r#"{"chunks": [], "metadata": {"x": [1, 2,]}}"#,
+            r#"{"chunks": []} trailing"#,
+        ] {
+            assert!(serde_json::from_slice::<Value>(&doc(bad)).is_err(), "{bad}");
+            let err = Manifest::parse_owned(doc(bad), Flavor::Raiiaf).unwrap_err();
+            assert!(err.to_string().contains("not valid JSON"), "{bad}: {err}");
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let err = Manifest::parse_owned(doc(&format!(r#"{{"chunks": [], "x": {deep}}}"#)), Flavor::Raiiaf)
+            .unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+    }
+
+    #[test]
+    fn missing_root_or_chunks_are_reported_as_before() {
+        for (text, want) in [
+            (br#"[1]"#.to_vec(), "no \"raiiaf_metadata\" object"),
+            (
+                br#"{"raiiaf_metadata": 3}"#.to_vec(),
+                "no \"raiiaf_metadata\" object",
+            ),
+            (
+                br#"{"raiiaf_metadata": {"chunks": {}}}"#.to_vec(),
+                "chunks is missing or not a list",
+            ),
+            (
+                br#"{"raiiaf_metadata": {}}"#.to_vec(),
+                "chunks is missing or not a list",
+            ),
+            // The last of two roots counts, as in the Value tree.
+            (
+                br#"{"raiiaf_metadata": {"chunks": []}, "raiiaf_metadata": 1}"#.to_vec(),
+                "no \"raiiaf_metadata\" object",
+            ),
+        ] {
+            let err = Manifest::parse_owned(text, Flavor::Raiiaf).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
     }
 }

@@ -149,7 +149,7 @@ impl<'a> Archive<'a> {
             .ok_or_else(|| Error::Internal("the META range".into()))?
             .load()?;
         let manifest_json = decode_meta(&meta)?;
-        let manifest = Manifest::parse(&manifest_json, header.flavor)?;
+        let manifest = Manifest::parse_owned(manifest_json, header.flavor)?;
         if manifest.chunks().len() as u64 != header.chunk_count {
             return Err(Error::manifest(format!(
                 "the header announces {} chunks but the manifest lists {}",
@@ -171,10 +171,11 @@ impl<'a> Archive<'a> {
     /// names and singletons must be unique: a file is never ambiguous.
     fn check_layout(&self) -> Result<()> {
         let start = self.header.flavor.header_len() as u64;
-        let mut spans: Vec<(u64, u64, String)> = Vec::with_capacity(self.manifest.chunks().len());
+        // Labels are made only for an error message (not one per chunk of every file).
+        let mut spans: Vec<(u64, u64, usize)> = Vec::with_capacity(self.manifest.chunks().len());
         let mut names = std::collections::HashSet::new();
         let (mut images, mut envs) = (0, 0);
-        for rec in self.manifest.chunks() {
+        for (i, rec) in self.manifest.chunks().iter().enumerate() {
             let end = rec.end().unwrap_or(u64::MAX);
             if rec.offset < start {
                 return Err(Error::manifest(format!(
@@ -202,19 +203,27 @@ impl<'a> Archive<'a> {
                 ENVC => envs += 1,
                 _ => {}
             }
-            spans.push((rec.offset, end, rec.label()));
+            spans.push((rec.offset, end, i));
         }
         if images > 1 || envs > 1 {
             return Err(Error::manifest(format!(
                 "the manifest lists {images} image and {envs} environment chunks; at most one of each is allowed"
             )));
         }
-        spans.sort();
+        let chunks = self.manifest.chunks();
+        // Ties broken by label, as when the labels were the sort key.
+        spans.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| chunks[a.2].label().cmp(&chunks[b.2].label()))
+        });
         for pair in spans.windows(2) {
             if pair[1].0 < pair[0].1 {
+                let label = |i: usize| chunks[i].label();
                 return Err(Error::manifest(format!(
                     "chunks {} and {} overlap",
-                    pair[0].2, pair[1].2
+                    label(pair[0].2),
+                    label(pair[1].2)
                 )));
             }
         }
@@ -247,6 +256,13 @@ impl<'a> Archive<'a> {
         self.source
             .range(rec.offset, rec.compressed_size)
             .ok_or_else(|| Error::invalid(format!("{} lies outside this file", rec.label())))
+    }
+
+    /// The stored (undecoded, unverified) bytes of one of this archive's records: borrowed
+    /// from a file in memory, read from a file on disk.
+    pub fn stored_bytes(&self, rec: &ChunkRecord) -> Result<std::borrow::Cow<'_, [u8]>> {
+        self.own_record(rec)?;
+        self.chunk(rec)?.load()
     }
 
     /// `rec` must be one of this archive's records (not another file's, nor
