@@ -71,8 +71,10 @@ def expected_row(path: str | Path) -> dict[str, Any]:
             info.get("model_name"), meta.get("model_name"), (ckpt or {}).get("name")
         ),
         "model_sha256": _first((ckpt or {}).get("sha256")),
+        # the short hash, else the SHA-256's first 10 digits (None: the file gives neither)
         "model_hash": _first(
-            ((ckpt or {}).get("short_hash") or "").lower(), ((ckpt or {}).get("sha256") or "")[:10]
+            ((ckpt or {}).get("short_hash") or "").lower() or None,
+            ((ckpt or {}).get("sha256") or "")[:10] or None,
         ),
         "source_kind": "raiiaf",
         "seed": _first(gs.get("seed"), meta.get("seed")),

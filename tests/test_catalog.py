@@ -440,7 +440,7 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path, png_bytes):
 
 
 def test_error_rows_keep_only_the_files_own_columns(tmp_path):
-    """An error row: path, size, mtime_ns, file_sha256 (with hash), verified false, error;
+    """An error row: path, source_kind, size, mtime_ns, file_sha256 (with hash), verified false, error;
     every other column null or empty, with or without --verify, so `WHERE NOT verified` lists
     every damaged file (it missed them when `verified` was null)."""
     good = write_sample(tmp_path / "good.raiiaf", 0)
@@ -459,7 +459,7 @@ def test_error_rows_keep_only_the_files_own_columns(tmp_path):
             r = rows[str(path)]
             assert r["error"] and r["verified"] is False, (name, r)
             lists = {k for k, v in r.items() if isinstance(v, list)}
-            own = {"path", "size", "mtime_ns", "file_sha256", "verified", "error"}
+            own = {"path", "source_kind", "size", "mtime_ns", "file_sha256", "verified", "error"}
             assert all(r[k] is None for k in r if k not in own | lists), (name, r)
             assert all(r[k] == [] for k in lists), (name, r)
             if name == "broken":
