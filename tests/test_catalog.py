@@ -440,8 +440,8 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path, png_bytes):
 
 
 def test_error_rows_keep_only_the_files_own_columns(tmp_path):
-    """An error row: path, source_kind, size, mtime_ns, file_sha256 (with hash), verified false, error;
-    every other column null or empty, with or without --verify, so `WHERE NOT verified` lists
+    """An error row: path, source_kind, size, mtime_ns, file_sha256 (with hash), verified
+    false, error; every other column null or empty, with or without --verify, so `WHERE NOT verified` lists
     every damaged file (it missed them when `verified` was null)."""
     good = write_sample(tmp_path / "good.raiiaf", 0)
     data = bytearray(good.read_bytes())
@@ -481,17 +481,6 @@ def test_a_declared_size_the_file_cannot_hold_is_an_error_without_verify(tmp_pat
         r = _row(ADVERSARIAL / name)
         assert "declares" in r["error"] and r["verified"] is False, (name, r["error"])
         assert r["tensors"] == [] and r["prompt"] is None
-
-
-def test_a_lone_surrogate_prompt_is_an_error_row_like_read(tmp_path):
-    """CATALOG.md "Text as written": a manifest with a lone surrogate escape is not JSON the
-    library reads (raiiaf_rs.read refuses it), so its row is an error row saying so."""
-    path = ADVERSARIAL / "json-lone-surrogate.raiiaf"
-    with pytest.raises(raiiaf_rs.RaiiafError, match="not valid JSON"):
-        raiiaf_rs.read(path)
-    r = _row(path)
-    assert "not valid JSON" in r["error"] and "hex escape" in r["error"]
-    assert r["prompt"] is None and r["verified"] is False
 
 
 def test_pass_columns_answer_which_pass_questions(tmp_path):

@@ -10,6 +10,7 @@ import sys
 import warnings
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 # The reference package raiiaf==1.1.0 is a test dependency (tests/requirements.txt): missing,
@@ -151,3 +152,33 @@ def test_converted_files_stay_readable_by_the_reference(tmp_path, png_bytes):
     decoded = reference_decode(raw)
     assert decoded["chunks"]["latent"][0].tobytes() == latents["initial_noise"].tobytes()
     assert decoded["chunks"]["image"] == png_bytes
+
+
+def test_a_lone_surrogate_prompt_of_the_reference_reads_as_a_replacement_char(tmp_path, png_bytes):
+    """Python's json writes a lone surrogate of a prompt (a string cut inside an emoji) as
+    ``\\ud83d`` and reads it back; no UTF-8 text can hold one, and the whole file used to be
+    unreadable. Now the reader (and the catalog) read it as U+FFFD (FORMAT.md §7.3)."""
+    path = tmp_path / "cut.raiiaf"
+    latents = {"initial_noise": noise((1, 4, 8, 8))}
+    with contextlib.redirect_stdout(io.StringIO()):
+        raiiaf.raiiafFileHandler().file_encoder(
+            filename=str(path),
+            latent=latents,
+            chunk_records=[],
+            model_name="m",
+            model_version="1",
+            prompt="a fox \ud83d and a cat \udc00!",
+            tags=[],
+            img_binary=png_bytes,
+            should_compress=False,
+            convert_float16=False,
+            generation_settings=GS,
+            hardware_info=HW,
+        )
+    ref = reference_decode(path)["metadata"]["raiiaf_metadata"]["model_info"]
+    assert ref["prompt"] == "a fox \ud83d and a cat \udc00!"
+    art = raiiaf_rs.read(path)
+    assert art.metadata["prompt"] == "a fox \ufffd and a cat \ufffd!"
+    np.testing.assert_array_equal(art.latents["initial_noise"], latents["initial_noise"])
+    row = pa.table(raiiaf_rs.catalog(tmp_path)).to_pylist()[0]
+    assert row["error"] is None and row["prompt"] == "a fox \ufffd and a cat \ufffd!"

@@ -16,6 +16,7 @@ use super::embedded::{self, Embedded, Format, Source, HEAD};
 use super::row::{as_f64, as_i128, as_i64, hash_file, Lora, Row};
 use super::scan::{is_raiiaf_name, FileEntry};
 use super::{a1111, comfy_graph, IndexOptions};
+use raiiaf::format::pyjson::replace_lone_surrogates;
 use raiiaf::format::sha256_hex;
 
 /// True for names ending in `.png`, `.jpg`, `.jpeg` or `.webp`, in any case.
@@ -258,44 +259,7 @@ fn fill_comfy(row: &mut Row, graph: &Value) {
 }
 
 /// JSON text; a lone UTF-16 surrogate escape (Python's json.dumps writes one for a lone
-/// surrogate in a prompt) becomes U+FFFD instead of failing the whole graph.
+/// surrogate in a prompt) becomes U+FFFD instead of failing the whole graph, as in a manifest.
 fn parse_json(text: &str) -> serde_json::Result<Value> {
-    match serde_json::from_str(text) {
-        Err(e) if e.to_string().contains("surrogate") || e.to_string().contains("escape") => {
-            serde_json::from_str(&replace_lone_surrogates(text))
-        }
-        other => other,
-    }
-}
-
-fn replace_lone_surrogates(text: &str) -> String {
-    let b = text.as_bytes();
-    let hex_at = |i: usize| -> Option<u16> {
-        let s = text.get(i + 2..i + 6)?;
-        (b.get(i..i + 2)? == b"\\u").then(|| u16::from_str_radix(s, 16).ok())?
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut last = 0;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        match hex_at(i) {
-            Some(hi @ 0xD800..=0xDBFF) if hex_at(i + 6).is_some_and(|lo| (0xDC00..=0xDFFF).contains(&lo)) => {
-                let _ = hi;
-                i += 12;
-            }
-            Some(0xD800..=0xDFFF) => {
-                out.push_str(&text[last..i]);
-                out.push_str("\\ufffd");
-                i += 6;
-                last = i;
-            }
-            _ => i += 2,
-        }
-    }
-    out.push_str(&text[last..]);
-    out
+    serde_json::from_str(&replace_lone_surrogates(text))
 }

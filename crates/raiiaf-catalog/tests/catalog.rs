@@ -28,7 +28,8 @@ fn type_text(t: &DataType) -> String {
 
 #[test]
 fn catalog_md_lists_every_column_in_order_with_its_type() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../CATALOG.md")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../CATALOG.md")).unwrap();
     // The table of the "Columns" section (other sections' tables name columns too).
     let section = text.split("\n## Columns").nth(1).expect("a Columns section");
     let section = section.split("\n## ").next().unwrap();

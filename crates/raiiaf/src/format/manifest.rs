@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::header::Flavor;
+use super::pyjson;
 use crate::error::{Error, Result};
 use crate::tensor::{self, DType};
 
@@ -254,6 +255,12 @@ impl Manifest {
         let text = String::from_utf8(text)
             .map_err(|e| Error::manifest(format!("the manifest is not UTF-8 ({})", e.utf8_error())))?;
         let root_key = flavor.manifest_root();
+        // A lone surrogate escape (Python writes one for a lone surrogate in a prompt, and reads
+        // it back) reads as U+FFFD rather than making the whole file unreadable (§7.3).
+        let text = match pyjson::replace_lone_surrogates(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(replaced) => replaced,
+        };
         // One pass over the whole document: every value is parsed (so the text is valid JSON
         // exactly when a `Value` could be built from it, numbers in range included), only
         // `chunks` is kept. serde_json refuses nesting deeper than 128 levels, so hostile
@@ -294,7 +301,7 @@ impl Manifest {
             .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
     }
 
-    /// The manifest's JSON text, as stored.
+    /// The manifest's JSON text, as stored (a lone surrogate escape replaced, §7.3).
     pub fn text(&self) -> &str {
         &self.text
     }
@@ -659,7 +666,6 @@ mod tests {
         // `Value` parse refuses it.
         for bad in [
             r#"{"chunks": [], "metadata": {"x": 1e400}}"#,
-            r#"{"chunks": [], "metadata": {"x": "\ud800 lone"}}"#,
             r#"{"chunks": [], "metadata": {"x": [1, 2,]}}"#,
             r#"{"chunks": []} trailing"#,
         ] {
@@ -667,6 +673,13 @@ mod tests {
             let err = Manifest::parse_owned(doc(bad), Flavor::Raiiaf).unwrap_err();
             assert!(err.to_string().contains("not valid JSON"), "{bad}: {err}");
         }
+        // A lone surrogate escape is the one thing read where a `Value` parse refuses it: as
+        // U+FFFD (§7.3), in the kept keys and the whole tree alike.
+        let lone = doc(r#"{"chunks": [], "metadata": {"x": "\ud800 lone", "seed": "\udc00"}}"#);
+        assert!(serde_json::from_slice::<Value>(&lone).is_err());
+        let m = Manifest::parse_owned(lone, Flavor::Raiiaf).unwrap();
+        assert_eq!(m.pick(&[], &["seed"]).1["seed"], "\u{fffd}");
+        assert_eq!(m.json()["raiiaf_metadata"]["metadata"]["x"], "\u{fffd} lone");
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         let err = Manifest::parse_owned(doc(&format!(r#"{{"chunks": [], "x": {deep}}}"#)), Flavor::Raiiaf)
             .unwrap_err();

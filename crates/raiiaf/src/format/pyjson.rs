@@ -7,7 +7,55 @@
 //! (`1e-05`, `1e+16`, `64.0` where serde_json writes `1e-5`, `1e16`), hence this module.
 
 use serde_json::{Number, Value};
+use std::borrow::Cow;
 use std::fmt::Write as _;
+
+/// `text` with every lone UTF-16 surrogate escape (`\ud800` not followed by a low surrogate
+/// escape, or a low one alone) replaced by `\ufffd`, U+FFFD REPLACEMENT CHARACTER; pairs and
+/// every other byte are kept. Borrowed when there is none.
+///
+/// Python's `json.dumps` writes a lone surrogate of a `str` (a prompt cut inside an emoji, a
+/// bad decode) as such an escape and `json.loads` reads it back, but no UTF-8 text can hold
+/// one, so serde_json refuses the whole document. The replacement has the escape's length (6
+/// bytes), so offsets into the text stay valid.
+///
+/// ```
+/// use raiiaf::format::pyjson::replace_lone_surrogates;
+/// assert_eq!(replace_lone_surrogates(r#"["a\ud800b"]"#), r#"["a\ufffdb"]"#);
+/// assert_eq!(replace_lone_surrogates(r#"["\ud83d\ude00", "\\ud800"]"#), r#"["\ud83d\ude00", "\\ud800"]"#);
+/// ```
+pub fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
+    let b = text.as_bytes();
+    // The code unit of the `\uXXXX` escape at `i`, if there is one.
+    let unit = |i: usize| -> Option<u16> {
+        (b.get(i..i + 2)? == b"\\u").then_some(())?;
+        u16::from_str_radix(text.get(i + 2..i + 6)?, 16).ok()
+    };
+    let mut out = String::new();
+    let (mut i, mut last) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit(i) {
+            Some(0xD800..=0xDBFF) if unit(i + 6).is_some_and(|lo| (0xDC00..=0xDFFF).contains(&lo)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[last..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                last = i;
+            }
+            // Any other escape, `\\` included, is two bytes long at least: skip them.
+            _ => i += 2,
+        }
+    }
+    if last == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
 
 /// Same bytes as Python's `json.dumps(value, indent=2)`: 2-space indent, `","` + newline
 /// between items, `": "` after keys, `[]`/`{}` for empty containers, ASCII-only output,
