@@ -441,8 +441,8 @@ def test_null_and_empty_rules_of_a_readable_file(tmp_path, png_bytes):
 
 def test_error_rows_keep_only_the_files_own_columns(tmp_path):
     """An error row: path, source_kind, size, mtime_ns, file_sha256 (with hash), verified
-    false, error; every other column null or empty, with or without --verify, so `WHERE NOT verified` lists
-    every damaged file (it missed them when `verified` was null)."""
+    false, error; every other column null or empty, with or without --verify, so `WHERE NOT
+    verified` lists every damaged file (it missed them when `verified` was null)."""
     good = write_sample(tmp_path / "good.raiiaf", 0)
     data = bytearray(good.read_bytes())
     data[33 + 12 + 5] ^= 1  # a tensor byte: only --verify sees it, after the metadata was read
