@@ -1,7 +1,7 @@
 # raiiaf-rs entry points. `make test` is THE test command (README, .ci/run).
 # Everything runs serially, in the order listed; any failing step fails the target.
 .NOTPARALLEL:
-.PHONY: test develop bench lint fmt demo fuzz clean setup fmt-check clippy ruff cargo-test pytest \
+.PHONY: test develop bench lint fmt demo fuzz fuzz-long clean setup fmt-check clippy ruff cargo-test pytest \
 	torch-test wheels wheel-test cross-clippy hosts-background webui-test diffusers-test \
 	comfyui-latest-test comfyui-tests msrv package
 
@@ -61,11 +61,17 @@ fmt: setup
 demo: setup
 	$(PY) dev/demo.py
 
-# Bounded fuzzing of the reader (cargo-fuzz; FUZZ_SECONDS per target, default 60), the last
-# step of `test`: a cold cargo-fuzz install + ASan build adds ~5 minutes on 2 cores. Crash
-# inputs land in tests/data/fuzz-regressions/, which `cargo test` replays.
+# Fuzzing of the reader (cargo-fuzz, ASan), the last step of `test`: every input of the committed
+# corpus (fuzz/corpus/) and the seeds runs once, then FUZZ_SECONDS (default 30) of new fuzzing
+# per target. A cold cargo-fuzz install + ASan build adds ~3 minutes on 2 cores. Crash inputs land
+# in tests/data/fuzz-regressions/, which `cargo test` replays.
 fuzz:
-	@bash dev/fuzz.sh
+	@bash dev/fuzz.sh replay
+
+# Deep fuzzing, outside `test`: each target for FUZZ_SECONDS (default 3600) on every core, the
+# corpus then minimised in place (commit fuzz/corpus/); prints executions and coverage per target.
+fuzz-long:
+	@bash dev/fuzz.sh long
 
 # The real-ComfyUI tests (tests/comfyui: fidelity, server, front end, limits; and the
 # ComfyUI-Manager install, tests/install) again, on ComfyUI 0.33.0 run by its own Python
