@@ -318,10 +318,9 @@ def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     settings = raiiaf_replay.first_settings(stored.metadata, found)
     first = stored.passes[0]
     seed = first.seed if first.seed is not None else int(settings.get("seed", 0))
-    # A file of the webui names its sampler and scheduler the webui's way.
-    sampler = raiiaf_replay.translate(
-        settings.get("sampler", "euler"), raiiaf_replay.SAMPLERS_WEBUI_TO_COMFYUI
-    )
+    # A file of the webui names its sampler and scheduler the webui's way, a diffusers
+    # file its scheduler class (the summary lists why neither is exact here).
+    sampler = raiiaf_replay.comfyui_sampler(settings.get("sampler", "euler"))
     scheduler = raiiaf_replay.translate(
         settings.get("scheduler", "normal"), raiiaf_replay.SCHEDULERS_WEBUI_TO_COMFYUI
     )
