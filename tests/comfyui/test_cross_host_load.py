@@ -1,0 +1,51 @@
+"""The ComfyUI loader on a file of the diffusers host (issue 22), in-process: the committed
+tests/data/hosts/diffusers-txt2img.raiiaf (written by raiiaf_rs.diffusers.generate) gives
+its noise, its settings in ComfyUI's names and a summary that says why it is not exact."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import raiiaf_rs
+import torch
+from raiiaf_rs import replay
+
+ROOT = Path(__file__).resolve().parents[2]
+FILE = ROOT / "tests" / "data" / "hosts" / "diffusers-txt2img.raiiaf"
+
+
+def test_the_loader_outputs_a_diffusers_files_noise_and_settings(comfy_sample):
+    sys.path.insert(0, str(ROOT))
+    from comfy_nodes import load
+
+    art = replay.read(FILE, FILE.name, as_torch=True)
+    stored = load.stored_from(art, FILE.name)
+    summary = load._summary(art, FILE.name)
+    out = load.outputs(stored, torch.zeros(1, 64, 64, 3), summary).result
+    _, noise, latent, _, seed, steps, cfg, sampler, scheduler, positive, _, text = out
+    want = raiiaf_rs.read(FILE).latents["initial_noise"]
+    got = noise.generate_noise(latent)
+    assert got.numpy().tobytes() == want.tobytes()
+    assert latent["samples"].shape == got.shape == (1, 4, 32, 32)
+    assert (seed, steps, cfg, positive) == (3, 3, 7.5, "a cat")
+    assert (sampler, scheduler) == ("euler", "normal")  # EulerDiscreteScheduler
+    assert "NOT EXACT IN COMFYUI (written by diffusers" in text
+    assert "sampler implementation" in text and "prompt weighting" in text
+
+
+def test_a_diffusers_scheduler_class_maps_to_comfyuis_sampler(comfy_sample, tmp_path):
+    """Not the loader's fallback ("euler" for any name it does not know): DPM++ 2M."""
+    sys.path.insert(0, str(ROOT))
+    from comfy_nodes import load
+
+    art = raiiaf_rs.read(FILE)
+    meta = dict(art.metadata)
+    settings = {**meta["passes"][0]["settings"], "sampler": "DPMSolverMultistepScheduler"}
+    meta["passes"] = [{**meta["passes"][0], "settings": settings}]
+    path = tmp_path / "dpm.raiiaf"
+    raiiaf_rs.write(path, dict(art.latents), metadata=meta)
+    art = replay.read(path, path.name, as_torch=True)
+    stored = load.stored_from(art, path.name)
+    out = load.outputs(stored, torch.zeros(1, 64, 64, 3), "").result
+    assert out[7] == "dpmpp_2m"
