@@ -98,3 +98,22 @@ def test_a_sampler_without_a_diffusers_class_is_a_difference(models, tmp_path, m
     [d] = [d for d in again.differences if d.key == "sampler"]
     assert d.stored == "res_multistep" and "no diffusers scheduler class" in d.text()
     assert got[0][1] == "EulerDiscreteScheduler"
+
+
+def test_files_a_pipeline_cannot_run_are_refused_clearly(models, tmp_path):
+    """A two-pass (hires) file of another host: refused, naming its passes."""
+    art = raiiaf_rs.read(HOSTS / OTHERS[1])
+    meta = dict(art.metadata)
+    first = meta["passes"][0]
+    meta["passes"] = [first, {**first, "order": 1, "role": "hires", "noise": "hires_noise"}]
+    path = tmp_path / "hires.raiiaf"
+    latents = {
+        "initial_noise": art.latents["initial_noise"],
+        "hires_noise": art.latents["initial_noise"],
+    }
+    raiiaf_rs.write(path, latents, metadata=meta)
+    pipe = pipeline(models, "sd", "txt2img", "euler")
+    with pytest.raises(
+        ValueError, match=r"by webui with txt2img, hires passes; .*one-pass txt2img"
+    ):
+        rd.replay(path, pipe, height=16, width=16)

@@ -293,6 +293,11 @@ def _foreign(f: _File, pipe: Any, scheduler: str, overrides: Mapping[str, Any]) 
     import torch
 
     p = f.step
+    if p.host in (None, APP):  # a file of no known host, or ours without our settings
+        raise ValueError(
+            f"{f.name}: not written by raiiaf_rs.diffusers.generate (no '{APP}' settings), "
+            "nor by ComfyUI or the webui (no passes of theirs); nothing says how it was made"
+        )
     if len(f.passes) != 1 or p.role != "txt2img" or not p.adds_noise:
         raise ValueError(
             f"{f.name}: written by {p.host or 'another writer'} with "
