@@ -1,6 +1,5 @@
 """Files of every host load in every other host (issue 22): the committed files of
-tests/data/hosts, each written by the real host (ComfyUI 0.3.75's autosave, A1111 1.10.1's
-extension, raiiaf_rs.diffusers.generate; tests/diffusers/test_cross_host.py checks the
+tests/data/hosts (README.md there: each written by the real host; tests/diffusers checks the
 diffusers one against the capture), read through the shared layer, and the diffusers file
 read by the webui's replay. The ComfyUI loader's side: tests/comfyui/test_cross_host_load.py;
 diffusers replaying the others: tests/diffusers/test_cross_host.py."""
@@ -16,7 +15,7 @@ from raiiaf_rs import replay
 HOSTS = Path(__file__).parent / "data" / "hosts"
 FILES = {
     "comfyui-0.3.75-txt2img.raiiaf": ("comfyui", "euler"),
-    "webui-a1111-1.10.1-txt2img.raiiaf": ("webui", "Euler"),
+    "a1111-1.10.1-txt2img.raiiaf": ("webui", "Euler"),
     "diffusers-txt2img.raiiaf": ("diffusers", "EulerDiscreteScheduler"),
 }
 

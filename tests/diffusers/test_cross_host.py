@@ -21,7 +21,7 @@ from tiny_pipes import call_args, gens, pipeline
 
 HOSTS = Path(__file__).resolve().parent.parent / "data" / "hosts"
 VECTOR = HOSTS / "diffusers-txt2img.raiiaf"
-OTHERS = ["comfyui-0.3.75-txt2img.raiiaf", "webui-a1111-1.10.1-txt2img.raiiaf"]
+OTHERS = ["comfyui-0.3.75-txt2img.raiiaf", "a1111-1.10.1-txt2img.raiiaf"]
 
 
 def test_the_diffusers_vector_is_what_the_capture_writes(models, tmp_path):
