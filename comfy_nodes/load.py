@@ -311,6 +311,16 @@ class LoadRaiiaf(io.ComfyNode):
         return outputs(stored, _image(art.image, _nbytes(art)), _summary(art, file))
 
 
+def _placeholder(what: str, settings: dict, default: str) -> str:
+    """The summary's line for a stored ``what`` (sampler, scheduler) ComfyUI does not have."""
+    if settings.get(what) in (None, ""):
+        return ""
+    return (
+        f"\nNOT EXACT: the file's {what} {settings[what]!r} has no ComfyUI counterpart; "
+        f"the {what} output is {default!r}, set it yourself"
+    )
+
+
 def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     """The loaders' outputs (one file or a batch of them)."""
     shapes = {p.name: tuple(p.noise.shape) for p in stored.passes}
@@ -324,9 +334,12 @@ def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     scheduler = raiiaf_replay.translate(
         settings.get("scheduler", "normal"), raiiaf_replay.SCHEDULERS_WEBUI_TO_COMFYUI
     )
+    # A name ComfyUI does not have: a placeholder output, and the summary says so.
     if sampler not in comfy.samplers.KSampler.SAMPLERS:
+        summary += _placeholder("sampler", settings, "euler")
         sampler = "euler"
     if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
+        summary += _placeholder("scheduler", settings, "normal")
         scheduler = "normal"
     if first.input_latent is not None:  # pre-noised: the sampler starts from it as it is
         latent = first.input_latent.clone()

@@ -49,3 +49,22 @@ def test_a_diffusers_scheduler_class_maps_to_comfyuis_sampler(comfy_sample, tmp_
     stored = load.stored_from(art, path.name)
     out = load.outputs(stored, torch.zeros(1, 64, 64, 3), "").result
     assert out[7] == "dpmpp_2m"
+
+
+def test_a_sampler_comfyui_lacks_is_a_placeholder_the_summary_names(comfy_sample, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from comfy_nodes import load
+
+    art = raiiaf_rs.read(FILE)
+    meta = dict(art.metadata)
+    settings = {**meta["passes"][0]["settings"], "sampler": "PNDMScheduler"}
+    meta["passes"] = [{**meta["passes"][0], "settings": settings}]
+    path = tmp_path / "pndm.raiiaf"
+    raiiaf_rs.write(path, dict(art.latents), metadata=meta)
+    art = replay.read(path, path.name, as_torch=True)
+    out = load.outputs(load.stored_from(art, path.name), torch.zeros(1, 64, 64, 3), "s").result
+    assert out[7] == "euler"
+    assert out[-1] == (
+        "s\nNOT EXACT: the file's sampler 'PNDMScheduler' has no ComfyUI counterpart; "
+        "the sampler output is 'euler', set it yourself"
+    )
