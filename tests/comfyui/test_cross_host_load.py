@@ -1,14 +1,18 @@
-"""The ComfyUI loader on a file of the diffusers host (issue 22), in-process: the committed
+"""The ComfyUI loader on a file of the diffusers host (issue 22): the committed
 tests/data/hosts/diffusers-txt2img.raiiaf (written by raiiaf_rs.diffusers.generate) gives
-its noise, its settings in ComfyUI's names and a summary that says why it is not exact."""
+its noise, its settings in ComfyUI's names and a summary that says why it is not exact
+(in-process), and the real server shows it and regenerates from it."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import urllib.parse
 from pathlib import Path
 
 import raiiaf_rs
 import torch
+from PIL import Image
 from raiiaf_rs import replay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,3 +72,19 @@ def test_a_sampler_comfyui_lacks_is_a_placeholder_the_summary_names(comfy_sample
         "s\nNOT EXACT: the file's sampler 'PNDMScheduler' has no ComfyUI counterpart; "
         "the sampler output is 'euler', set it yourself"
     )
+
+
+def test_the_server_shows_and_regenerates_a_diffusers_file(comfy):
+    sys.path.insert(0, str(ROOT / "workflows"))
+    import graphs
+
+    name = "from-diffusers.raiiaf"
+    shutil.copy(FILE, Path(comfy.base_dir) / "input" / name)
+    summary = comfy.get_json(f"/raiiaf/inspect?file={urllib.parse.quote(name)}")["summary"]
+    assert summary["passes"][0].startswith("pass 0 txt2img: initial_noise [1, 4, 32, 32] seed 3")
+    reasons = "\n".join(summary["not_exact_here"])
+    assert "prompt weighting" in reasons and "sampler implementation" in reasons, reasons
+    graph = graphs.to_api(graphs.reload_ksampler(file=name, ckpt=comfy.ckpt, prefix="xd"))
+    comfy.wait(comfy.queue(graph), timeout=300)
+    # The file's 32x32 latent (a 2x VAE made it) decoded by this model's 8x VAE.
+    assert Image.open(comfy.output_dir / "xd_00001_.png").size == (256, 256)
