@@ -311,6 +311,16 @@ class LoadRaiiaf(io.ComfyNode):
         return outputs(stored, _image(art.image, _nbytes(art)), _summary(art, file))
 
 
+def _placeholder(what: str, settings: dict, default: str) -> str:
+    """The summary's line for a stored ``what`` (sampler, scheduler) ComfyUI does not have."""
+    if settings.get(what) in (None, ""):
+        return ""
+    return (
+        f"\nNOT EXACT: the file's {what} {settings[what]!r} has no ComfyUI counterpart; "
+        f"the {what} output is {default!r}, set it yourself"
+    )
+
+
 def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     """The loaders' outputs (one file or a batch of them)."""
     shapes = {p.name: tuple(p.noise.shape) for p in stored.passes}
@@ -318,16 +328,18 @@ def outputs(stored: Stored, image: torch.Tensor, summary: str) -> io.NodeOutput:
     settings = raiiaf_replay.first_settings(stored.metadata, found)
     first = stored.passes[0]
     seed = first.seed if first.seed is not None else int(settings.get("seed", 0))
-    # A file of the webui names its sampler and scheduler the webui's way.
-    sampler = raiiaf_replay.translate(
-        settings.get("sampler", "euler"), raiiaf_replay.SAMPLERS_WEBUI_TO_COMFYUI
-    )
+    # A file of the webui names its sampler and scheduler the webui's way, a diffusers
+    # file its scheduler class (the summary lists why neither is exact here).
+    sampler = raiiaf_replay.comfyui_sampler(settings.get("sampler", "euler"))
     scheduler = raiiaf_replay.translate(
         settings.get("scheduler", "normal"), raiiaf_replay.SCHEDULERS_WEBUI_TO_COMFYUI
     )
+    # A name ComfyUI does not have: a placeholder output, and the summary says so.
     if sampler not in comfy.samplers.KSampler.SAMPLERS:
+        summary += _placeholder("sampler", settings, "euler")
         sampler = "euler"
     if scheduler not in comfy.samplers.KSampler.SCHEDULERS:
+        summary += _placeholder("scheduler", settings, "normal")
         scheduler = "normal"
     if first.input_latent is not None:  # pre-noised: the sampler starts from it as it is
         latent = first.input_latent.clone()

@@ -89,21 +89,26 @@ class Source:
         return dict(self.artifact.metadata.get("generation_settings") or {})
 
 
+def _webui_sampler(value: Any) -> Any:
+    """A sampler name of any host (ComfyUI's, a diffusers scheduler class) as the webui's."""
+    comfy = raiiaf_replay.comfyui_sampler(value)
+    return raiiaf_replay.translate(comfy, raiiaf_replay.SAMPLERS_WEBUI_TO_COMFYUI, reverse=True)
+
+
 def foreign_settings(found: list[Pass], meta: dict[str, Any]) -> dict[str, Any]:
-    """The ``a1111`` view of a file another host wrote (a ComfyUI one): mode, seed, steps,
+    """The ``a1111`` view of a file another host wrote (ComfyUI, diffusers): mode, seed, steps,
     CFG, sampler and scheduler in the webui's names, size, denoising strength, and the
     hires pass's settings, so that replay checks them like a webui file's."""
     if not found:
         return {}
     first = raiiaf_replay.first_settings(meta, found)
-    names = raiiaf_replay.SAMPLERS_WEBUI_TO_COMFYUI
     scheds = raiiaf_replay.SCHEDULERS_WEBUI_TO_COMFYUI
     out: dict[str, Any] = {
         "mode": "img2img" if found[0].role in ("img2img", "inpaint") else "txt2img",
         "seed": first.get("seed"),
         "steps": first.get("steps"),
         "cfg_scale": first.get("cfg"),
-        "sampler": raiiaf_replay.translate(first.get("sampler"), names, reverse=True),
+        "sampler": _webui_sampler(first.get("sampler")),
         "scheduler": raiiaf_replay.translate(first.get("scheduler"), scheds, reverse=True),
         "width": meta.get("width"),
         "height": meta.get("height"),
@@ -115,7 +120,7 @@ def foreign_settings(found: list[Pass], meta: dict[str, Any]) -> dict[str, Any]:
         h = hires[0].settings
         out["hires"] = {
             "hr_second_pass_steps": h.get("steps"),
-            "hr_sampler_name": raiiaf_replay.translate(h.get("sampler"), names, reverse=True),
+            "hr_sampler_name": _webui_sampler(h.get("sampler")),
             "hr_scheduler": raiiaf_replay.translate(h.get("scheduler"), scheds, reverse=True),
             "hr_cfg": h.get("cfg"),
             "denoising_strength": h.get("denoise"),
@@ -304,8 +309,9 @@ def stored_settings(src: Source) -> dict[str, Any]:
         "subseed": a.get("subseed"),
         "subseed_strength": a.get("subseed_strength"),
         "steps": gen.get("steps"),
-        "sampler": gen.get("sampler"),
-        "scheduler": gen.get("scheduler"),
+        # a file of another host: its names in the webui's (foreign_settings)
+        "sampler": a.get("sampler", gen.get("sampler")),
+        "scheduler": a.get("scheduler", gen.get("scheduler")),
         "cfg_scale": gen.get("cfg_scale"),
         "width": a.get("width"),
         "height": a.get("height"),

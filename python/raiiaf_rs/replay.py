@@ -34,10 +34,12 @@ __all__ = [
     "ENV_MAX_DECODED_BYTES",
     "HOST_MAX_DECODED_BYTES",
     "PLAIN_GRAPH_CLASSES",
+    "SAMPLERS_DIFFUSERS_TO_COMFYUI",
     "SAMPLERS_WEBUI_TO_COMFYUI",
     "SCHEDULERS_WEBUI_TO_COMFYUI",
     "Difference",
     "ReadError",
+    "comfyui_sampler",
     "compare",
     "cross_host_differences",
     "environment_differences",
@@ -288,7 +290,7 @@ _PER_STEP = ("ancestral", "_sde", " sde", "sde_", "dpm2 a", "euler a", "lcm", "r
 
 
 def _per_step(sampler: Any) -> bool:
-    s = str(sampler or "").lower()
+    s = str(comfyui_sampler(sampler) or "").lower()
     return s.endswith(" a") or any(k in s for k in _PER_STEP)
 
 
@@ -455,3 +457,29 @@ def translate(value: Any, table: Mapping[str, str], reverse: bool = False) -> An
     unchanged when it is already one of the target's names or has no counterpart."""
     pairs = {v: k for k, v in table.items()} if reverse else table
     return pairs.get(value, value) if isinstance(value, str) else value
+
+
+#: diffusers scheduler classes and the ComfyUI sampler of the same method (their sigmas:
+#: the class's own ``timestep_spacing``, not a ComfyUI scheduler). A class missing here
+#: has no ComfyUI or webui counterpart.
+SAMPLERS_DIFFUSERS_TO_COMFYUI = {
+    "EulerDiscreteScheduler": "euler",
+    "EulerAncestralDiscreteScheduler": "euler_ancestral",
+    "HeunDiscreteScheduler": "heun",
+    "LMSDiscreteScheduler": "lms",
+    "KDPM2DiscreteScheduler": "dpm_2",
+    "KDPM2AncestralDiscreteScheduler": "dpm_2_ancestral",
+    "DPMSolverMultistepScheduler": "dpmpp_2m",
+    "DPMSolverSDEScheduler": "dpmpp_sde",
+    "DDIMScheduler": "ddim",
+    "UniPCMultistepScheduler": "uni_pc",
+    "LCMScheduler": "lcm",
+    "DDPMScheduler": "ddpm",
+}
+
+
+def comfyui_sampler(value: Any) -> Any:
+    """A sampler name of any host (webui name, diffusers scheduler class, ComfyUI name)
+    as ComfyUI's; unchanged when it has no counterpart."""
+    value = translate(value, SAMPLERS_DIFFUSERS_TO_COMFYUI)
+    return translate(value, SAMPLERS_WEBUI_TO_COMFYUI)

@@ -39,6 +39,14 @@ that for speed). :func:`replay_batch` reruns the batch as it ran. Replay reports
 difference of pipeline, scheduler, model and environment first, as a typed list
 (:func:`differences`) and as warnings; it never silently runs something else.
 
+Files of the other hosts (issue 22): :func:`replay` runs a one-pass txt2img file written
+by ComfyUI or the webui with its stored noise as ``latents``, its prompt, steps, CFG and
+size, and the diffusers scheduler of its sampler (``raiiaf_rs.replay``'s name tables; the
+pipeline's own, listed, when there is none). It is close, not the same image: the
+differences (prompt parsing, sampler implementation, sigmas...) come back and are warned
+(:class:`raiiaf_rs.replay.Difference`, the one type every host uses). A latent shape the
+pipeline does not make at the stored size is refused with the shape hint.
+
 Supported: diffusers 0.35 to 0.42 (tests/diffusers, ``make diffusers-test``), txt2img and
 img2img pipelines of the Stable Diffusion kind (SD 1.x/2.x, SDXL); others (inpaint...)
 are refused before anything runs.

@@ -12,6 +12,7 @@ from typing import Any, Union
 
 import raiiaf_rs
 from raiiaf_rs import host
+from raiiaf_rs.replay import Difference  # the hosts' one typed difference
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -45,27 +46,6 @@ class Run:
 
     images: list[Any]
     saved: list[Saved]
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One way the replay differs from the stored run (the fields of
-    :class:`raiiaf_rs.replay.Difference`). ``kind``: ``pipeline``, ``scheduler``,
-    ``setting``, ``model``, ``environment`` or ``batch``."""
-
-    key: str
-    kind: str
-    stored: Any
-    current: Any
-    affects_pixels: bool = True
-    label: str | None = None
-    reason: str | None = None
-
-    def text(self, here: str = "this run") -> str:
-        name = self.label or self.key
-        if self.reason:
-            return f"{name}: {self.reason}"
-        return f"{name}: file {self.stored!r}, {here} {self.current!r}"
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Replay: :func:`replay` regenerates one image of a file (a batch's too, bit for bit),
-:func:`replay_batch` a whole batch; :func:`differences` is what they report first."""
+:func:`replay_batch` a whole batch; :func:`differences` is what they report first.
+:func:`replay` also runs a one-pass txt2img file of another host (ComfyUI, the webui)
+from its stored noise, and says why that is not exact (:func:`_foreign`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import raiiaf_rs
 from raiiaf_rs import host
+from raiiaf_rs import replay as raiiaf_replay
 from raiiaf_rs.diffusers._common import (
     APP,
     INPUT_LATENT,
@@ -65,29 +68,31 @@ class _File:
     meta: Mapping[str, Any]
     own: Mapping[str, Any]
     step: Pass
+    passes: Sequence[Pass] = ()
 
     @property
     def index(self) -> int:
         return int(self.meta.get("batch_index") or 0)
 
 
-def _load(path: PathLike) -> _File:
-    from raiiaf_rs.passes import passes_of
-
+def _load(path: PathLike, foreign: bool = False) -> _File:
+    """The file ``path``; ``foreign``: a file of another writer too (``own`` empty)."""
     name = os.path.basename(os.fspath(path))
     art = raiiaf_rs.read(path, as_torch=True)
     meta = art.metadata if isinstance(art.metadata, Mapping) else {}
     own = meta.get(APP)
     if not isinstance(own, Mapping) or "call" not in own:
-        raise ValueError(
-            f"{name}: not written by raiiaf_rs.diffusers.generate (no '{APP}' settings); "
-            "only its own files can be replayed by a pipeline"
-        )
-    shapes = {k: tuple(v.shape) for k, v in art.latents.items()}
-    found = passes_of(meta, shapes, dict(art.dtypes))
+        if not foreign:
+            raise ValueError(
+                f"{name}: not written by raiiaf_rs.diffusers.generate (no '{APP}' settings); "
+                "replay() runs a one-pass txt2img file of another host, replay_batch() "
+                "only files of generate()"
+            )
+        own = {}
+    found = raiiaf_replay.passes(art)
     if not found:
         raise ValueError(f"{name}: the file holds no sampler pass")
-    return _File(name, art, meta, own, found[0])
+    return _File(name, art, meta, own, found[0], found)
 
 
 def _scheduler_for(f: _File) -> Any:
@@ -262,6 +267,84 @@ def _exactness(f: _File, alone: bool) -> list[Difference]:
     return out
 
 
+#: ComfyUI sampler names and the diffusers scheduler class of the same method.
+_CLASSES = {v: k for k, v in raiiaf_replay.SAMPLERS_DIFFUSERS_TO_COMFYUI.items()}
+
+
+def _foreign_scheduler(f: _File, pipe: Any, scheduler: str) -> tuple[Any, list[Difference]]:
+    """The scheduler of the file's sampler, built from the pipeline's config; the
+    pipeline's own (and a difference) when the sampler has no diffusers class."""
+    import diffusers
+
+    sampler = f.step.settings.get("sampler")
+    cls = getattr(diffusers, _CLASSES.get(raiiaf_replay.comfyui_sampler(sampler), ""), None)
+    mine = type(pipe.scheduler).__name__
+    if scheduler == "pipe" or cls is None:
+        why = "scheduler='pipe'" if cls else "it has no diffusers scheduler class"
+        reason = f"the file's sampler is {sampler!r}; {why}, so the pipeline's {mine} runs"
+        return pipe.scheduler, [Difference("sampler", "host", sampler, mine, reason=reason)]
+    return cls.from_config(pipe.scheduler.config), []
+
+
+def _foreign(f: _File, pipe: Any, scheduler: str, overrides: Mapping[str, Any]) -> Replay:
+    """Run a one-pass txt2img file of another host: its stored initial noise as
+    ``latents``, its prompt, steps, CFG and size, and the diffusers scheduler of its
+    sampler; the differences (why not exact) are returned and warned."""
+    import torch
+
+    p = f.step
+    if p.host in (None, APP):  # a file of no known host, or ours without our settings
+        raise ValueError(
+            f"{f.name}: not written by raiiaf_rs.diffusers.generate (no '{APP}' settings), "
+            "nor by ComfyUI or the webui (no passes of theirs); nothing says how it was made"
+        )
+    if len(f.passes) != 1 or p.role != "txt2img" or not p.adds_noise:
+        raise ValueError(
+            f"{f.name}: written by {p.host or 'another writer'} with "
+            f"{', '.join(q.role for q in f.passes)} passes; a pipeline replays only a "
+            "one-pass txt2img file of another host"
+        )
+    noise = f.art.latents.get(p.noise) if p.noise else None
+    if noise is None:
+        raise ValueError(f"{f.name}: the file holds no initial noise")
+    if scheduler not in ("file", "pipe"):
+        raise ValueError(f"scheduler must be 'file' or 'pipe', not {scheduler!r}")
+    settings = raiiaf_replay.first_settings(f.meta, f.passes)
+    factor = int(getattr(pipe, "vae_scale_factor", 8))
+    call: dict[str, Any] = {
+        "prompt": str(f.meta.get("prompt") or ""),
+        "negative_prompt": str(f.meta.get("negative_prompt") or ""),
+        "height": int(f.meta.get("height") or noise.shape[-2] * 8),
+        "width": int(f.meta.get("width") or noise.shape[-1] * 8),
+        "num_inference_steps": int(settings.get("steps") or 20),
+        "guidance_scale": float(settings.get("cfg") or 7.0),
+    }
+    call.update(overrides)
+    channels = int(pipe.unet.config.in_channels)
+    wanted = (1, channels, int(call["height"]) // factor, int(call["width"]) // factor)
+    if tuple(noise.shape) != wanted:
+        raise ValueError(
+            raiiaf_replay.shape_mismatch(
+                f.name, tuple(noise.shape), wanted, f"this pipeline ({factor}x VAE) at "
+                f"{call['width']}x{call['height']}",
+                "use a pipeline of the model family that wrote the file, or pass height= "
+                "and width= that give the stored shape",
+            )
+        )  # fmt: skip
+    sched, diffs = _foreign_scheduler(f, pipe, scheduler)
+    diffs += raiiaf_replay.cross_host_differences(f.passes, f.meta, APP)
+    stored_size = (f.meta.get("width"), f.meta.get("height"))
+    if None not in stored_size and stored_size != (call["width"], call["height"]):
+        diffs.append(Difference("size", "setting", stored_size, (call["width"], call["height"])))
+    for d in diffs:
+        warnings.warn(f"raiiaf replay: {d.text()}", UserWarning, stacklevel=3)
+    call["generator"] = torch.Generator().manual_seed(int(p.seed or 0))
+    call["output_type"] = "pil"
+    with _attr(pipe, "scheduler", sched), _replaying(pipe, [f], call):
+        images = list(pipe(**call).images)
+    return Replay(images, diffs)
+
+
 def replay(
     path: PathLike,
     pipe: Any,
@@ -284,7 +367,9 @@ def replay(
     ``scheduler``: ``"file"`` runs the stored scheduler class and config (the pipeline's
     own is put back after), ``"pipe"`` the pipeline's. ``overrides``: call arguments that
     replace stored ones (e.g. ``num_inference_steps``)."""
-    f = _load(path)
+    f = _load(path, foreign=True)
+    if not f.own:
+        return _foreign(f, pipe, scheduler, overrides)
     diffs = differences(f, pipe, scheduler=scheduler, model=model) + _exactness(f, alone)
     per_prompt = int(f.own.get("num_images_per_prompt") or 1)
     n = 1 if alone else int(f.meta.get("batch_size") or 1)
