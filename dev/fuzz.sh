@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of the reader with cargo-fuzz (libFuzzer + AddressSanitizer,
-# debug assertions and overflow checks on). `make fuzz` runs it.
+# Fuzzing of the reader with cargo-fuzz (libFuzzer + AddressSanitizer, debug assertions and
+# overflow checks on). Two modes:
 #
-#   FUZZ_SECONDS=60        time per target (default 60)
+#   dev/fuzz.sh replay   (`make fuzz`, the last step of `make test`): every input of the
+#                        committed corpus and the seeds runs once, then FUZZ_SECONDS (default
+#                        30) of new fuzzing per target. Minutes, not hours.
+#   dev/fuzz.sh long     (`make fuzz-long`, outside CI): each target fuzzes for FUZZ_SECONDS
+#                        (default 3600) with FUZZ_JOBS workers (default: the cores), growing
+#                        fuzz/corpus/<target>, which is then minimised (cargo fuzz cmin) in place:
+#                        commit it. Prints a table of executions and coverage per target.
+#
 #   FUZZ_TARGETS="read manifest"
-#   FUZZ_JOBS=1            parallel libFuzzer workers per target
 #
 # Targets (fuzz/fuzz_targets/, bodies in crates/raiiaf/tests/fuzz_harness/mod.rs):
 #   read      Archive::parse + read_all/verify_all on arbitrary bytes, hashes checked and not
 #   manifest  manifest JSON alone and inside a real file's META chunk
 #
-# Seeds: tests/data/vectors, tests/data/adversarial and small files of every codec that
-# the project writes (generated into fuzz/seeds/). The growing corpus stays in
-# fuzz/corpus/<target> (not committed). A crash, panic, timeout, leak or allocation beyond
-# the format's limits fails the run, and its input is copied to
+# Seeds: tests/data/vectors, tests/data/adversarial and small files of every codec that the
+# project writes (generated into fuzz/seeds/, not committed). A crash, panic, timeout, leak or
+# allocation beyond the format's limits fails the run, and its input is copied to
 # tests/data/fuzz-regressions/<target>/, which `cargo test` replays
 # (crates/raiiaf/tests/fuzz_regressions.rs): commit it with the fix.
 #
@@ -22,9 +27,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+MODE=${1:-replay}
+case "$MODE" in
+replay) FUZZ_SECONDS=${FUZZ_SECONDS:-30} FUZZ_JOBS=${FUZZ_JOBS:-1} ;;
+long) FUZZ_SECONDS=${FUZZ_SECONDS:-3600} FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)} ;;
+*)
+    echo "usage: dev/fuzz.sh [replay|long]" >&2
+    exit 2
+    ;;
+esac
 FUZZ_TARGETS=${FUZZ_TARGETS:-"read manifest"}
-FUZZ_JOBS=${FUZZ_JOBS:-1}
 export RUSTC_BOOTSTRAP=1
 say() { printf 'fuzz: %s\n' "$*"; }
 
@@ -47,43 +59,86 @@ cargo fuzz build -O -a
 # Every allocation must stay within the format's inflation limit: 32768 x the
 # input, for inputs up to 64 KiB 2 GiB (+ a little); anything larger is a bug.
 LIBFUZZER_FLAGS=(
-    -max_total_time="$FUZZ_SECONDS"
     -max_len=65536
     -malloc_limit_mb=2100
     -rss_limit_mb=4096
     -timeout=20
     -print_final_stats=1
 )
+
+# Sums what libFuzzer's final stats say over the workers of one target's log:
+# "execs cov ft" (executions, edges covered, features).
+stats_of() {
+    awk '/^stat::number_of_executed_units/ { runs += $2 }
+         /(INITED|NEW|REDUCE|pulse|DONE) +cov: / {
+             for (i = 1; i <= NF; i++) {
+                 if ($i == "cov:" && $(i + 1) > cov) cov = $(i + 1)
+                 if ($i == "ft:" && $(i + 1) > ft) ft = $(i + 1)
+             }
+         }
+         END { printf "%d %d %d\n", runs, cov, ft }' "$@"
+}
+
 status=0
+table=()
 for target in $FUZZ_TARGETS; do
     corpus=fuzz/corpus/$target
     artifacts=fuzz/artifacts/$target
     mkdir -p "$corpus" "$artifacts"
-    log=fuzz/artifacts/$target.log
-    say "running $target for ${FUZZ_SECONDS}s"
-    parallel=()
-    [ "$FUZZ_JOBS" -le 1 ] || parallel=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
-    rc=0
-    cargo fuzz run -O -a "$target" "$corpus" "fuzz/seeds/$target" -- \
-        "${LIBFUZZER_FLAGS[@]}" ${parallel[@]+"${parallel[@]}"} \
-        -artifact_prefix="$PWD/$artifacts/" >"$log" 2>&1 || rc=$?
-    if ((${#parallel[@]})); then
-        cat fuzz-*.log >>"$log" 2>/dev/null || true
+    rm -f "$artifacts"/*.log fuzz-*.log
+
+    run() { # log, extra libFuzzer flags...
+        local log=$1
+        shift
+        local rc=0
+        cargo fuzz run -O -a "$target" "$corpus" "fuzz/seeds/$target" -- \
+            "${LIBFUZZER_FLAGS[@]}" "$@" -artifact_prefix="$PWD/$artifacts/" >"$log" 2>&1 || rc=$?
+        # (with -jobs, libFuzzer copies each job's fuzz-<n>.log into its own output)
         rm -f fuzz-*.log
+        return $rc
+    }
+    rc=0
+    start=$SECONDS
+    if [ "$MODE" = replay ]; then
+        say "$target: replaying $(find "$corpus" "fuzz/seeds/$target" -type f | wc -l) inputs"
+        run "$artifacts/replay.log" -runs=0 || rc=$?
     fi
-    grep -E '^stat::number_of_executed_units|^Done [0-9]+ runs|^#[0-9]+ +DONE' "$log" || true
-    say "$target: corpus $(find "$corpus" -type f | wc -l) inputs, exit $rc"
+    if [ "$rc" -eq 0 ] && [ "$FUZZ_SECONDS" -gt 0 ]; then
+        say "$target: fuzzing for ${FUZZ_SECONDS}s with $FUZZ_JOBS worker(s)"
+        parallel=()
+        [ "$FUZZ_JOBS" -le 1 ] || parallel=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
+        # -jobs=N -max_total_time: each job stops at the time; N jobs, N workers: all at once.
+        run "$artifacts/fuzz.log" -max_total_time="$FUZZ_SECONDS" \
+            ${parallel[@]+"${parallel[@]}"} || rc=$?
+    fi
+    seconds=$((SECONDS - start))
+    read -r runs cov ft < <(stats_of "$artifacts"/*.log)
+
     shopt -s nullglob
     crashes=("$artifacts"/crash-* "$artifacts"/oom-* "$artifacts"/timeout-* "$artifacts"/leak-*)
     shopt -u nullglob
+    result=ok
     if ((${#crashes[@]})) || [ "$rc" -ne 0 ]; then
         status=1
+        result=FAILED
         mkdir -p "tests/data/fuzz-regressions/$target"
         for f in "${crashes[@]}"; do
             cp "$f" "tests/data/fuzz-regressions/$target/"
             say "FAILURE: $f -> tests/data/fuzz-regressions/$target/$(basename "$f")"
         done
-        tail -n 40 "$log"
+        tail -n 40 "$artifacts"/*.log
+    elif [ "$MODE" = long ]; then
+        say "$target: minimising the corpus (cargo fuzz cmin)"
+        cargo fuzz cmin -O -a "$target" "$corpus" -- -max_len=65536 -rss_limit_mb=4096 \
+            >"$artifacts/cmin.log" 2>&1
     fi
+    table+=("$(printf '| %s | %s | %d | %d | %d | %d | %d | %s | %s |' "$target" "$MODE" \
+        "$seconds" "$runs" "$((runs / (seconds > 0 ? seconds : 1)))" "$cov" "$ft" \
+        "$(find "$corpus" -type f | wc -l) ($(du -sh "$corpus" | cut -f1))" "$result")")
 done
+
+echo
+echo "| target | mode | seconds | executions | exec/s | edges (cov) | features (ft) | corpus | result |"
+echo "|---|---|---:|---:|---:|---:|---:|---|---|"
+printf '%s\n' "${table[@]}"
 exit $status

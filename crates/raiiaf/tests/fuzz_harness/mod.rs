@@ -13,16 +13,31 @@ use raiiaf::format::{
 use raiiaf::{DType, TensorRef};
 use serde_json::{Map, Value};
 
+/// The decode budget of the targets (ReadOptions::max_decoded_bytes). The 1 GiB default let
+/// one hostile 64 KiB input make every run decode up to a gibibyte several times over:
+/// 4 executions per second. The budget check is the same code whatever the number (its
+/// default is tested in tests/limits.rs); a small one lets the fuzzer reach the rest of the
+/// reader millions of times.
+pub const MAX_DECODED_BYTES: u64 = 16 << 20;
+
+/// The options every target reads with: hashes verified, the fuzzing decode budget.
+pub fn options() -> ReadOptions {
+    ReadOptions {
+        max_decoded_bytes: MAX_DECODED_BYTES,
+        ..ReadOptions::default()
+    }
+}
+
 /// `read`: the whole reader on arbitrary bytes, with hash verification on
 /// and off. A file that reads with verification must read identically
 /// without it, and must survive being written again.
 pub fn read(data: &[u8]) {
-    let verified = Archive::parse(data, ReadOptions::default()).and_then(|a| a.read_all());
+    let verified = Archive::parse(data, options()).and_then(|a| a.read_all());
     let unverified = Archive::parse(
         data,
         ReadOptions {
             verify_hashes: false,
-            ..ReadOptions::default()
+            ..options()
         },
     );
     if let Ok(archive) = &unverified {
@@ -61,7 +76,7 @@ fn rewrite_round_trip(art: &format::Artifact) {
     let Ok(bytes) = format::encode(&contents, Codec::Compact) else {
         return; // e.g. an empty latent name the reader tolerates but the writer refuses
     };
-    let again = Archive::parse(&bytes, ReadOptions::default())
+    let again = Archive::parse(&bytes, options())
         .and_then(|a| a.read_all())
         .expect("a file this crate wrote must read back");
     assert_eq!(again.latents, art.latents);
@@ -107,7 +122,7 @@ pub fn manifest(data: &[u8]) {
 /// `sample[..meta_offset]` + a META chunk holding `json` (header patched).
 /// The header's chunk count is taken from the JSON when it parses.
 pub fn with_meta(sample: &[u8], json: &[u8]) -> Vec<u8> {
-    let Ok(archive) = Archive::parse(sample, ReadOptions::default()) else {
+    let Ok(archive) = Archive::parse(sample, options()) else {
         return sample.to_vec();
     };
     let at = archive.header().meta_offset as usize;
