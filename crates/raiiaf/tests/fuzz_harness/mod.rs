@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 /// The decode budget of the targets (ReadOptions::max_decoded_bytes). The 1 GiB default let
 /// one hostile 64 KiB input make every run decode up to a gibibyte several times over:
 /// 4 executions per second. The budget check is the same code whatever the number (its
-/// default is tested in crates/raiiaf/tests/limits.rs); a small one lets the fuzzer reach the rest of the
-/// reader millions of times.
+/// default is tested in limits.rs); a small one lets the fuzzer reach the rest of the reader
+/// millions of times.
 pub const MAX_DECODED_BYTES: u64 = 16 << 20;
 
 /// The options every target reads with: hashes verified, the fuzzing decode budget.
