@@ -78,26 +78,7 @@ project_site=$(readlink -m "$("$PROJECT_PY" -c 'import sysconfig; print(sysconfi
 printf 'import site; site.addsitedir(%s)\n' "'$project_site'" >"$site/_raiiaf_project_venv.pth"
 
 # The pins of the lock this Python does not see (own packages first, then .venv's).
-missing() {
-    "$HOST_PY" - "$lock" <<'EOF'
-import importlib.metadata as md
-import re
-import sys
-
-def norm(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-seen = {}
-for dist in md.distributions():  # sys.path order: the first of a name is the one imported
-    seen.setdefault(norm(dist.metadata["Name"]), dist.version)
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if line:
-        name, _, version = line.partition("==")
-        if seen.get(norm(name)) != version.strip():
-            print(line)
-EOF
-}
+missing() { "$HOST_PY" dev/lock_missing.py "$lock"; }
 todo=$(missing)
 if [ -n "$todo" ]; then
     say "installing into $HOST_VENV: $(echo "$todo" | wc -l) pins of $(basename "$lock") that .venv lacks"

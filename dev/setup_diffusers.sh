@@ -31,26 +31,7 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 project_site=$(readlink -m "$("$PROJECT_PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")
 
 # missing PY LOCK: the pins of LOCK that PY does not see (own packages first, then .venv's).
-missing() {
-    "$1" - "$2" <<'PYEOF'
-import importlib.metadata as md
-import re
-import sys
-
-def norm(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-seen = {}
-for dist in md.distributions():  # sys.path order: the first of a name is the one imported
-    seen.setdefault(norm(dist.metadata["Name"]), dist.version)
-for line in open(sys.argv[1]):
-    line = line.split("#")[0].strip()
-    if line:
-        name, _, version = line.partition("==")
-        if seen.get(norm(name)) != version.strip():
-            print(line)
-PYEOF
-}
+missing() { "$1" dev/lock_missing.py "$2"; }
 
 # setup_one LOCK: the venv of one lock file; prints its Python.
 setup_one() {
