@@ -102,16 +102,7 @@ def _drift(art: raiiaf_rs.Artifact) -> list[dict[str, Any]]:
     except Exception as e:
         logging.warning("[raiiaf] environment comparison failed: %s", e)
         return []
-    return [
-        {
-            "component": d.component,
-            "kind": d.kind,
-            "stored": d.stored,
-            "current": d.current,
-            "affects_pixels": bool(d.affects_pixels),
-        }
-        for d in drifts
-    ]
+    return [d.to_json() for d in drifts]
 
 
 def _text(value: Any) -> str | None:
@@ -360,18 +351,8 @@ def _json(body: Any, status: int = 200) -> web.Response:
     try:
         text = json.dumps(body, allow_nan=False)
     except ValueError:  # NaN or infinity somewhere in the metadata: JSON has none
-        text = json.dumps(_finite(body))
+        text = json.dumps(raiiaf_host.json_safe(body))
     return web.Response(text=text, status=status, content_type="application/json")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _error(e: Exception) -> web.Response:

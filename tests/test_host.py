@@ -419,3 +419,20 @@ def test_drift_summary_when_nothing_differs_or_nothing_was_recorded(tmp_path):
 
 def _comp(env: dict, cid: str) -> str:
     return next(c["cononical_str"] for c in env["components"] if c["component_id"] == cid)
+
+
+def test_json_safe_gives_strict_json_for_the_servers():
+    import datetime
+    import decimal
+    import json
+
+    value = {
+        "seed": decimal.Decimal(2**64 - 1),
+        "cfg": float("nan"),
+        "x": [float("inf"), (1.5, -float("inf"))],
+        "day": datetime.date(2026, 12, 6),
+    }
+    safe = host.json_safe(value)
+    want = {"seed": str(2**64 - 1), "cfg": None, "x": [None, [1.5, None]], "day": "2026-12-06"}
+    assert safe == want
+    json.dumps(safe, allow_nan=False)  # strict JSON: no NaN, no Infinity

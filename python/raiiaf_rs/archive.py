@@ -29,7 +29,6 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -120,21 +119,6 @@ class Query:
                     raise ArchiveError(
                         f"{name} must be an ISO date such as 2025-01-31, not {value!r}"
                     ) from None
-
-
-def _json_value(value: Any) -> Any:
-    """A value as JSON can carry it: seeds as text (JavaScript numbers stop at 2**53)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    return value
 
 
 def _mask(t: Table, q: Query) -> Any:
@@ -284,7 +268,7 @@ class Archive:
         order = t.order(q.sort, q.descending)
         hits = order if mask is None else order[mask[order]]
         start = q.page * q.per_page
-        rows = [_json_value(r) for r in t.page(hits[start : start + q.per_page])]
+        rows = [host.json_safe(r) for r in t.page(hits[start : start + q.per_page])]
         total = int(hits.size)
         return {
             "rows": rows,
@@ -368,7 +352,7 @@ class Archive:
             source, passes = "captures", meta["captures"]
         else:
             source, passes = "tensors", []
-        return _json_value(
+        return host.json_safe(
             {
                 "name": name,
                 "row": row,
@@ -376,16 +360,7 @@ class Archive:
                 "has_workflow": isinstance((meta.get("comfyui") or {}).get("workflow"), dict),
                 "drift": {
                     "recorded": art.environment is not None,
-                    "differences": [
-                        {
-                            "component": d.component,
-                            "kind": d.kind,
-                            "stored": d.stored,
-                            "current": d.current,
-                            "affects_pixels": bool(d.affects_pixels),
-                        }
-                        for d in drifts
-                    ],
+                    "differences": [d.to_json() for d in drifts],
                     "summary": host.drift_summary(drifts, recorded=art.environment is not None),
                 },
                 "passes_source": source,

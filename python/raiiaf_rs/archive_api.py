@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
+from raiiaf_rs import host
 from raiiaf_rs.archive import Archive, ArchiveError, Query
 
 PREFIX = "/raiiaf/archive/"
@@ -45,16 +45,6 @@ def json_answer(body: Any, status: int = 200) -> Answer:
     """``body`` as a JSON answer."""
     text = json.dumps(body, allow_nan=False, default=str, ensure_ascii=False)
     return status, "application/json", text.encode()
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def file_param(params: Mapping[str, str]) -> str:
@@ -86,7 +76,7 @@ def handle(
             body = archive.detail(name)
             if extra is not None:
                 body.update(extra(archive, name, body))
-            return json_answer(_finite(body))
+            return json_answer(host.json_safe(body))
         if method == "GET" and route == "thumbnail":
             return 200, "image/jpeg", archive.thumbnail(file_param(params))
         if method == "POST" and route == "index":

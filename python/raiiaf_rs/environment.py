@@ -152,6 +152,16 @@ class Drift:
     #: Whether this difference can change the generated pixels.
     affects_pixels: bool
 
+    def to_json(self) -> dict:
+        """The difference as a JSON object (what the ComfyUI routes and the archive answer)."""
+        return {
+            "component": self.component,
+            "kind": self.kind,
+            "stored": self.stored,
+            "current": self.current,
+            "affects_pixels": bool(self.affects_pixels),
+        }
+
     @property
     def message(self) -> str:
         """The reference decoder's wording."""

@@ -27,6 +27,8 @@ a diffusers script) needs only the part that reads its own settings.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import hashlib
 import io
 import math
@@ -516,3 +518,21 @@ def check_image(
         f"it would decode to {need:,} bytes{tensors}, more than the limit of {limit:,} "
         "(set RAIIAF_MAX_DECODED_BYTES to raise it)",
     )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON can carry it, for the servers' answers (the ComfyUI routes, the
+    archive): NaN and infinities as null (``json.dumps`` would write ``NaN``, which browsers
+    refuse), ``Decimal`` (the catalog's seeds) as text (JavaScript numbers stop at 2**53),
+    dates as ISO text, tuples as lists; containers converted throughout."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
