@@ -135,3 +135,14 @@ def test_errors_are_one_clear_line(tmp_path):
     assert res.stderr.strip().startswith("raiiaf: not a .raiiaf file")
     missing = run("inspect", str(tmp_path / "nope.raiiaf"))
     assert missing.returncode == 1 and "No such file" in missing.stderr
+
+
+def test_help_lists_the_python_commands_too():
+    """`query` and `serve` run in Python; `raiiaf --help` (clap, in Rust) lists them with the
+    rest, and the Python entry point runs them."""
+    out = run("--help")
+    assert out.returncode == 0
+    commands = [line.split()[0] for line in out.stdout.splitlines() if line.startswith("  ")]
+    assert {"index", "query", "serve", "convert"} <= set(commands), out.stdout
+    serve = run("serve", "--help")
+    assert serve.returncode == 0 and "--port" in serve.stdout, serve.stdout + serve.stderr

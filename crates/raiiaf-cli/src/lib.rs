@@ -95,6 +95,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
         args: Vec<String>,
     },
+    /// Browse an archive in a web page: search, details, thumbnails, regenerate (see `raiiaf
+    /// serve --help`). Provided by the Python package, with DuckDB installed.
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
     /// Re-encode a file with another codec; contents and hashes are unchanged.
     Convert {
         file: PathBuf,
@@ -164,6 +170,11 @@ pub fn main_with(args: impl IntoIterator<Item = String>, host: &HostFacts) -> i3
         Command::Query { .. } => Err(Error::Unsupported(
             "`raiiaf query` is part of the Python package (it runs DuckDB): pip install raiiaf-rs duckdb, \
              then run the `raiiaf` command it installs, or query the Parquet catalog with any engine"
+                .into(),
+        )),
+        Command::Serve { .. } => Err(Error::Unsupported(
+            "`raiiaf serve` is part of the Python package (it runs DuckDB): pip install raiiaf-rs duckdb, \
+             then run the `raiiaf` command it installs"
                 .into(),
         )),
         Command::Convert {
