@@ -25,6 +25,22 @@ PAYLOAD = {
 }
 
 
+#: The settings these tests override.
+OVERRIDDEN = ("samples_format", "enable_pnginfo")
+
+
+@pytest.fixture(autouse=True)
+def _restore_options(webui):
+    """On a fresh install the webui keeps an API request's ``override_settings`` for keys not
+    yet in its settings file (it restores only those it had): put these back afterwards, or
+    every later test of the session saves JPEGs without infotext."""
+    before = webui.get("/sdapi/v1/options")
+    yield
+    webui.post("/sdapi/v1/options", {k: before[k] for k in OVERRIDDEN if k in before})
+    after = webui.get("/sdapi/v1/options")
+    assert all(after.get(k) == before.get(k) for k in OVERRIDDEN)
+
+
 def rows(*paths):
     return rows_by_path(pa.table(raiiaf_rs.catalog(list(paths))))
 
