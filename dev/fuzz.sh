@@ -91,12 +91,19 @@ for target in $FUZZ_TARGETS; do
         local log=$1
         shift
         local rc=0
-        cargo fuzz run -O -a "$target" "$corpus" "fuzz/seeds/$target" -- \
+        cargo fuzz run -O -a "$target" "${dirs[@]}" -- \
             "${LIBFUZZER_FLAGS[@]}" "$@" -artifact_prefix="$PWD/$artifacts/" >"$log" 2>&1 || rc=$?
         # (with -jobs, libFuzzer copies each job's fuzz-<n>.log into its own output)
         rm -f fuzz-*.log
         return $rc
     }
+    # libFuzzer adds what it finds to the first folder: the committed corpus only in long mode
+    # (then minimised); replay's few seconds of new inputs go to a scratch folder.
+    dirs=("$corpus" "fuzz/seeds/$target")
+    if [ "$MODE" = replay ]; then
+        rm -rf "$artifacts/new" && mkdir -p "$artifacts/new"
+        dirs=("$artifacts/new" "${dirs[@]}")
+    fi
     rc=0
     start=$SECONDS
     if [ "$MODE" = replay ]; then
