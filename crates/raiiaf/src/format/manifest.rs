@@ -2,15 +2,15 @@
 //! other chunk. Parsing is strict about everything needed to locate and
 //! decode payloads, and lenient about descriptive metadata.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::header::Flavor;
-use super::pyjson;
+use super::{json, pyjson};
 use crate::error::{Error, Result};
 use crate::tensor::{self, DType};
 
@@ -137,32 +137,39 @@ impl ChunkRecord {
         Ok((shape, dtype))
     }
 
-    fn parse(v: &Value, position: usize) -> Result<ChunkRecord> {
-        let obj = v
-            .as_object()
+    /// The record at `span` of a manifest [`json::validate`] accepted.
+    fn parse(
+        text: &str,
+        outline: &json::Outline,
+        span: Range<usize>,
+        position: usize,
+    ) -> Result<ChunkRecord> {
+        let obj = Fields::of(text, outline, span)
             .ok_or_else(|| Error::manifest(format!("chunks[{position}] is not an object")))?;
         let field = |k: &str| {
             obj.get(k)
                 .ok_or_else(|| Error::manifest(format!("chunks[{position}] has no {k:?}")))
         };
         let uint = |k: &str| -> Result<u64> {
-            field(k)?.as_u64().ok_or_else(|| {
+            json::u64_value(text, field(k)?).ok_or_else(|| {
                 Error::manifest(format!("chunks[{position}].{k} is not a non-negative integer"))
             })
         };
         let string = |k: &str| -> Result<String> {
-            field(k)?
-                .as_str()
-                .map(str::to_owned)
+            json::string_value(text, field(k)?)
+                .map(Cow::into_owned)
                 .ok_or_else(|| Error::manifest(format!("chunks[{position}].{k} is not a string")))
         };
+        // Absent or null: None.
+        let present = |k: &str| obj.get(k).filter(|s| &text[s.clone()] != "null");
         let opt_uint = |k: &str| -> Result<Option<u64>> {
-            match obj.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(x) => x.as_u64().map(Some).ok_or_else(|| {
-                    Error::manifest(format!("chunks[{position}].{k} is not a non-negative integer"))
-                }),
-            }
+            present(k)
+                .map(|s| {
+                    json::u64_value(text, s).ok_or_else(|| {
+                        Error::manifest(format!("chunks[{position}].{k} is not a non-negative integer"))
+                    })
+                })
+                .transpose()
         };
         let hash = string("hash")?.to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -170,23 +177,22 @@ impl ChunkRecord {
                 "chunks[{position}].hash is not a 64-digit hex SHA-256"
             )));
         }
-        let extra = match obj.get("extra") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(m)) => m.clone(),
+        let extra = match present("extra").map(|s| json::parse_value(text, s)) {
+            None => Map::new(),
+            Some(Value::Object(m)) => m,
             Some(_) => {
                 return Err(Error::manifest(format!(
                     "chunks[{position}].extra is not an object"
                 )))
             }
         };
-        let codec = match obj.get("codec") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => {
-                return Err(Error::manifest(format!(
-                    "chunks[{position}].codec is not a string"
-                )))
-            }
+        let codec = match present("codec") {
+            None => None,
+            Some(s) => Some(
+                json::string_value(text, s)
+                    .map(Cow::into_owned)
+                    .ok_or_else(|| Error::manifest(format!("chunks[{position}].codec is not a string")))?,
+            ),
         };
         Ok(ChunkRecord {
             index: opt_uint("index")?.unwrap_or(position as u64),
@@ -197,9 +203,15 @@ impl ChunkRecord {
             uncompressed_size: uint("uncompressed_size")?,
             hash,
             extra,
-            compressed: field("compressed")?
-                .as_bool()
-                .ok_or_else(|| Error::manifest(format!("chunks[{position}].compressed is not a boolean")))?,
+            compressed: match &text[field("compressed")?] {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(Error::manifest(format!(
+                        "chunks[{position}].compressed is not a boolean"
+                    )))
+                }
+            },
             len_header: opt_uint("len_header")?,
             len_data: opt_uint("len_data")?,
             codec,
@@ -233,15 +245,20 @@ impl ChunkRecord {
 
 /// A parsed manifest: the JSON text, validated whole, plus its typed chunk records. The
 /// document as a `Value` tree is built only when asked for ([`Manifest::json`]): the catalog
-/// reads thousands of manifests and needs a few fields of each ([`Manifest::pick`]), and
-/// building every manifest's tree was a sixth of its time.
+/// reads thousands of manifests and needs a few fields of each ([`Manifest::pick`]), which it
+/// gets from the validated text ([`json`]) without building the rest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    // Private: the records are parsed from `text` and must stay in step.
+    // Private: the records and spans are read from `text` and must stay in step.
     text: String,
     json: OnceLock<Value>,
     chunks: Vec<ChunkRecord>,
     root_key: &'static str,
+    /// Where the outer containers of `text` end.
+    outline: json::Outline,
+    /// Where `model_info` and `metadata` are in `text` (the last of repeated keys).
+    model_info: Option<Range<usize>>,
+    metadata: Option<Range<usize>>,
 }
 
 impl Manifest {
@@ -255,48 +272,54 @@ impl Manifest {
         let text = String::from_utf8(text)
             .map_err(|e| Error::manifest(format!("the manifest is not UTF-8 ({})", e.utf8_error())))?;
         let root_key = flavor.manifest_root();
-        // A lone surrogate escape (Python writes one for a lone surrogate in a prompt, and reads
-        // it back) reads as U+FFFD rather than making the whole file unreadable (§7.3).
-        let text = match pyjson::replace_lone_surrogates(&text) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(replaced) => replaced,
+        // The whole document is checked (so the text is valid JSON exactly when a `Value`
+        // could be built from it, numbers in range included; nesting is limited to 127
+        // levels, so hostile documents cannot exhaust the stack), then only what is needed is
+        // parsed.
+        let (text, outline) = match json::validate(&text) {
+            Some(outline) => (text, outline),
+            None => valid_or_reason(text)?,
         };
-        // One pass over the whole document: every value is parsed (so the text is valid JSON
-        // exactly when a `Value` could be built from it, numbers in range included), only
-        // `chunks` is kept. serde_json refuses nesting deeper than 128 levels, so hostile
-        // documents cannot exhaust the stack.
-        let mut de = serde_json::Deserializer::from_str(&text);
-        let root = TopSeed {
-            key: root_key,
-            inner: ChunksSeed,
+        let mut root = None;
+        for (k, span) in json::members(&text, &outline, 0..text.len())
+            .into_iter()
+            .flatten()
+        {
+            if k == root_key {
+                root = Some(span);
+            }
         }
-        .deserialize(&mut de)
-        .and_then(|root| de.end().map(|()| root))
-        .map_err(|e| Error::manifest(format!("the manifest is not valid JSON ({e})")))?;
-        let Some(Some(chunks)) = root else {
-            return Err(Error::manifest(format!(
-                "no {root_key:?} object at the top level"
-            )));
-        };
+        let no_root = || Error::manifest(format!("no {root_key:?} object at the top level"));
+        let root = json::members(&text, &outline, root.ok_or_else(no_root)?).ok_or_else(no_root)?;
+        let (mut chunks, mut model_info, mut metadata) = (None, None, None);
+        for (k, span) in root {
+            match k.as_ref() {
+                "chunks" => chunks = Some(span),
+                "model_info" => model_info = Some(span),
+                "metadata" => metadata = Some(span),
+                _ => {}
+            }
+        }
         let chunks = chunks
-            .as_ref()
-            .and_then(Value::as_array)
+            .and_then(|span| json::elements(&text, &outline, span))
             .ok_or_else(|| Error::manifest(format!("{root_key}.chunks is missing or not a list")))?
-            .iter()
             .enumerate()
-            .map(|(i, v)| ChunkRecord::parse(v, i))
+            .map(|(i, span)| ChunkRecord::parse(&text, &outline, span, i))
             .collect::<Result<Vec<_>>>()?;
         Ok(Manifest {
             text,
+            outline,
             json: OnceLock::new(),
             chunks,
             root_key,
+            model_info,
+            metadata,
         })
     }
 
     /// The whole JSON document (parsed on the first call).
     pub fn json(&self) -> &Value {
-        // The text was parsed whole in `parse_owned`: this parse cannot fail.
+        // The text was validated in `parse_owned`: this parse cannot fail.
         self.json
             .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
     }
@@ -311,32 +334,25 @@ impl Manifest {
     /// every other value is skipped without building it. A section that is absent or not an
     /// object gives an empty map.
     pub fn pick(&self, info_keys: &[&str], meta_keys: &[&str]) -> (Map<String, Value>, Map<String, Value>) {
-        if let Some(json) = self.json.get() {
-            let section = |name: &str, keys: &[&str]| -> Map<String, Value> {
-                let Some(m) = json
-                    .get(self.root_key)
-                    .and_then(|r| r.get(name))
-                    .and_then(Value::as_object)
-                else {
-                    return Map::new();
-                };
-                m.iter()
-                    .filter(|(k, _)| keys.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
+        let section = |span: &Option<Range<usize>>, keys: &[&str]| -> Map<String, Value> {
+            let mut out = Map::new();
+            let Some(members) = span
+                .clone()
+                .and_then(|s| json::members(&self.text, &self.outline, s))
+            else {
+                return out;
             };
-            return (section("model_info", info_keys), section("metadata", meta_keys));
-        }
-        let mut de = serde_json::Deserializer::from_str(&self.text);
-        let seed = TopSeed {
-            key: self.root_key,
-            inner: SectionsSeed { info_keys, meta_keys },
+            for (k, span) in members {
+                if keys.contains(&k.as_ref()) {
+                    out.insert(k.into_owned(), json::parse_value(&self.text, span));
+                }
+            }
+            out
         };
-        // Valid (checked in `parse_owned`): an error cannot happen; it would give empty maps.
-        match seed.deserialize(&mut de) {
-            Ok(Some(Some(sections))) => sections,
-            _ => (Map::new(), Map::new()),
-        }
+        (
+            section(&self.model_info, info_keys),
+            section(&self.metadata, meta_keys),
+        )
     }
 
     /// The chunk records, in the manifest's order.
@@ -381,244 +397,41 @@ impl Manifest {
     }
 }
 
-// ----------------------------------------------------------------------------- lean parsing
-//
-// Visitors that walk a manifest once, keep what they are asked for and parse (validate) the
-// rest without building it. Repeated keys: the last one wins, as in `Value`'s maps.
-
-/// Any JSON value, parsed and dropped. Unlike `IgnoredAny` (which only scans numbers), numbers
-/// are parsed, so a document is accepted exactly when a `Value` could be built from it.
-struct Skip;
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Skip, D::Error> {
-        d.deserialize_any(SkipVisitor)
-    }
-}
-
-struct SkipVisitor;
-
-impl<'de> Visitor<'de> for SkipVisitor {
-    type Value = Skip;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E>(self, _: &str) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_unit<E>(self) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_none<E>(self) -> std::result::Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Skip, D::Error> {
-        Skip::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Skip, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Skip, A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value::<Skip>()?;
+/// A manifest `json::validate` refused: the same text with lone surrogate escapes read as
+/// U+FFFD (Python writes one for a lone surrogate in a prompt, and reads it back: §7.3) when
+/// that makes it valid, else serde_json's account of what is wrong.
+#[cold]
+fn valid_or_reason(text: String) -> Result<(String, json::Outline)> {
+    if let Cow::Owned(replaced) = pyjson::replace_lone_surrogates(&text) {
+        if let Some(outline) = json::validate(&replaced) {
+            return Ok((replaced, outline));
         }
-        Ok(Skip)
     }
-}
-
-/// An object's key, borrowed when it has no escapes (no allocation per key).
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(s.to_owned())))
-            }
-            fn visit_string<E>(self, s: String) -> std::result::Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(s)))
-            }
+    match serde_json::from_str::<IgnoredAny>(&text).and_then(|_| serde_json::from_str::<Value>(&text)) {
+        Err(e) => Err(Error::manifest(format!("the manifest is not valid JSON ({e})"))),
+        // The validator is checked against serde_json by the fuzzer; were they ever to
+        // disagree, serde_json's reading stands.
+        Ok(_) => {
+            debug_assert!(false, "json::validate refused what serde_json reads");
+            Ok((text, json::Outline::default()))
         }
-        d.deserialize_str(V)
     }
 }
 
-/// The top-level document: `None` when it is not an object or has no `key`; `Some(None)` when
-/// `key`'s value is not an object; `Some(Some(x))` with what `inner` took from that object.
-struct TopSeed<S> {
-    key: &'static str,
-    inner: S,
-}
+/// An object's members by key (the last of repeated keys), as spans.
+struct Fields<'a>(Vec<(Cow<'a, str>, Range<usize>)>);
 
-/// Reads an object with `MapAccess` (what the seed keeps from it), anything else to `None`.
-trait ObjectSeed<'de>: Copy {
-    type Out;
-    fn object<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Out, A::Error>;
-}
-
-struct ObjectOrNone<S>(S);
-
-impl<'de, S: ObjectSeed<'de>> DeserializeSeed<'de> for ObjectOrNone<S> {
-    type Value = Option<S::Out>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+impl<'a> Fields<'a> {
+    fn of(text: &'a str, outline: &'a json::Outline, span: Range<usize>) -> Option<Fields<'a>> {
+        json::members(text, outline, span).map(|m| Fields(m.collect()))
     }
-}
 
-impl<'de, S: ObjectSeed<'de>> Visitor<'de> for ObjectOrNone<S> {
-    type Value = Option<S::Out>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
-        self.0.object(map).map(Some)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
-        SkipVisitor.visit_seq(seq).map(|_| None)
-    }
-    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
-impl<'de, S: ObjectSeed<'de>> DeserializeSeed<'de> for TopSeed<S> {
-    type Value = Option<Option<S::Out>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
-        #[derive(Clone, Copy)]
-        struct Top<S> {
-            key: &'static str,
-            inner: S,
-        }
-        impl<'de, S: ObjectSeed<'de>> ObjectSeed<'de> for Top<S> {
-            type Out = Option<Option<S::Out>>;
-            fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
-                let mut found = None;
-                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-                    if k == self.key {
-                        found = Some(map.next_value_seed(ObjectOrNone(self.inner))?);
-                    } else {
-                        map.next_value::<Skip>()?;
-                    }
-                }
-                Ok(found)
-            }
-        }
-        let top = Top {
-            key: self.key,
-            inner: self.inner,
-        };
-        Ok(ObjectOrNone(top).deserialize(d)?.flatten())
-    }
-}
-
-/// The root object's `chunks` (as a `Value`: a few small records), the rest skipped.
-#[derive(Clone, Copy)]
-struct ChunksSeed;
-
-impl<'de> ObjectSeed<'de> for ChunksSeed {
-    type Out = Option<Value>;
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
-        let mut chunks = None;
-        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            if k == "chunks" {
-                chunks = Some(map.next_value::<Value>()?);
-            } else {
-                map.next_value::<Skip>()?;
-            }
-        }
-        Ok(chunks)
-    }
-}
-
-/// The root object's `model_info` and `metadata`, each with only the keys asked for.
-#[derive(Clone, Copy)]
-struct SectionsSeed<'k> {
-    info_keys: &'k [&'k str],
-    meta_keys: &'k [&'k str],
-}
-
-impl<'de> ObjectSeed<'de> for SectionsSeed<'_> {
-    type Out = (Map<String, Value>, Map<String, Value>);
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
-        let (mut info, mut meta) = (Map::new(), Map::new());
-        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            let keys = match k.as_ref() {
-                "model_info" => self.info_keys,
-                "metadata" => self.meta_keys,
-                _ => {
-                    map.next_value::<Skip>()?;
-                    continue;
-                }
-            };
-            let section = map
-                .next_value_seed(ObjectOrNone(PickSeed(keys)))?
-                .unwrap_or_default();
-            if k == "model_info" {
-                info = section;
-            } else {
-                meta = section;
-            }
-        }
-        Ok((info, meta))
-    }
-}
-
-/// An object's keys among `.0`, as `Value`s; the others skipped.
-#[derive(Clone, Copy)]
-struct PickSeed<'k>(&'k [&'k str]);
-
-impl<'de> ObjectSeed<'de> for PickSeed<'_> {
-    type Out = Map<String, Value>;
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Out, A::Error> {
-        let mut out = Map::new();
-        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            if self.0.contains(&k.as_ref()) {
-                out.insert(k.into_owned(), map.next_value::<Value>()?);
-            } else {
-                map.next_value::<Skip>()?;
-            }
-        }
-        Ok(out)
+    fn get(&self, key: &str) -> Option<Range<usize>> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod codecs;
 pub mod envc;
 pub mod header;
+pub mod json;
 pub mod manifest;
 pub mod pyjson;
 pub mod reader;

@@ -92,10 +92,20 @@ pub fn manifest(data: &[u8]) {
     let Some((&pick, text)) = data.split_first() else {
         return;
     };
+    // The manifest's validator accepts exactly what serde_json reads into a Value.
+    if let Ok(s) = std::str::from_utf8(text) {
+        let serde = serde_json::from_str::<Value>(s).is_ok();
+        assert_eq!(
+            format::json::validate(s).is_some(),
+            serde,
+            "json::validate disagrees with serde_json"
+        );
+    }
     for flavor in [Flavor::Raiiaf, Flavor::Gen5] {
         let Ok(m) = Manifest::parse(text, flavor) else {
             continue;
         };
+        check_pick(&m, flavor);
         let _ = m.metadata();
         let _ = m.model_info();
         for rec in m.chunks() {
@@ -117,6 +127,29 @@ pub fn manifest(data: &[u8]) {
     let sample = &samples()[pick as usize % 3];
     let file = with_meta(sample, text);
     read(&file);
+}
+
+/// `Manifest::pick`, read from the text's spans, gives what the `Value` tree holds: every key
+/// of `model_info` and `metadata` asked for (and one that is not there).
+fn check_pick(m: &Manifest, flavor: Flavor) {
+    let root = m.json().get(flavor.manifest_root());
+    let section = |name: &str| -> Map<String, Value> {
+        root.and_then(|r| r.get(name))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (info, meta) = (section("model_info"), section("metadata"));
+    let keys = |m: &Map<String, Value>| -> Vec<String> {
+        m.keys().cloned().chain(["\u{0}absent".to_owned()]).collect()
+    };
+    let (info_keys, meta_keys) = (keys(&info), keys(&meta));
+    fn as_str(k: &[String]) -> Vec<&str> {
+        k.iter().map(String::as_str).collect()
+    }
+    let (picked_info, picked_meta) = m.pick(&as_str(&info_keys), &as_str(&meta_keys));
+    assert_eq!(picked_info, info, "pick(model_info) differs from the tree");
+    assert_eq!(picked_meta, meta, "pick(metadata) differs from the tree");
 }
 
 /// `sample[..meta_offset]` + a META chunk holding `json` (header patched).
