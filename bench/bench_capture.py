@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import benchlib
+
 REPO = Path(__file__).resolve().parents[1]
 COMFYUI = Path(os.environ.get("COMFYUI_PATH") or REPO / ".comfyui" / "ComfyUI")
 SHAPE = (1, 16, 21, 60, 104)
@@ -134,8 +136,10 @@ def main() -> None:
     )
     print("(each row in a fresh process; RSS growth over the prompts, after malloc_trim)")
     print()
-    print(f"| {'prompt':<46} | {'bound MiB':>9} | {'RSS growth MiB':>14} | {'kept MiB':>8} |")
-    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 16}|{'-' * 10}|")
+    table = benchlib.Table(
+        ["prompt", "bound MiB", "RSS growth MiB", "kept MiB"], "lrrr", [46, 9, 14, 8]
+    )
+    print(table.head())
     for bound in (None, "64"):
         for row, (label, *_rest) in enumerate(ROWS):
             env = dict(os.environ)
@@ -149,7 +153,7 @@ def main() -> None:
                 check=True,
             )
             grew, kept, limit = (float(x) for x in done.stdout.split()[-3:])
-            print(f"| {label:<46} | {limit:>9.0f} | {grew:>14.1f} | {kept:>8.1f} |")
+            print(table.row([label, f"{limit:.0f}", f"{grew:.1f}", f"{kept:.1f}"]))
 
 
 def listing() -> None:
@@ -158,7 +162,6 @@ def listing() -> None:
     one stat per file, newest first)."""
     import statistics
     import tempfile
-    import time
 
     capture = load_capture()  # puts ComfyUI on the path
     del capture
@@ -180,8 +183,8 @@ def listing() -> None:
     print("loader list, 10,000 .raiiaf files in output/ (median of 5, warm cache)")
     print()
     head = ("files", "before (os.walk + realpath) ms", "now (scandir, newest first) ms")
-    print(f"| {head[0]:>6} | {head[1]:>30} | {head[2]:>30} |")
-    print(f"|{'-' * 8}|{'-' * 32}|{'-' * 32}|")
+    table = benchlib.Table(head, "rrr", [6, 30, 30])
+    print(table.head())
     for n in (1_000, 10_000):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "output")
@@ -193,14 +196,10 @@ def listing() -> None:
             folder_paths.set_input_directory(os.path.join(tmp, "input"))
             times = {}
             for name, fn in (("before", functools.partial(before, out)), ("now", paths.list_files)):
-                runs = []
-                for _ in range(5):
-                    t = time.perf_counter()
-                    got = fn()
-                    runs.append(time.perf_counter() - t)
+                runs, got = benchlib.timings(fn, 5)
                 assert len(got) == n
                 times[name] = statistics.median(runs) * 1e3
-            print(f"| {n:>6} | {times['before']:>30.1f} | {times['now']:>30.1f} |")
+            print(table.row([n, f"{times['before']:.1f}", f"{times['now']:.1f}"]))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,6 @@ import platform
 import resource
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -102,6 +101,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import bench_floor  # noqa: E402  (bench/, beside this file)
+import benchlib  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import raiiaf_rs  # noqa: E402
@@ -535,14 +535,6 @@ _HANDLER = raiiafFileHandler()
 # ----------------------------------------------------------------------------- output
 
 
-def md_table(headers: list[str], rows: list[list[str]], align: str) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cells) + " |"
-
-    sep = ["---:" if a == "r" else "---" for a in align]
-    return "\n".join([line(headers), line(sep), *(line(r) for r in rows)])
-
-
 def pass_miss(met: bool) -> str:
     return "PASS" if met else "MISS"
 
@@ -732,7 +724,7 @@ def print_rows(rows: list[Row]) -> float:
     ]  # fmt: skip
     headers = ["Measurement", "Files", "Time (s)", "Files/s", "vs reference", "CPU (s)",
                "Files per CPU-s", "Notes"]  # fmt: skip
-    print(md_table(headers, table_rows, "lrrrrrrl"))
+    print(benchlib.md_table(headers, table_rows, "lrrrrrrl"))
     return ref_rate
 
 
@@ -834,7 +826,7 @@ def realistic_case(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = benchlib.parser(__doc__)
     parser.add_argument("--files", type=int, default=20_000, help="files to generate (20000)")
     parser.add_argument(
         "--ref-sample",
@@ -879,10 +871,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--realistic-files must be >= 0")
     cold_cache = ColdCache(args.cold)
 
-    tmp = Path(tempfile.mkdtemp(prefix="raiiaf-bench-catalog-", dir="/tmp"))
-    root = tmp / "files"
-    out = tmp / "catalog.parquet"
-    try:
+    with benchlib.scratch("raiiaf-bench-catalog-", keep=args.keep) as tmp:
+        root = tmp / "files"
+        out = tmp / "catalog.parquet"
         env = raiiaf_rs.environment.capture(import_torch=True)
         gen_s = generate(root, n, args.workers, env, make_png())
         files = sorted(root.rglob("*.raiiaf"))
@@ -918,7 +909,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         print(f"\nDuckDB over `catalog.parquet` via `raiiaf_rs.query.connect` (best of {runs}):\n")
-        print(md_table(["Query", "Time (ms)", "Rows", "Notes"], query_rows(out, runs), "lrrl"))
+        queries = query_rows(out, runs)
+        print(benchlib.md_table(["Query", "Time (ms)", "Rows", "Notes"], queries, "lrrl"))
         expected_b = len(range(0, n, NOISE_REUSE_EVERY))
         expected_c = sum(1 for i in range(3, n, TORCH_DRIFT_EVERY) if i % len(MODELS) == 0)
         torch_now = [c["cononical_str"] for c in env["components"] if c["component_id"] == "torch"]
@@ -943,11 +935,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {REF_TARGET:.0f}x target, both cases\n")
         for line in summary:
             print(f"- {line}")
-    finally:
-        if args.keep:
-            print(f"\nKept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

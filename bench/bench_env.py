@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+import benchlib
+
 FIRST_CALL = """
 import time, numpy, torch, raiiaf_rs
 t = time.perf_counter(); raiiaf_rs.environment.capture(); a = time.perf_counter() - t
@@ -24,12 +26,7 @@ print(a * 1e3, b * 1e3)
 
 
 def median_ms(fn, n: int = 200) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    return statistics.median(benchlib.timings(fn, n)[0]) * 1e3
 
 
 def main() -> None:
@@ -56,17 +53,16 @@ def main() -> None:
     )
     hw_ms = median_ms(env.hardware_info)
 
-    print("| operation | first call in a process (median of 5) | cached (median of 200) |")
-    print("|---|---:|---:|")
-    print(
-        f"| environment.capture() | {statistics.median(f[0] for f in firsts):.2f} ms "
-        f"| {capture_ms:.3f} ms |"
+    table = benchlib.Table(
+        ["operation", "first call in a process (median of 5)", "cached (median of 200)"], "lrr"
     )
-    print(f"| capture(host=..., attention=..., noise_device=...) | - | {host_ms:.3f} ms |")
+    print(table.head())
+    first = [statistics.median(f[i] for f in firsts) for i in (0, 1)]
+    print(table.row(["environment.capture()", f"{first[0]:.2f} ms", f"{capture_ms:.3f} ms"]))
     print(
-        f"| environment.hardware_info() | {statistics.median(f[1] for f in firsts):.2f} ms "
-        f"| {hw_ms:.3f} ms |"
+        table.row(["capture(host=..., attention=..., noise_device=...)", "-", f"{host_ms:.3f} ms"])
     )
+    print(table.row(["environment.hardware_info()", f"{first[1]:.2f} ms", f"{hw_ms:.3f} ms"]))
 
     with tempfile.TemporaryDirectory() as tmp:
         model = os.path.join(tmp, "model.safetensors")
@@ -77,10 +73,8 @@ def main() -> None:
         cold = time.perf_counter() - t
         warm = median_ms(lambda: raiiaf_rs.fingerprint(model, cache_dir=tmp), 50)
         assert not fp.cached
-    print(
-        f"| fingerprint(256 MiB file) | {cold * 1e3:.0f} ms (hashed, "
-        f"{256 / cold:.0f} MiB/s) | {warm:.3f} ms (cache hit) |"
-    )
+    hashed = f"{cold * 1e3:.0f} ms (hashed, {256 / cold:.0f} MiB/s)"
+    print(table.row(["fingerprint(256 MiB file)", hashed, f"{warm:.3f} ms (cache hit)"]))
     target = capture_ms < 1.0
     print(f"\ntarget: cached capture well under 1 ms: {'met' if target else 'NOT met'}")
 

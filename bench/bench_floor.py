@@ -26,20 +26,18 @@ writes its ``parameters`` chunk. Target (PASS / MISS, computed): ``raiiaf index`
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import benchlib
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -228,19 +226,7 @@ def floor_table(
 
     print(f"\n# Indexer against the floor: {n_raiiaf:,} `.raiiaf` files, {len(pngs):,} PNGs\n")
     headers = ["Measurement", "Files", "Time (s)", "Files/s", "vs floor", "CPU (s)", "Notes"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    align = "lrrrrrl"
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(
-            c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(cells, widths, align)
-        ) + " |"  # fmt: skip
-
-    print(line(headers))
-    print("|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2))
-                         for w, a in zip(widths, align)) + "|")  # fmt: skip
-    for r in rows:
-        print(line(r))
+    print(benchlib.md_table(headers, rows, "lrrrrrl", pad=True))
     ratio = (n_raiiaf / best("index")) / floor
     verdict = "PASS" if ratio >= FLOOR_TARGET else "MISS"
     print(
@@ -256,7 +242,7 @@ def floor_table(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = benchlib.parser(__doc__)
     parser.add_argument("--files", type=int, default=20_000, help="files of each kind (20000)")
     parser.add_argument("--runs", type=int, default=5, help="interleaved rounds (best of; 5)")
     parser.add_argument("--threads", type=int, default=2, help="threads (2)")
@@ -275,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="raiiaf-bench-floor-", dir="/tmp"))
-    try:
+    with benchlib.scratch("raiiaf-bench-floor-", keep=args.keep) as tmp:
         raiiaf_root = args.raiiaf_dir
         if raiiaf_root is None:
             import bench_catalog  # the same files as the catalog benchmark
@@ -291,11 +276,6 @@ def main(argv: list[str] | None = None) -> int:
             write_pngs(png_root, args.files, args.workers)
         floor_table(raiiaf_root, png_root, tmp, max(1, args.runs), args.threads, args.raiiaf_bin,
                     build=not args.no_build)  # fmt: skip
-    finally:
-        if args.keep:
-            print(f"\nKept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -33,7 +33,6 @@ target is met. Timings on a shared or busy machine are noisy; compare medians.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import io
@@ -55,6 +54,7 @@ from typing import Any, Callable
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import benchlib  # noqa: E402  (bench/, beside this file)
 import numpy as np  # noqa: E402
 import raiiaf_rs  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -608,7 +608,7 @@ def large_tensor_table(tmp: Path, runs: int = 3) -> list[FloorRow]:
 
 
 def large_tensor_md(rows: list[FloorRow], runs: int = 3) -> str:
-    return md_table(
+    return benchlib.md_table(
         [
             f"path (256 MiB float32 noise, best of {runs})",
             "seconds",
@@ -732,14 +732,6 @@ def machine_info(tmp: Path) -> dict[str, Any]:
     }
 
 
-def md_table(headers: list[str], rows: list[list[str]], align: str) -> str:
-    """A markdown table; ``align`` has one letter per column, l or r."""
-    sep = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _ms(t: Timing | None) -> str:
     return "" if t is None else f"{t.median_ms:.2f} / {t.min_ms:.2f}"
 
@@ -769,7 +761,7 @@ def latent_rows_md(rows: list[Row]) -> str:
                 r.roundtrip,
             ]
         )
-    return md_table(
+    return benchlib.md_table(
         [
             "latents (+PNG, JSON)",
             "impl",
@@ -793,7 +785,7 @@ def yes(met: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
     ap.add_argument("--json", metavar="PATH", help="also write all results to this JSON file")
     ap.add_argument(
@@ -908,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         print(latent_rows_md(sdxl_rows))
         print()
         print(
-            md_table(
+            benchlib.md_table(
                 ["target", "measured", "met"],
                 [[t.what, t.measured, yes(t.met)] for t in targets],
                 "lrl",
@@ -918,7 +910,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = sum(a.nbytes for a in sdxl_latents.values()) + len(png)
         print(f"Where the time goes, same record ({payload:,} payload bytes):\n")
         print(
-            md_table(
+            benchlib.md_table(
                 ["operation", "ms median / min"],
                 [[k, _ms(t)] for k, t in floors.items()],
                 "lr",
@@ -941,7 +933,7 @@ def main(argv: list[str] | None = None) -> int:
         comp = compression_table(tmp)
         print("## compact codec on Gaussian noise vs the entropy limit\n")
         print(
-            md_table(
+            benchlib.md_table(
                 [
                     "shape",
                     "dtype",

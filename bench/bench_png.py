@@ -30,7 +30,6 @@ This is a benchmark, not a test: it never fails on a timing.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -39,13 +38,13 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import benchlib  # noqa: E402  (bench/, beside this file)
 import numpy as np  # noqa: E402
 import PIL  # noqa: E402
 import raiiaf_rs  # noqa: E402
@@ -155,17 +154,12 @@ def comfy_text() -> dict[str, str]:
 
 
 def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
-    result = fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
+    times, result = benchlib.timings(fn, runs, warmup=1)
     return statistics.median(times) * 1e3, min(times) * 1e3, result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchlib.parser(__doc__)
     parser.add_argument("--runs", type=int, default=10, help="timed runs per row (default 10)")
     args = parser.parse_args(argv)
     runs = max(1, args.runs)
@@ -234,27 +228,21 @@ def main(argv: list[str] | None = None) -> int:
         expected = np.clip(255.0 * pixels, 0, 255).astype(np.uint8)
         assert np.array_equal(np.asarray(im), expected)
 
-    print("| path | median ms | min ms | bytes | time vs (a) | size vs (a) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    print(
-        f"| (a) SaveImage: numpy + Pillow level 4, to file | {a_ms:.1f} | {a_min:.1f} "
-        f"| {a_bytes:,} | 1.00x | 1.000 |"
-    )
-    print(
-        f"| (b) raiiaf_rs.encode_png, in memory | {b_ms:.1f} | {b_min:.1f} | {len(b_png):,} "
-        f"| {a_ms / b_ms:.1f}x faster | {len(b_png) / a_bytes:.3f} |"
-    )
-    print(
-        f"| (c) encode_png + .png file + raiiaf_rs.write .raiiaf | {c_ms:.1f} | {c_min:.1f} "
-        f"| {c_png:,} + {c_raiiaf:,} | {a_ms / c_ms:.1f}x faster | {c_png / a_bytes:.3f} |"
-    )
+    rows = [
+        ["(a) SaveImage: numpy + Pillow level 4, to file", f"{a_ms:.1f}", f"{a_min:.1f}",
+         f"{a_bytes:,}", "1.00x", "1.000"],
+        ["(b) raiiaf_rs.encode_png, in memory", f"{b_ms:.1f}", f"{b_min:.1f}", f"{len(b_png):,}",
+         f"{a_ms / b_ms:.1f}x faster", f"{len(b_png) / a_bytes:.3f}"],
+        ["(c) encode_png + .png file + raiiaf_rs.write .raiiaf", f"{c_ms:.1f}", f"{c_min:.1f}",
+         f"{c_png:,} + {c_raiiaf:,}", f"{a_ms / c_ms:.1f}x faster", f"{c_png / a_bytes:.3f}"],
+    ]  # fmt: skip
+    headers = ["path", "median ms", "min ms", "bytes", "time vs (a)", "size vs (a)"]
+    print(benchlib.md_table(headers, rows, "lrrrrr"))
     verdict = "met" if c_ms < a_ms else "NOT met"
     print(f"\nTarget (c) < (a): {verdict} ({c_ms:.1f} ms vs {a_ms:.1f} ms).\n")
 
     # Compression levels alone, on the already converted bytes, in memory.
     u8 = np.clip(255.0 * pixels, 0, 255).astype(np.uint8)
-    print("| encoder (uint8 input, in memory) | median ms | bytes | size vs Pillow 4 |")
-    print("|---|---:|---:|---:|")
     rows = []
     for level in (1, 4, 6):
 
@@ -269,8 +257,13 @@ def main(argv: list[str] | None = None) -> int:
         ms, _, png = median_ms(lambda name=name: raiiaf_rs.encode_png(u8, level=name), runs)
         rows.append((f'encode_png level="{name}"', ms, len(png)))
     ref = rows[1][2]
-    for name, ms, size in rows:
-        print(f"| {name} | {ms:.1f} | {size:,} | {size / ref:.3f} |")
+    print(
+        benchlib.md_table(
+            ["encoder (uint8 input, in memory)", "median ms", "bytes", "size vs Pillow 4"],
+            [[name, f"{ms:.1f}", f"{size:,}", f"{size / ref:.3f}"] for name, ms, size in rows],
+            "lrrr",
+        )
+    )
     return 0
 
 

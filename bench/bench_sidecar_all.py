@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchlib
+
 REPO = Path(__file__).resolve().parents[1]
 COMFYUI = Path(os.environ.get("COMFYUI_PATH") or REPO / ".comfyui" / "ComfyUI")
 SIZE = 1024
@@ -121,14 +123,13 @@ def main() -> None:
         f"PNG {png / 2**20:.2f} MiB, .raiiaf {side / 2**20:.2f} MiB)"
     )
     print()
-    print(f"| {'save':<38} | {'median ms':>9} | {'min ms':>7} | {'vs core':>7} |")
-    print(f"|{'-' * 40}|{'-' * 11}|{'-' * 9}|{'-' * 9}|")
+    rows = []
     for k in kinds:
         med = statistics.median(times[k])
-        print(
-            f"| {labels[k]:<38} | {med * 1e3:>9.1f} | {min(times[k]) * 1e3:>7.1f} "
-            f"| {med / ref:>6.2f}x |"
+        rows.append(
+            [labels[k], f"{med * 1e3:.1f}", f"{min(times[k]) * 1e3:.1f}", f"{med / ref:.2f}x"]
         )
+    print(benchlib.md_table(["save", "median ms", "min ms", "vs core"], rows, "lrrr", pad=True))
 
 
 if __name__ == "__main__":

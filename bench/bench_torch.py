@@ -32,8 +32,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+import benchlib
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCH_PYTHON = ROOT / ".venv-torch" / "bin" / "python"
@@ -69,14 +70,7 @@ def worker(route: str, reps: int) -> None:
         return torch.from_numpy(raiiaf_rs.read(path, image=False).latents["n"])
 
     def timed(op, reps: int) -> list[float]:
-        for _ in range(2):  # warm-up
-            op()
-        seconds = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            op()
-            seconds.append(time.perf_counter() - t0)
-        return seconds
+        return benchlib.timings(op, reps, warmup=2)[0]
 
     for shape in SHAPES:
         for dtype in DTYPES:
@@ -126,7 +120,7 @@ def run_route(route: str, reps: int) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="one round, few repetitions")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--worker", choices=ROUTES, help=argparse.SUPPRESS)
@@ -159,11 +153,10 @@ def main() -> None:
         f"## Torch tensors in and out: median ms over {rounds} x {reps} runs per route "
         f"(torch {torch_version}, CPU tensors, files on /dev/shm)\n"
     )
-    print(
-        "| shape | dtype | write default | write torch | write plain | read default "
-        "| read torch | read plain | torch vs default (w / r) | default vs plain (w / r) |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ops = [f"{op} {r}" for op in ("write", "read") for r in ROUTES]
+    heads = ["torch vs default (w / r)", "default vs plain (w / r)"]
+    table = benchlib.Table(["shape", "dtype", *ops, *heads], "ll" + "r" * 8)
+    print(table.head())
     identical = True
     for shape in SHAPES:
         for dtype in DTYPES:
@@ -179,18 +172,14 @@ def main() -> None:
             def ratio(a: str, b: str, op: str, med: dict = med) -> str:
                 return f"{med[(b, op)] / med[(a, op)]:.2f}x"
 
-            print(
-                f"| {shape} | {dtype} "
-                + "".join(
-                    f"| {med[(r, 'write')]:.3f}{plain_note if r == 'plain' else ''} "
-                    for r in ROUTES
-                )
-                + "".join(
-                    f"| {med[(r, 'read')]:.3f}{plain_note if r == 'plain' else ''} " for r in ROUTES
-                )
-                + f"| {ratio('torch', 'default', 'write')} / {ratio('torch', 'default', 'read')} "
-                + f"| {ratio('default', 'plain', 'write')} / {ratio('default', 'plain', 'read')} |"
-            )
+            times = [
+                f"{med[(r, op)]:.3f}{plain_note if r == 'plain' else ''}"
+                for op in ("write", "read")
+                for r in ROUTES
+            ]
+            pairs = (("torch", "default"), ("default", "plain"))
+            ratios = [f"{ratio(a, b, 'write')} / {ratio(a, b, 'read')}" for a, b in pairs]
+            print(table.row([shape, dtype, *times, *ratios]))
     print(
         "\nRatios above 1 mean the first route is faster (`torch vs default` = default time / "
         "torch time).\n* plain bfloat16: numpy has no bfloat16, so the tensor was widened to "

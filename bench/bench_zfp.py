@@ -23,24 +23,18 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import benchlib
 import numpy as np
 
 SHAPES = [(1, 4, 128, 128), (1, 16, 128, 128), (16, 21, 60, 104)]
 
 
 def best_ms(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return min(times)
+    return min(benchlib.timings(fn, runs, warmup=1)[0]) * 1e3
 
 
 def time_raiiaf_rs(runs: int) -> dict:
@@ -75,7 +69,7 @@ def time_raiiaf_rs(runs: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--other-build", type=Path)
     ap.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
@@ -96,14 +90,12 @@ def main() -> None:
         other = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True).stdout)
 
     print(f"\nzfp, float32 Gaussian noise, best of {runs} (ms); MiB/s of the float32 data")
-    head = (
-        "| shape | MiB | libzfp compress | libzfp decompress | raiiaf_rs write | raiiaf_rs read"
-        " | read(verify=False) | read vs libzfp |"
-    )
+    head = ["shape", "MiB", "libzfp compress", "libzfp decompress", "raiiaf_rs write",
+            "raiiaf_rs read", "read(verify=False)", "read vs libzfp"]  # fmt: skip
     if other:
-        head += " other build read | this vs other (read) |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
+        head += ["other build read", "this vs other (read)"]
+    table = benchlib.Table(head, "l" + "r" * (len(head) - 1))
+    print(table.head())
     for shape in SHAPES:
         arr = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
         stream = zfpy.compress_numpy(arr)
@@ -111,15 +103,13 @@ def main() -> None:
         d = best_ms(lambda stream=stream: zfpy.decompress_numpy(stream), runs)
         t = this[str(shape)]
         mib = arr.nbytes / 2**20
-        row = (
-            f"| {shape} | {mib:.1f} | {c:.1f} | {d:.1f} ({mib / d * 1e3:.0f}/s) "
-            f"| {t['write']:.1f} | {t['read']:.1f} ({mib / t['read'] * 1e3:.0f}/s) "
-            f"| {t['read_nv']:.1f} | {d / t['read']:.2f}x |"
-        )
+        row = [shape, f"{mib:.1f}", f"{c:.1f}", f"{d:.1f} ({mib / d * 1e3:.0f}/s)",
+               f"{t['write']:.1f}", f"{t['read']:.1f} ({mib / t['read'] * 1e3:.0f}/s)",
+               f"{t['read_nv']:.1f}", f"{d / t['read']:.2f}x"]  # fmt: skip
         if other:
             o = other[str(shape)]
-            row += f" {o['read']:.1f} | {o['read'] / t['read']:.2f}x |"
-        print(row)
+            row += [f"{o['read']:.1f}", f"{o['read'] / t['read']:.2f}x"]
+        print(table.row(row))
     print("ratios above 1: raiiaf_rs is faster")
 
 

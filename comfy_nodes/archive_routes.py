@@ -102,6 +102,9 @@ def _answer(route: str, method: str, params: dict[str, str]) -> archive_api.Answ
 
 
 def _route(route: str, method: str, params: dict[str, str]) -> archive_api.Answer:
+    js = archive_api.script(method, route)
+    if js is not None:  # no archive needed (the front end imports answer.js at start-up)
+        return js
     a = archive()
     if route in ("search", "facets") and not os.path.exists(a.catalog):
         a.index()  # the first look: index once (later runs are incremental, on request)

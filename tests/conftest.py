@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,10 @@ import raiiaf_rs
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+ROOT = Path(__file__).resolve().parents[1]
 VECTORS = Path(__file__).parent / "data" / "vectors"
+#: The committed files of every host (tests/data/hosts/README.md).
+HOSTS = Path(__file__).parent / "data" / "hosts"
 
 # tests/torch_build/ compares the optional torch build with the default one; it runs
 # in .venv-torch (`make torch-test`), where the installed raiiaf_rs links torch.
@@ -22,6 +28,28 @@ if not raiiaf_rs.LINKED_TORCH:
 
 def noise(shape: tuple[int, ...], seed: int = 0, dtype=np.float32) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32).astype(dtype)
+
+
+@contextlib.contextmanager
+def repo_on_path() -> Iterator[None]:
+    """The repository's root on ``sys.path`` for the block: the webui extension's
+    ``lib_raiiaf`` (a folder of the repository, not an installed package) imports there."""
+    root = str(ROOT)
+    sys.path.insert(0, root)
+    try:
+        yield
+    finally:
+        sys.path.remove(root)
+
+
+@pytest.fixture
+def lib_replay():
+    """The webui extension's replay module (``lib_raiiaf.replay``), the root on the path for
+    the test."""
+    with repo_on_path():
+        from lib_raiiaf import replay
+
+        yield replay
 
 
 @pytest.fixture(scope="session")

@@ -219,6 +219,11 @@ def test_serve_answers_the_api(arc):
         assert 'import { mount } from "/raiiaf/archive/app.js"' in page
         js = urllib.request.urlopen(base + "/raiiaf/archive/app.js")
         assert js.headers["Content-Type"].startswith("text/javascript")
+        # The module reading the answers, beside it (the ComfyUI pack imports it too).
+        assert 'import { answer } from "./answer.js"' in js.read().decode()
+        js = urllib.request.urlopen(base + "/raiiaf/archive/answer.js")
+        assert js.headers["Content-Type"].startswith("text/javascript")
+        assert "export async function answer(resp, what)" in js.read().decode()
         import json
 
         detail = json.load(

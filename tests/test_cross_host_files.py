@@ -6,13 +6,10 @@ diffusers replaying the others: tests/diffusers/test_cross_host.py."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import HOSTS
 from raiiaf_rs import replay
 
-HOSTS = Path(__file__).parent / "data" / "hosts"
 FILES = {
     "comfyui-0.3.75-txt2img.raiiaf": ("comfyui", "euler"),
     "a1111-1.10.1-txt2img.raiiaf": ("webui", "Euler"),
@@ -47,18 +44,6 @@ def test_diffusers_scheduler_classes_count_as_per_step_samplers():
         q = type(p)(**{**p.__dict__, "settings": {**p.settings, "sampler": cls}})
         keys = [d.key for d in replay.cross_host_differences([q], {}, "webui")]
         assert ("pass 0 (txt2img) noise device" in keys) is per_step, cls
-
-
-@pytest.fixture
-def lib_replay():
-    root = str(Path(__file__).resolve().parents[1])
-    sys.path.insert(0, root)
-    try:
-        from lib_raiiaf import replay as lib
-
-        yield lib
-    finally:
-        sys.path.remove(root)
 
 
 def test_the_webui_reads_a_diffusers_file_in_its_names(lib_replay):

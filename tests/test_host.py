@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import raiiaf_rs
-from conftest import noise
+from conftest import noise, repo_on_path
 from raiiaf_rs import host
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,11 +232,8 @@ def comfyui_like() -> dict:
 
 def a1111_like() -> dict:
     """What the A1111 extension's builder makes of a (webui-less) processing object."""
-    sys.path.insert(0, str(ROOT))
-    try:
+    with repo_on_path():
         from lib_raiiaf import run_state, sidecar
-    finally:
-        sys.path.remove(str(ROOT))
     p = SimpleNamespace(
         all_seeds=[7, 8],
         all_subseeds=[0, 0],

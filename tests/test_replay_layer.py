@@ -209,21 +209,7 @@ def test_plain_graph_refusal():
     assert replay.plain_graph_refusal(_webui_passes(), {}) is None  # not a ComfyUI file
 
 
-# --- the webui's side of cross-host replay (lib_raiiaf, host-specific) ------------------------
-@pytest.fixture
-def lib_replay():
-    import sys
-
-    root = str(Path(__file__).resolve().parents[1])
-    sys.path.insert(0, root)
-    try:
-        from lib_raiiaf import replay as lib
-
-        yield lib
-    finally:
-        sys.path.remove(root)
-
-
+# --- the webui's side of cross-host replay (lib_raiiaf; the lib_replay fixture: conftest) ---
 def _comfy_file(tmp_path: Path, sampler_class: str = "KSampler") -> bytes:
     from raiiaf_rs.passes import to_json
 

@@ -17,6 +17,9 @@
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+// The answers of the pack's routes, read as the archive browser reads them (one module,
+// python/raiiaf_rs/web/answer.js, served by the pack's archive routes).
+import { answer } from "../../api/raiiaf/archive/answer.js";
 
 const SUFFIX = ".raiiaf";
 const LOADER = "RaiiafLoad";
@@ -42,19 +45,6 @@ export function toast(severity, summary, detail) {
 }
 
 // --- server ------------------------------------------------------------------------------
-async function answer(resp, what) {
-  let body = null;
-  try {
-    body = await resp.json();
-  } catch {
-    // not JSON: an HTTP error page, or the server is gone
-  }
-  if (!resp.ok || !body || body.error) {
-    throw new Error(body?.error || `${what} failed (HTTP ${resp.status} ${resp.statusText})`);
-  }
-  return body;
-}
-
 async function upload(file) {
   const body = new FormData();
   body.append("file", file, file.name);

@@ -10,6 +10,7 @@
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { answer } from "../../api/raiiaf/archive/answer.js";
 import { openFileData, toast } from "./raiiaf.js";
 
 const TAB = "raiiaf-archive";
@@ -19,8 +20,7 @@ async function regenerate(detail) {
   let data;
   try {
     const resp = await api.fetchApi(`/raiiaf/archive/workflow?${q}`, { cache: "no-store" });
-    data = await resp.json();
-    if (!resp.ok || data.error) throw new Error(data.error ?? `HTTP ${resp.status}`);
+    data = await answer(resp, "regenerate");
     await openFileData(data, detail.name.replace(/\.raiiaf( \[\w+\])?$/i, ""));
   } catch (e) {
     toast("error", `Cannot regenerate ${detail.name}`, String(e?.message ?? e));

@@ -11,7 +11,9 @@ Routes, under :data:`PREFIX` (ComfyUI also adds them under ``/api``):
   (``regenerate``);
 - ``GET  thumbnail?file=NAME``: a JPEG (from the disk cache);
 - ``POST index``: re-index (incremental) and reload; ``{files, read, reused, dropped, errors}``;
-- ``GET  app.js``: the page's JavaScript (one module for both homes).
+- ``GET  app.js``: the page's JavaScript (one module for both homes);
+- ``GET  answer.js``: how a page reads these answers (and the ComfyUI pack's routes'), a module
+  that app.js and the pack's front end (comfy_nodes/web/) import.
 
 Errors are ``{"error": message}`` with status 400, 404 or 503; nothing answers with a path
 on the server (files are named as the client names them).
@@ -36,9 +38,21 @@ Answer = tuple[int, str, bytes]
 Extra = Callable[[Archive, str, dict[str, Any]], dict[str, Any]]
 
 
+#: The JavaScript modules served under :data:`PREFIX`: route -> file of ``raiiaf_rs/web``.
+SCRIPTS = {"app.js": "archive.js", "answer.js": "answer.js"}
+
+
 def asset(name: str) -> bytes:
-    """A file of the page (``app.js``, ``archive.html``), shipped in the package."""
+    """A file of the page (``archive.js``, ``archive.html``), shipped in the package."""
     return resources.files("raiiaf_rs").joinpath("web", name).read_bytes()
+
+
+def script(method: str, route: str) -> Answer | None:
+    """The answer when ``route`` is one of :data:`SCRIPTS` (None otherwise): a home can give
+    it before it has an archive (ComfyUI's front end imports answer.js at start-up)."""
+    if method == "GET" and route in SCRIPTS:
+        return 200, "text/javascript; charset=utf-8", asset(SCRIPTS[route])
+    return None
 
 
 def json_answer(body: Any, status: int = 200) -> Answer:
@@ -81,8 +95,9 @@ def handle(
             return 200, "image/jpeg", archive.thumbnail(file_param(params))
         if method == "POST" and route == "index":
             return json_answer(dict(archive.index()))
-        if method == "GET" and route == "app.js":
-            return 200, "text/javascript; charset=utf-8", asset("archive.js")
+        js = script(method, route)
+        if js is not None:
+            return js
         return json_answer({"error": f"no such route: {method} {PREFIX}{route}"}, 404)
     except ArchiveError as e:
         return json_answer({"error": str(e)}, e.status)

@@ -10,6 +10,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
+import pytest
 import raiiaf_rs
 import torch
 from PIL import Image
@@ -19,14 +20,26 @@ ROOT = Path(__file__).resolve().parents[2]
 FILE = ROOT / "tests" / "data" / "hosts" / "diffusers-txt2img.raiiaf"
 
 
-def test_the_loader_outputs_a_diffusers_files_noise_and_settings(comfy_sample):
-    sys.path.insert(0, str(ROOT))
+def loader():
+    """The pack's loader module (comfy_nodes/load.py), imported from the repository."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from comfy_nodes import load
 
+    return load
+
+
+def outputs(art, name: str, summary: str) -> tuple:
+    """What "Load .raiiaf" outputs for the file read as ``art`` (its ``name``), its summary
+    given as ``summary``."""
+    load = loader()
+    stored = load.stored_from(art, name)
+    return load.outputs(stored, torch.zeros(1, 64, 64, 3), summary).result
+
+
+def test_the_loader_outputs_a_diffusers_files_noise_and_settings(comfy_sample):
     art = replay.read(FILE, FILE.name, as_torch=True)
-    stored = load.stored_from(art, FILE.name)
-    summary = load._summary(art, FILE.name)
-    out = load.outputs(stored, torch.zeros(1, 64, 64, 3), summary).result
+    out = outputs(art, FILE.name, loader()._summary(art, FILE.name))
     _, noise, latent, _, seed, steps, cfg, sampler, scheduler, positive, _, text = out
     want = raiiaf_rs.read(FILE).latents["initial_noise"]
     got = noise.generate_noise(latent)
@@ -38,40 +51,32 @@ def test_the_loader_outputs_a_diffusers_files_noise_and_settings(comfy_sample):
     assert "sampler implementation" in text and "prompt weighting" in text
 
 
-def test_a_diffusers_scheduler_class_maps_to_comfyuis_sampler(comfy_sample, tmp_path):
-    """Not the loader's fallback ("euler" for any name it does not know): DPM++ 2M."""
-    sys.path.insert(0, str(ROOT))
-    from comfy_nodes import load
-
+@pytest.mark.parametrize(
+    ("scheduler", "sampler", "note"),
+    [
+        # Not the loader's fallback ("euler" for any name it does not know): DPM++ 2M.
+        ("DPMSolverMultistepScheduler", "dpmpp_2m", None),
+        # A sampler ComfyUI lacks: a placeholder, which the summary names.
+        (
+            "PNDMScheduler",
+            "euler",
+            "NOT EXACT: the file's sampler 'PNDMScheduler' has no ComfyUI counterpart; "
+            "the sampler output is 'euler', set it yourself",
+        ),
+    ],
+)
+def test_a_diffusers_scheduler_class_maps_to_comfyuis_sampler(
+    comfy_sample, tmp_path, scheduler, sampler, note
+):
     art = raiiaf_rs.read(FILE)
     meta = dict(art.metadata)
-    settings = {**meta["passes"][0]["settings"], "sampler": "DPMSolverMultistepScheduler"}
+    settings = {**meta["passes"][0]["settings"], "sampler": scheduler}
     meta["passes"] = [{**meta["passes"][0], "settings": settings}]
-    path = tmp_path / "dpm.raiiaf"
+    path = tmp_path / f"{scheduler}.raiiaf"
     raiiaf_rs.write(path, dict(art.latents), metadata=meta)
-    art = replay.read(path, path.name, as_torch=True)
-    stored = load.stored_from(art, path.name)
-    out = load.outputs(stored, torch.zeros(1, 64, 64, 3), "").result
-    assert out[7] == "dpmpp_2m"
-
-
-def test_a_sampler_comfyui_lacks_is_a_placeholder_the_summary_names(comfy_sample, tmp_path):
-    sys.path.insert(0, str(ROOT))
-    from comfy_nodes import load
-
-    art = raiiaf_rs.read(FILE)
-    meta = dict(art.metadata)
-    settings = {**meta["passes"][0]["settings"], "sampler": "PNDMScheduler"}
-    meta["passes"] = [{**meta["passes"][0], "settings": settings}]
-    path = tmp_path / "pndm.raiiaf"
-    raiiaf_rs.write(path, dict(art.latents), metadata=meta)
-    art = replay.read(path, path.name, as_torch=True)
-    out = load.outputs(load.stored_from(art, path.name), torch.zeros(1, 64, 64, 3), "s").result
-    assert out[7] == "euler"
-    assert out[-1] == (
-        "s\nNOT EXACT: the file's sampler 'PNDMScheduler' has no ComfyUI counterpart; "
-        "the sampler output is 'euler', set it yourself"
-    )
+    out = outputs(replay.read(path, path.name, as_torch=True), path.name, "s")
+    assert out[7] == sampler
+    assert out[-1] == ("s" if note is None else f"s\n{note}")
 
 
 def test_the_server_shows_and_regenerates_a_diffusers_file(comfy):

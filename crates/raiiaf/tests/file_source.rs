@@ -2,11 +2,14 @@
 //! reading the same bytes from memory (`Archive::parse`) gives: the same
 //! tensors, image and environment, and on damaged files the same errors.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use raiiaf::format::{self, envc, Archive, Codec, Contents, ReadOptions};
 use raiiaf::{DType, Error, TensorRef};
 use serde_json::Map;
+use support::noise;
 
 fn data_dir(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,20 +25,6 @@ fn files_in(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
-}
-
-/// Gaussian-ish noise (xorshift, Irwin-Hall), `n` float32 values.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 40) as f32 / (1u64 << 24) as f32
-    };
-    (0..n)
-        .flat_map(|_| ((0..4).map(|_| next()).sum::<f32>() - 2.0).to_le_bytes())
-        .collect()
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

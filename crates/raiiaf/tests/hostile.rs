@@ -2,21 +2,12 @@
 //! clear error (never a panic, a crash or an outsized allocation), and no
 //! damage to a payload may go unnoticed.
 
+mod support;
+
 use raiiaf::format::{self, envc, inner_header, Archive, Codec, Contents, ReadOptions};
 use raiiaf::{DType, Error, TensorRef};
 use serde_json::{json, Map, Value};
-
-fn noise(n: usize, seed: u32) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..n)
-        .flat_map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            ((s as f32 / u32::MAX as f32) * 4.0 - 2.0).to_le_bytes()
-        })
-        .collect()
-}
+use support::noise;
 
 /// A small file with two latents, an image and an environment.
 fn sample(codec: Codec) -> Vec<u8> {

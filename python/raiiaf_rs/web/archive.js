@@ -10,6 +10,8 @@
 // Every query is timed in the page (fetch + JSON + render) and the times are kept in
 // element.raiiafTimings and window.raiiafArchiveTimings, newest last.
 
+import { answer } from "./answer.js"; // served beside this module by both homes
+
 const API = "/raiiaf/archive/";
 const PER_PAGE = 60;
 
@@ -73,19 +75,6 @@ const esc = (v) =>
   String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const text = (v) => (v === null || v === undefined || v === "" ? null : String(v));
 const shortDate = (iso) => (iso ? String(iso).slice(0, 16).replace("T", " ") : null);
-
-async function answer(resp, what) {
-  let body = null;
-  try {
-    body = await resp.json();
-  } catch {
-    // not JSON: an HTTP error page, or the server is gone
-  }
-  if (!resp.ok || !body || body.error) {
-    throw new Error(body?.error || `${what} failed (HTTP ${resp.status})`);
-  }
-  return body;
-}
 
 function option(value, label = value) {
   return el("option", { value }, label);

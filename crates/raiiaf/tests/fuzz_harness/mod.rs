@@ -5,6 +5,9 @@
 //! never panic otherwise, abort, or allocate more than the format's limits.
 #![allow(dead_code)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::sync::OnceLock;
 
 use raiiaf::format::{
@@ -12,6 +15,7 @@ use raiiaf::format::{
 };
 use raiiaf::{DType, TensorRef};
 use serde_json::{Map, Value};
+use support::noise;
 
 /// The decode budget of the targets (ReadOptions::max_decoded_bytes). The 1 GiB default let
 /// one hostile 64 KiB input make every run decode up to a gibibyte several times over:
@@ -173,18 +177,6 @@ pub fn with_meta(sample: &[u8], json: &[u8]) -> Vec<u8> {
     out[13..17].copy_from_slice(&(meta.len() as u32).to_le_bytes());
     out[17..21].copy_from_slice(&count.to_le_bytes());
     out
-}
-
-fn noise(n: usize, seed: u32) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..n)
-        .flat_map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            ((s as f32 / u32::MAX as f32) * 4.0 - 2.0).to_le_bytes()
-        })
-        .collect()
 }
 
 /// Small files, one per codec (raw, compact, zfp), each with two latents,
