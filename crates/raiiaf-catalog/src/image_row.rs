@@ -31,6 +31,10 @@ pub fn is_image_name(path: &Path) -> bool {
 /// Drops the images that have a `.raiiaf` of the same stem in `files`, noting each on that
 /// file's entry (the first in path order, when several images share the stem).
 pub fn pair_sidecars(files: &mut Vec<FileEntry>) {
+    // (No image, nothing to pair: spares hashing the stem of every `.raiiaf`.)
+    if !files.iter().any(|f| is_image_name(&f.path)) {
+        return;
+    }
     let stems: HashMap<PathBuf, usize> = files
         .iter()
         .enumerate()

@@ -307,7 +307,21 @@ pub fn rows_to_batch(rows: &[Row]) -> Result<RecordBatch> {
 }
 
 fn strings(rows: &[Row], get: &StrGetter) -> ArrayRef {
-    Arc::new(rows.iter().map(get).collect::<StringArray>())
+    Arc::new(string_array(rows, get))
+}
+
+/// The strings `get` gives for `items`, in one buffer sized beforehand (a collected
+/// `StringArray` starts at 1 KB and doubles, copying, up to the column's size).
+fn string_array<'a, T>(items: &'a [T], get: impl Fn(&'a T) -> Option<&'a str>) -> StringArray {
+    let bytes = items.iter().filter_map(&get).map(str::len).sum();
+    let mut b = StringBuilder::with_capacity(items.len(), bytes);
+    items.iter().for_each(|x| b.append_option(get(x)));
+    b.finish()
+}
+
+/// [`string_array`] of items given by reference (the flattened entries of a list column).
+fn string_array_of<'a, T>(items: &[&'a T], get: impl Fn(&'a T) -> Option<&'a str>) -> ArrayRef {
+    Arc::new(string_array(items, |x| get(x)))
 }
 
 fn ints(rows: &[Row], f: impl Fn(&Row) -> Option<i64>) -> ArrayRef {
@@ -353,8 +367,8 @@ fn loras(rows: &[Row]) -> std::result::Result<ArrayRef, ArrowError> {
         |r| &r.loras,
         |l| {
             vec![
-                Arc::new(l.iter().map(|x| Some(x.name.as_str())).collect::<StringArray>()) as ArrayRef,
-                Arc::new(l.iter().map(|x| x.sha256.as_deref()).collect::<StringArray>()),
+                string_array_of(l, |x| Some(x.name.as_str())),
+                string_array_of(l, |x| x.sha256.as_deref()),
                 Arc::new(l.iter().map(|x| x.strength_model).collect::<Float64Array>()),
                 Arc::new(l.iter().map(|x| x.strength_clip).collect::<Float64Array>()),
             ]
@@ -374,11 +388,11 @@ fn tensors(rows: &[Row]) -> std::result::Result<ArrayRef, ArrowError> {
                 shape.append(true);
             }
             vec![
-                Arc::new(t.iter().map(|x| Some(x.name.as_str())).collect::<StringArray>()) as ArrayRef,
+                string_array_of(t, |x| Some(x.name.as_str())),
                 Arc::new(shape.finish()),
-                Arc::new(t.iter().map(|x| Some(x.dtype.as_str())).collect::<StringArray>()),
-                Arc::new(t.iter().map(|x| Some(x.codec.as_str())).collect::<StringArray>()),
-                Arc::new(t.iter().map(|x| Some(x.sha256.as_str())).collect::<StringArray>()),
+                string_array_of(t, |x| Some(x.dtype.as_str())),
+                string_array_of(t, |x| Some(x.codec.as_str())),
+                string_array_of(t, |x| Some(x.sha256.as_str())),
                 Arc::new(t.iter().map(|x| Some(x.bytes)).collect::<Int64Array>()),
                 Arc::new(t.iter().map(|x| Some(x.stored_bytes)).collect::<Int64Array>()),
             ]
@@ -393,12 +407,8 @@ fn environment(rows: &[Row]) -> std::result::Result<ArrayRef, ArrowError> {
         |r| &r.environment,
         |e| {
             vec![
-                Arc::new(e.iter().map(|x| Some(x.id.as_str())).collect::<StringArray>()) as ArrayRef,
-                Arc::new(
-                    e.iter()
-                        .map(|x| Some(x.canonical.as_str()))
-                        .collect::<StringArray>(),
-                ),
+                string_array_of(e, |x| Some(x.id.as_str())),
+                string_array_of(e, |x| Some(x.canonical.as_str())),
                 Arc::new(e.iter().map(|x| Some(x.affects_pixels)).collect::<BooleanArray>()),
             ]
         },
