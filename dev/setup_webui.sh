@@ -12,7 +12,8 @@
 #   $HOSTS_DIR/forge-classic/sd-webui-forge-classic/  webui + its three repositories
 #   $HOSTS_DIR/forge-classic/venv/                    Python 3.10, torch 2.6.0, the lock's pins
 # Each webui gets the tiny SD1.5 checkpoint its loader accepts (models/Stable-diffusion/
-# tiny-sd15.safetensors). The venv is keyed by its lock file's hash (venv/.<name>-<hash>):
+# tiny-sd15.safetensors), its text encoder's final LayerNorm given a bias (dev/tiny_clip_bias.py:
+# without it the webuis' emphasis divides 0 by 0 on some CPUs and prompts). The venv is keyed by its lock file's hash (venv/.<name>-<hash>):
 # a changed lock re-runs pip, with pip's own cache kept between runs.
 # The extension itself is NOT installed here: tests/webui/ git-clones this repository into
 # extensions/ and runs its install.py the webui's way at every test session.
@@ -81,6 +82,7 @@ setup_a1111() {
         say "a1111: tiny checkpoint + offline CLIP tokenizer"
         "$dest/venv/bin/python" "$tiny" --out "$ckpt" --hf-home "$dest/hf-home"
     fi
+    "$dest/venv/bin/python" "$HERE/tiny_clip_bias.py" "$ckpt"
     say "a1111: ready in $dest"
 }
 
@@ -113,6 +115,7 @@ setup_forge_classic() {
         say "forge-classic: tiny checkpoint"
         "$dest/venv/bin/python" "$tiny" --out "$ckpt"
     fi
+    "$dest/venv/bin/python" "$HERE/tiny_clip_bias.py" "$ckpt"
     say "forge-classic: ready in $dest"
 }
 

@@ -343,6 +343,13 @@ class Server:
         info = json.loads(res["info"])
         first = int(info.get("index_of_first_image", 0))
         images = [pixels(Image.open(io.BytesIO(base64.b64decode(b)))) for b in res["images"]]
+        # A flat image is what a NaN in sampling becomes where the webui does not check for one
+        # (Forge): every test comparing it would compare the same flat image whatever the noise.
+        flat = [i for i, im in enumerate(images) if im.min() == im.max()]
+        assert not flat, (
+            f"{self.spec.name} returned flat images {flat} (all pixels {images[flat[0]].min()}): "
+            f"NaN in sampling? log {self.log_path}"
+        )
         saved = sorted(self.files() - before)
         return Result(images=images[first:], info=info, saved=saved)
 
