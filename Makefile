@@ -1,9 +1,10 @@
 # raiiaf-rs entry points. `make test` is THE test command (README, .ci/run).
-# Everything runs serially, in the order listed; any failing step fails the target.
+# Targets run serially, in the order listed (the test suites of `test` run in two lanes, see
+# `suites`); any failing step fails the target.
 .NOTPARALLEL:
 .PHONY: test develop bench lint fmt demo fuzz fuzz-long clean setup fmt-check clippy ruff cargo-test pytest \
 	torch-test wheels wheel-test cross-clippy hosts-background webui-test diffusers-test \
-	comfyui-latest-test comfyui-tests msrv package
+	comfyui-latest-test comfyui-tests msrv package suites
 
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -16,10 +17,17 @@ export OMP_NUM_THREADS := 1
 # real-ComfyUI tests again on ComfyUI 0.33.0, the extension in the real A1111 1.10.1 and Forge
 # Classic, the optional torch build, bounded fuzzing. The real hosts besides ComfyUI 0.3.75 start
 # installing in the background right after `setup` (downloads overlap the Rust builds); their test
-# targets wait for them. Stops at the first failing step; `make -k test` runs every step and
-# still fails at the end.
+# targets wait for them. The test suites run in two lanes at once (`suites`). Stops at the first
+# failing step; `make -k test` runs every step and still fails at the end.
 test: setup hosts-background fmt-check clippy cross-clippy ruff cargo-test msrv package wheel-test \
-	pytest comfyui-latest-test webui-test diffusers-test torch-test fuzz
+	suites fuzz
+
+# The test suites in two lanes side by side (dev/lanes.sh): each keeps about one core busy, so
+# on 2 cores the two lanes take little longer than the longer one alone. Lane A: pytest (ComfyUI
+# 0.3.75 included), then the torch build; lane B: ComfyUI 0.33.0, the webuis, diffusers. Each
+# lane's output is prefixed [A] or [B] and kept whole in target/lanes/.
+suites:
+	@bash dev/lanes.sh "pytest torch-test" "comfyui-latest-test webui-test diffusers-test"
 
 # The install tests in pytest (tests/userenv.py) install the release wheel wheel-test built just
 # before, rather than building another one.
