@@ -13,8 +13,9 @@
 #   $HOSTS_DIR/forge-classic/venv/                    Python 3.10, torch 2.6.0, the lock's pins
 # Each webui gets the tiny SD1.5 checkpoint its loader accepts (models/Stable-diffusion/
 # tiny-sd15.safetensors), its text encoder's final LayerNorm given a bias (dev/tiny_clip_bias.py:
-# without it the webuis' emphasis divides 0 by 0 on some CPUs and prompts). The venv is keyed by its lock file's hash (venv/.<name>-<hash>):
-# a changed lock re-runs pip, with pip's own cache kept between runs.
+# without one the webuis' emphasis divides 0 by 0 for some prompts on some CPUs). The venv is
+# keyed by its lock file's hash (venv/.<name>-<hash>): a changed lock re-runs pip, with pip's own
+# cache kept between runs.
 # The extension itself is NOT installed here: tests/webui/ git-clones this repository into
 # extensions/ and runs its install.py the webui's way at every test session.
 set -euo pipefail
