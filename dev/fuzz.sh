@@ -30,7 +30,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MODE=${1:-replay}
 case "$MODE" in
 replay) FUZZ_SECONDS=${FUZZ_SECONDS:-30} FUZZ_JOBS=${FUZZ_JOBS:-1} ;;
-long) FUZZ_SECONDS=${FUZZ_SECONDS:-3600} FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)} ;;
+# nproc honours OMP_NUM_THREADS, which the Makefile sets to 1 for torch: count the cores without it.
+long) FUZZ_SECONDS=${FUZZ_SECONDS:-3600} FUZZ_JOBS=${FUZZ_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)} ;;
 *)
     echo "usage: dev/fuzz.sh [replay|long]" >&2
     exit 2
