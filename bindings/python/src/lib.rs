@@ -575,6 +575,7 @@ fn _test_panic(py: Python<'_>, message: String) -> PyResult<()> {
 #[pymodule]
 fn _raiiaf_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    raiiaf_cli::keep_freed_memory();
     errors::register(m)?;
     // The torch this build is linked against (the torch build), or None.
     m.add("LINKED_TORCH", torch::LINKED_TORCH)?;
